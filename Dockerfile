@@ -1,0 +1,12 @@
+# One image for every paysync process: workers, beat, Flower, the webhook receiver.
+FROM python:3.11-slim
+ENV PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1
+WORKDIR /app
+COPY pyproject.toml README.md celeryconfig.py ./
+COPY paysync ./paysync
+COPY tasks ./tasks
+COPY mappers ./mappers
+COPY storage ./storage
+RUN pip install . && useradd --create-home paysync
+USER paysync
+CMD ["celery", "-A", "tasks", "worker", "-Q", "celery"]

@@ -1,0 +1,38 @@
+"""Shared rate budgets: every process that calls Wise, Xero or ConnectWise takes from them.
+
+- :mod:`.spec`: what a bucket is (sliding windows, concurrency, interactive reserve) and
+  the answers (:class:`Grant`, :class:`BucketState`); no Redis.
+- :mod:`.limiter`: :class:`Limiter`, the state in Redis, one atomic Lua script per call
+  (``*.lua`` next to it), clock from Redis ``TIME``.
+- :mod:`.buckets`: specs keyed by what each provider counts; :mod:`.config`: the
+  environment variables (listed in its docstring).
+
+A refusal is not an error: callers decide whether to sleep (``acquire_blocking``),
+re-schedule the task or park it.
+"""
+
+from paysync.budgets.buckets import (
+    XERO_PROBLEM_WINDOWS,
+    XERO_REMAINING_HEADERS,
+    connectwise_bucket,
+    wise_bucket,
+    xero_bucket,
+)
+from paysync.budgets.config import budget_settings
+from paysync.budgets.limiter import Limiter
+from paysync.budgets.spec import BucketSpec, BucketState, Grant, Window, WindowState
+
+__all__ = [
+    "XERO_PROBLEM_WINDOWS",
+    "XERO_REMAINING_HEADERS",
+    "BucketSpec",
+    "BucketState",
+    "Grant",
+    "Limiter",
+    "Window",
+    "WindowState",
+    "budget_settings",
+    "connectwise_bucket",
+    "wise_bucket",
+    "xero_bucket",
+]

@@ -1,0 +1,18 @@
+-- Extend (or, with release = 1, end) a lease that is still held.
+-- KEYS[1] leases; ARGV[1] lease token, ARGV[2] new lease us from now, ARGV[3] release 0|1.
+-- Returns {held 0|1, now us}: 0 when the lease had expired or was unknown.
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local expiry = redis.call('ZSCORE', KEYS[1], ARGV[1])
+if not expiry or tonumber(expiry) <= now then
+  redis.call('ZREM', KEYS[1], ARGV[1])
+  return {0, now}
+end
+if ARGV[3] == '1' then
+  redis.call('ZREM', KEYS[1], ARGV[1])
+  return {1, now}
+end
+redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[1])
+local last = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
+redis.call('PEXPIRE', KEYS[1], math.ceil((tonumber(last[2]) - now) / 1000) + 1000)
+return {1, now}

@@ -1,0 +1,141 @@
+"""What a bucket is (windows, concurrency, reserve) and what the limiter answers.
+
+Plain frozen dataclasses with no Redis in them: a :class:`BucketSpec` is built by the
+factories in :mod:`paysync.budgets.buckets` (or by hand in tests) and handed to the
+:class:`~paysync.budgets.limiter.Limiter`, which keeps the state in Redis.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+
+def share_for_batch(limit: int, reserve: float) -> int:
+    """Calls of ``limit`` that batch work may use when ``reserve`` is kept for interactive calls.
+
+    At least one, so that a tiny limit never starves batch work for good.
+    """
+    return max(1, limit - math.ceil(limit * reserve - 1e-9))
+
+
+@dataclass(frozen=True)
+class Window:
+    """At most ``limit`` grants in any sliding interval of ``seconds`` (the provider's count).
+
+    ``margin`` calls are kept back and ``margin_seconds`` are added to the window length, to
+    cover calls we do not see and the delay between our grant and the provider's count.
+    Windows of different buckets that share a ``key`` share one log (Xero's per-app limit).
+    """
+
+    name: str
+    key: str
+    limit: int
+    seconds: float
+    margin: int = 0
+    margin_seconds: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.limit < 1 or self.seconds <= 0:
+            raise ValueError(f"window {self.name!r}: limit and seconds must be positive")
+        if not 0 <= self.margin < self.limit or self.margin_seconds < 0:
+            raise ValueError(f"window {self.name!r}: margin must be in [0, limit) and margin_seconds >= 0")
+
+    @property
+    def usable(self) -> int:
+        """Grants the limiter hands out per window: the limit less the margin."""
+        return self.limit - self.margin
+
+    @property
+    def span(self) -> float:
+        """Length of the sliding log in seconds: the window plus the margin."""
+        return self.seconds + self.margin_seconds
+
+    @property
+    def block_key(self) -> str:
+        return f"{self.key}:block"
+
+
+@dataclass(frozen=True)
+class BucketSpec:
+    """One budget as a provider counts it: all windows and the concurrency limit, all-or-nothing.
+
+    ``key`` names the bucket's own state (leases and block); ``concurrency`` of ``None`` means
+    no limit on calls in flight. ``reserve`` is the share of every window (and of the
+    concurrency) that batch acquires may not use.
+    """
+
+    name: str
+    key: str
+    windows: tuple[Window, ...]
+    concurrency: int | None = None
+    lease_seconds: float = 45.0
+    reserve: float = 0.0
+
+    def __post_init__(self) -> None:
+        names = [w.name for w in self.windows]
+        keys = [w.key for w in self.windows]
+        if len(set(names)) != len(names) or len(set(keys)) != len(keys):
+            raise ValueError(f"bucket {self.name!r}: window names and keys must be unique")
+        if not 0 <= self.reserve < 1:
+            raise ValueError(f"bucket {self.name!r}: reserve must be in [0, 1)")
+        if (self.concurrency is not None and self.concurrency < 1) or self.lease_seconds <= 0:
+            raise ValueError(f"bucket {self.name!r}: concurrency and lease_seconds must be positive")
+
+    @property
+    def leases_key(self) -> str:
+        return f"{self.key}:leases"
+
+    @property
+    def block_key(self) -> str:
+        return f"{self.key}:block"
+
+    def window(self, name: str) -> Window:
+        for w in self.windows:
+            if w.name == name:
+                return w
+        raise KeyError(f"bucket {self.name!r} has no window {name!r}")
+
+    def cap(self, limit: int, interactive: bool) -> int:
+        return limit if interactive else share_for_batch(limit, self.reserve)
+
+
+@dataclass(frozen=True)
+class Grant:
+    """The answer to one acquire.
+
+    ``ok`` false means nothing was taken: ``wait`` is the exact time in seconds until the
+    binding constraint (``reason``: a window name, ``"concurrency"`` or ``"blocked"``) frees,
+    assuming nobody else takes it first. For ``"concurrency"`` it is the earliest lease
+    expiry, an upper bound: a release frees the slot sooner. ``granted_at`` is the Redis time
+    the script read (also on a refusal). ``lease`` is set when the bucket limits concurrency.
+    """
+
+    ok: bool
+    wait: float
+    lease: str | None
+    reason: str
+    granted_at: float
+
+
+@dataclass(frozen=True)
+class WindowState:
+    name: str
+    limit: int
+    seconds: float
+    used: int          # grants (and phantom grants) in the sliding log now
+    left: int          # interactive calls that would be granted now
+    left_batch: int    # batch calls that would be granted now
+    blocked_until: float | None = None
+
+
+@dataclass(frozen=True)
+class BucketState:
+    """``Limiter.remaining``: calls left per window, calls in flight, and any block."""
+
+    now: float
+    windows: dict[str, WindowState] = field(default_factory=dict)
+    in_flight: int = 0
+    concurrency: int | None = None
+    blocked_until: float | None = None
+    blocked_reason: str | None = None

@@ -1,0 +1,20 @@
+"""``paysync sandbox``: run the local stand-ins for Wise, Xero and ConnectWise."""
+
+from __future__ import annotations
+
+import click
+
+
+@click.command("sandbox")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8765, show_default=True, type=int)
+@click.option("--seed", default=0, show_default=True, type=int, help="Seed for the deterministic data.")
+@click.option("--scale", default=1.0, show_default=True, type=float, help="Virtual seconds per real second.")
+def command(host: str, port: int, seed: int, scale: float) -> None:
+    """Serve the sandbox APIs and its control API (/_sandbox) on HOST:PORT."""
+    from paysync.sandbox.server import serve
+
+    if not host.startswith("127.") and host not in ("localhost", "::1"):
+        raise click.BadParameter("the sandbox serves on loopback only", param_hint="--host")
+    click.echo(f"sandbox on http://{host}:{port} (seed {seed}, scale {scale})", err=True)
+    serve(host=host, port=port, seed=seed, scale=scale)

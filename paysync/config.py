@@ -1,0 +1,93 @@
+"""Configuration from the environment, twelve-factor style.
+
+Every setting has a working default for the local services started by
+``scripts/services.sh``; the README lists them all.  Read once per process with
+:func:`settings`; tests change the environment and call ``settings.cache_clear()``.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from functools import lru_cache
+
+from paysync.errors import ConfigError
+
+# A Fernet key used only when PAYSYNC_ENV=development (the default for local runs).
+DEVELOPMENT_SECRET_KEY = "cGF5c3luYy1kZXZlbG9wbWVudC1rZXktMzJieXRlcyE="
+
+
+def _int(name: str, default: int, minimum: int | None = None) -> int:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a whole number, got {raw!r}") from None
+    if minimum is not None and value < minimum:
+        raise ConfigError(f"{name} must be at least {minimum}, got {value}")
+    return value
+
+
+def _float(name: str, default: float) -> float:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return float(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number, got {raw!r}") from None
+
+
+@dataclass(frozen=True)
+class Settings:
+    env: str
+    database_url: str
+    redis_url: str
+    secret_key: str
+    old_secret_keys: tuple[str, ...]
+    visibility_timeout: int
+    max_countdown: int
+    time_scale: float
+    db_pool_max: int
+    http_timeout: float
+    crash_points_enabled: bool
+
+    @property
+    def development(self) -> bool:
+        return self.env == "development"
+
+
+@lru_cache(maxsize=1)
+def settings() -> Settings:
+    env = os.environ.get("PAYSYNC_ENV", "development")
+    if env not in ("development", "test", "production"):
+        raise ConfigError(f"PAYSYNC_ENV must be development, test or production, got {env!r}")
+    secret = os.environ.get("PAYSYNC_SECRET_KEY", "")
+    if not secret:
+        if env == "production":
+            raise ConfigError("PAYSYNC_SECRET_KEY is not set: generate one with 'paysync keys generate'")
+        secret = DEVELOPMENT_SECRET_KEY
+    elif secret == DEVELOPMENT_SECRET_KEY and env == "production":
+        raise ConfigError("PAYSYNC_SECRET_KEY is the development key: refusing to start in production")
+    old = tuple(k.strip() for k in os.environ.get("PAYSYNC_OLD_SECRET_KEYS", "").split(",") if k.strip())
+    visibility = _int("PAYSYNC_VISIBILITY_TIMEOUT", 7200, minimum=5)
+    # No countdown or ETA may come near the visibility timeout, or Redis redelivers it.
+    max_countdown = _int("PAYSYNC_MAX_COUNTDOWN", min(900, visibility // 2), minimum=1)
+    if max_countdown >= visibility:
+        raise ConfigError(
+            f"PAYSYNC_MAX_COUNTDOWN ({max_countdown}) must be below PAYSYNC_VISIBILITY_TIMEOUT ({visibility})")
+    return Settings(
+        env=env,
+        database_url=os.environ.get("DATABASE_URL", "postgresql://paysync:paysync@127.0.0.1:54329/paysync"),
+        redis_url=os.environ.get("REDIS_URL", "redis://127.0.0.1:63790/0"),
+        secret_key=secret,
+        old_secret_keys=old,
+        visibility_timeout=visibility,
+        max_countdown=max_countdown,
+        time_scale=_float("PAYSYNC_TIME_SCALE", 1.0),
+        db_pool_max=_int("PAYSYNC_DB_POOL_MAX", 8, minimum=1),
+        http_timeout=_float("PAYSYNC_HTTP_TIMEOUT", 30.0),
+        crash_points_enabled=os.environ.get("PAYSYNC_CRASH_POINTS", "") == "1",
+    )

@@ -1,0 +1,127 @@
+"""Local processes for the demo, the tests and the benchmarks: sandbox, workers, beat.
+
+Each process runs in its own session with its output in a log file, so it can be
+killed (SIGKILL, for crash tests) or stopped with its pool children.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def child_env(**extra: object) -> dict[str, str]:
+    env = dict(os.environ)
+    env["PYTHONUNBUFFERED"] = "1"
+    env.update({k: str(v) for k, v in extra.items()})
+    return env
+
+
+class Proc:
+    """A subprocess with its output in ``log``."""
+
+    def __init__(self, args: list[str], log: Path, env: dict[str, str], name: str = "") -> None:
+        self.args, self.log, self.name = args, log, name
+        log.parent.mkdir(parents=True, exist_ok=True)
+        self._fh = open(log, "wb")
+        self.popen = subprocess.Popen(args, stdout=self._fh, stderr=subprocess.STDOUT, env=env, cwd=ROOT,
+                                      start_new_session=True)
+
+    @property
+    def pid(self) -> int:
+        return self.popen.pid
+
+    def alive(self) -> bool:
+        return self.popen.poll() is None
+
+    def output(self) -> str:
+        self._fh.flush()
+        return self.log.read_text(errors="replace")
+
+    def wait_for(self, text: str, timeout: float = 40) -> None:
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if text in self.output():
+                return
+            if not self.alive():
+                break
+            time.sleep(0.1)
+        raise RuntimeError(f"{self.name or self.args[0]} did not start:\n{self.output()[-3000:]}")
+
+    def kill(self) -> None:
+        """SIGKILL the main process only (its pool children notice and exit)."""
+        try:
+            os.kill(self.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        self.popen.wait(10)
+
+    def stop(self, timeout: float = 15) -> None:
+        if self.alive():
+            try:
+                os.killpg(self.pid, signal.SIGTERM)
+                self.popen.wait(timeout)
+            except (ProcessLookupError, subprocess.TimeoutExpired):
+                pass
+        try:
+            os.killpg(self.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        try:
+            self.popen.wait(5)
+        except subprocess.TimeoutExpired:  # pragma: no cover
+            pass
+        self._fh.close()
+
+
+def start_sandbox(logdir: Path, port: int | None = None, seed: int = 0, scale: float = 1.0,
+                  **env: object) -> tuple[Proc, str]:
+    """Start ``paysync sandbox``; returns the process and its base URL once it answers."""
+    import requests
+
+    port = port or free_port()
+    proc = Proc([str(BIN / "paysync"), "sandbox", "--port", str(port), "--seed", str(seed), "--scale", str(scale)],
+                logdir / "sandbox.log", child_env(**env), name="sandbox")
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 30
+    while True:
+        try:
+            requests.get(f"{url}/_sandbox/health", timeout=2).raise_for_status()
+            return proc, url
+        except requests.RequestException:
+            if not proc.alive() or time.time() > deadline:
+                out = proc.output()
+                proc.stop()
+                raise RuntimeError(f"sandbox did not start:\n{out[-3000:]}") from None
+            time.sleep(0.1)
+
+
+def start_worker(logdir: Path, queues: str, concurrency: int = 2, name: str | None = None, wait: bool = True,
+                 extra_args: list[str] | None = None, **env: object) -> Proc:
+    name = name or f"worker-{uuid.uuid4().hex[:6]}"
+    args = [str(BIN / "celery"), "-A", "tasks", "worker", "-Q", queues, "-c", str(concurrency),
+            "-n", f"{name}@%h", "--loglevel=INFO", "--without-gossip", "--without-mingle", *(extra_args or [])]
+    proc = Proc(args, logdir / f"{name}.log", child_env(**env), name=name)
+    if wait:
+        proc.wait_for("ready.")
+    return proc
+
+
+def start_beat(logdir: Path, name: str = "beat", **env: object) -> Proc:
+    args = [str(BIN / "celery"), "-A", "tasks", "beat", "--loglevel=INFO"]
+    return Proc(args, logdir / f"{name}.log", child_env(**env), name=name)

@@ -1,0 +1,114 @@
+"""The sandbox's WSGI app and server: providers plus the ``/_sandbox`` control API."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, Flask, current_app, jsonify, request
+
+from paysync.sandbox.clock import VirtualClock
+from paysync.sandbox.core import Provider, SandboxState
+
+control = Blueprint("sandbox_control", __name__)
+
+
+def _state() -> SandboxState:
+    return current_app.config["SANDBOX_STATE"]
+
+
+@control.get("/health")
+def health() -> Any:
+    state = _state()
+    return jsonify(status="ok", seed=state.seed, now=state.clock.now(), providers=sorted(state.providers))
+
+
+@control.post("/reset")
+def reset() -> Any:
+    body = request.get_json(silent=True) or {}
+    state = _state()
+    state.reset(seed=int(body.get("seed", state.seed)), size=body.get("size") or {}, scale=body.get("scale"))
+    return jsonify(status="reset", seed=state.seed, now=state.clock.now())
+
+
+@control.get("/clock")
+def clock_get() -> Any:
+    state = _state()
+    return jsonify(now=state.clock.now(), scale=state.clock.scale)
+
+
+@control.post("/clock")
+def clock_post() -> Any:
+    body = request.get_json(silent=True) or {}
+    state = _state()
+    if "scale" in body:
+        state.clock.scale = float(body["scale"])
+    seconds = float(body.get("advance", 0))
+    if seconds < 0:
+        return jsonify(error="advance must be zero or more seconds"), 400
+    with state.lock:
+        state.clock.advance(seconds)
+        state.tick()
+    return jsonify(now=state.clock.now(), scale=state.clock.scale)
+
+
+@control.get("/counters")
+def counters() -> Any:
+    return jsonify(_state().counters_snapshot(request.args.get("prefix", "")))
+
+
+@control.post("/counters/reset")
+def counters_reset() -> Any:
+    state = _state()
+    with state.lock:
+        state.counters.clear()
+    return jsonify(status="reset")
+
+
+def default_providers() -> list[Provider]:
+    """Every stand-in that exists; each provider module registers itself here."""
+    providers: list[Provider] = []
+    try:
+        from paysync.sandbox.xero import XeroSandbox
+        providers.append(XeroSandbox())
+    except ImportError:
+        pass
+    try:
+        from paysync.sandbox.wise import WiseSandbox
+        providers.append(WiseSandbox())
+    except ImportError:
+        pass
+    try:
+        from paysync.sandbox.connectwise import ConnectWiseSandbox
+        providers.append(ConnectWiseSandbox())
+    except ImportError:
+        pass
+    return providers
+
+
+def create_app(seed: int = 0, scale: float = 1.0, size: dict[str, Any] | None = None,
+               providers: list[Provider] | None = None) -> Flask:
+    app = Flask("paysync.sandbox")
+    state = SandboxState(clock=VirtualClock(scale=scale))
+    for provider in default_providers() if providers is None else providers:
+        state.providers[provider.name] = provider
+        app.register_blueprint(provider.blueprint, url_prefix=f"/{provider.name}")
+    app.register_blueprint(control, url_prefix="/_sandbox")
+    app.config["SANDBOX_STATE"] = state
+    state.reset(seed=seed, size=size or {})
+
+    @app.before_request
+    def _tick() -> None:  # timers move on every request, not only on explicit advances
+        if not request.path.startswith("/_sandbox"):
+            with state.lock:
+                state.tick()
+
+    return app
+
+
+def serve(host: str = "127.0.0.1", port: int = 8765, seed: int = 0, scale: float = 1.0,
+          threads: int = 32) -> None:
+    from waitress import serve as waitress_serve
+
+    app = create_app(seed=seed, scale=scale)
+    waitress_serve(app, host=host, port=port, threads=threads, ident="paysync-sandbox",
+                   connection_limit=512, channel_timeout=30)

@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# Runs the whole suite (benchmarks excluded) against the local services; extra
+# arguments go to pytest. `make test` starts the services and calls this.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/compose-check.sh
+.venv/bin/ruff check .
+export PAYSYNC_ENV=test
+exec .venv/bin/pytest -m "not bench" -p no:cacheprovider "$@"

@@ -1,0 +1,1 @@
+"""Every SQL statement paysync runs, the connection pool, migrations and encrypted secrets."""

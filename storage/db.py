@@ -1,0 +1,116 @@
+"""PostgreSQL access: one thread-safe pool per process, transactions as context managers.
+
+The pool is created lazily and re-created after a fork (Celery's prefork pool forks
+workers from a parent that may already hold connections).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import psycopg2
+import psycopg2.extras
+import psycopg2.pool
+
+from paysync.config import settings
+from paysync.errors import PaysyncError
+
+psycopg2.extras.register_uuid()
+
+
+class DatabaseUnavailable(PaysyncError):
+    """PostgreSQL did not answer; the message names where we looked, never a password."""
+
+
+_lock = threading.Lock()
+_pool: psycopg2.pool.ThreadedConnectionPool | None = None
+_pool_pid: int | None = None
+_pool_url: str | None = None
+
+
+def safe_url(url: str) -> str:
+    """The URL with its password hidden, for messages."""
+    if "@" not in url or "://" not in url:
+        return url
+    scheme, rest = url.split("://", 1)
+    creds, host = rest.rsplit("@", 1)
+    user = creds.split(":", 1)[0]
+    return f"{scheme}://{user}:***@{host}"
+
+
+def _get_pool() -> psycopg2.pool.ThreadedConnectionPool:
+    global _pool, _pool_pid, _pool_url
+    url = settings().database_url
+    pid = os.getpid()
+    if _pool is not None and _pool_pid == pid and _pool_url == url:
+        return _pool
+    with _lock:
+        if _pool is None or _pool_pid != pid or _pool_url != url:
+            if _pool is not None and _pool_pid == pid:
+                _pool.closeall()
+            try:
+                _pool = psycopg2.pool.ThreadedConnectionPool(
+                    1, settings().db_pool_max, dsn=url, connect_timeout=5, application_name="paysync")
+            except psycopg2.OperationalError as exc:
+                first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+                raise DatabaseUnavailable(f"database unreachable at {safe_url(url)}: {first}") from None
+            _pool_pid, _pool_url = pid, url
+    return _pool
+
+
+def close_pool() -> None:
+    global _pool
+    with _lock:
+        if _pool is not None and _pool_pid == os.getpid():
+            _pool.closeall()
+        _pool = None
+
+
+@contextmanager
+def transaction() -> Iterator[psycopg2.extras.RealDictCursor]:
+    """A cursor inside one transaction: committed on success, rolled back on error."""
+    pool = _get_pool()
+    conn = pool.getconn()
+    broken = False
+    try:
+        with conn.cursor(cursor_factory=psycopg2.extras.RealDictCursor) as cur:
+            yield cur
+        conn.commit()
+    except psycopg2.InterfaceError:
+        broken = True
+        raise
+    except psycopg2.OperationalError:
+        broken = True
+        raise
+    except BaseException:
+        if not conn.closed:
+            conn.rollback()
+        raise
+    finally:
+        pool.putconn(conn, close=broken or bool(conn.closed))
+
+
+def fetch_all(sql: str, params: Any = None) -> list[dict[str, Any]]:
+    with transaction() as cur:
+        cur.execute(sql, params)
+        return [dict(r) for r in cur.fetchall()]
+
+
+def fetch_one(sql: str, params: Any = None) -> dict[str, Any] | None:
+    with transaction() as cur:
+        cur.execute(sql, params)
+        row = cur.fetchone()
+        return dict(row) if row else None
+
+
+def execute(sql: str, params: Any = None) -> int:
+    with transaction() as cur:
+        cur.execute(sql, params)
+        return cur.rowcount
+
+
+Json = psycopg2.extras.Json

@@ -1,0 +1,10 @@
+"""Celery tasks: thin entry points (validate the payload, call the domain code, persist).
+
+Every task is declared with :func:`tasks.contract.paysync_task`, which records its kind of
+traffic, its class (interactive or batch), its payload schema and its idempotency key.
+"""
+
+from tasks import system  # noqa: F401  (registers the tasks)
+from tasks.app import app
+
+__all__ = ["app"]

@@ -1,0 +1,58 @@
+"""Routing follows from each task's declaration, in one place.
+
+``route`` is paysync's Celery router (``task_routes`` in celeryconfig): a task goes to
+the queue of its kind of traffic with the priority of its class. ``enqueue`` is the
+Python API for sending a job: it validates first, derives the task id from the
+idempotency key when the task declares one (the same request sent twice is one job),
+and routes. Jobs sent by name from a bare Celery app reach the default queue and are
+forwarded by ``tasks.contract.PaysyncTask``.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from celery.result import AsyncResult
+from celery.signals import before_task_publish
+
+from tasks.app import app
+from tasks.contract import CLASS_HEADER, COPY_HEADER, REGISTRY, contract_for
+
+_IDEMPOTENCY_NAMESPACE = uuid.UUID("6f1c1f36-8f0e-4d55-9d64-5a8a3b3f2a10")
+
+
+def route(name: str, args: Any, kwargs: Any, options: dict[str, Any], task: Any = None, **_: Any) -> dict | None:
+    contract = REGISTRY.get(name)
+    if contract is None:
+        return None
+    cls = (options.get("headers") or {}).get(CLASS_HEADER)
+    routed: dict[str, Any] = {"queue": contract.traffic}
+    if options.get("priority") is None:
+        routed["priority"] = contract.priority(None if cls is None else cls == "interactive")
+    return routed
+
+
+@before_task_publish.connect
+def _stamp_copy(headers: dict[str, Any] | None = None, **_: Any) -> None:
+    """Every message paysync publishes is a distinct copy (see tasks/executions.py)."""
+    if headers is not None and COPY_HEADER not in headers:
+        headers[COPY_HEADER] = uuid.uuid4().hex
+
+
+def task_id_for(name: str, payload: dict[str, Any]) -> str | None:
+    contract = contract_for(name)
+    if contract.idempotency_key is None:
+        return None
+    return str(uuid.uuid5(_IDEMPOTENCY_NAMESPACE, f"{name}\x00{contract.idempotency_key(payload)}"))
+
+
+def enqueue(name: str, payload: dict[str, Any] | None = None, *, interactive: bool | None = None,
+            countdown: float | None = None) -> AsyncResult:
+    """Validate and send a job by name; raises PayloadError naming the field."""
+    payload = payload or {}
+    contract = contract_for(name)
+    contract.validate(payload)
+    headers = {} if interactive is None else {CLASS_HEADER: "interactive" if interactive else "batch"}
+    return app.send_task(name, kwargs=payload, task_id=task_id_for(name, payload), headers=headers,
+                         queue=contract.traffic, priority=contract.priority(interactive), countdown=countdown)

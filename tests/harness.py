@@ -1,0 +1,117 @@
+"""Test harness: an isolated database, the sandbox on a free port, real Celery workers.
+
+- ``database`` (session): a fresh PostgreSQL database migrated to head, exported through
+  DATABASE_URL so worker subprocesses use it too; ``db`` empties every table per test.
+- ``sandbox`` (session): ``paysync sandbox`` in a subprocess on a free port; ``sandbox_ctl``
+  resets it for each test.
+- ``worker_factory``: real ``celery worker`` subprocesses (and beat), stopped at the end of
+  the test; ``Proc.kill()`` sends SIGKILL.
+- ``time_scale``: one setting (PAYSYNC_TIME_SCALE) for time-scaled runs.
+Crash points (paysync/crashpoints.py) are enabled for every process started here.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import psycopg2
+import pytest
+
+from paysync import devstack
+from paysync.config import settings
+
+
+@pytest.fixture(scope="session")
+def database() -> Iterator[str]:
+    """A fresh database for this test session, migrated to head."""
+    base = os.environ.get("DATABASE_URL", "postgresql://paysync:paysync@127.0.0.1:54329/paysync")
+    name = f"paysync_test_{uuid.uuid4().hex[:10]}"
+    admin = psycopg2.connect(base.rsplit("/", 1)[0] + "/postgres", connect_timeout=5)
+    admin.autocommit = True
+    with admin.cursor() as cur:
+        cur.execute(f'create database "{name}"')
+    url = base.rsplit("/", 1)[0] + "/" + name
+    os.environ["DATABASE_URL"] = url
+    settings.cache_clear()
+    from storage import migrate
+
+    migrate.upgrade("head", url=url)
+    yield url
+    from storage.db import close_pool
+
+    close_pool()
+    with admin.cursor() as cur:
+        cur.execute(f'drop database if exists "{name}" with (force)')
+    admin.close()
+
+
+@pytest.fixture
+def db(database: str) -> str:
+    """The session database with every table emptied (schema kept)."""
+    from storage.db import transaction
+
+    with transaction() as cur:
+        cur.execute("select tablename from pg_tables where schemaname='public' and tablename <> 'alembic_version'")
+        tables = [r["tablename"] for r in cur.fetchall()]
+        if tables:
+            cur.execute("truncate " + ", ".join(f'"{t}"' for t in tables) + " restart identity cascade")
+    return database
+
+
+@pytest.fixture(scope="session")
+def time_scale() -> float:
+    """Virtual seconds per real second for time-scaled runs (PAYSYNC_TIME_SCALE)."""
+    return settings().time_scale
+
+
+@pytest.fixture(scope="session")
+def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    from paysync.sandbox.control import SandboxControl
+
+    proc, url = devstack.start_sandbox(tmp_path_factory.mktemp("sandbox"))
+    ctl = SandboxControl(url)
+    ctl.proc = proc  # type: ignore[attr-defined]
+    yield ctl
+    proc.stop()
+
+
+@pytest.fixture
+def sandbox_ctl(sandbox: Any) -> Any:
+    """The sandbox, reset to seed 0 for this test."""
+    sandbox.reset(seed=0)
+    return sandbox
+
+
+class WorkerFactory:
+    """Starts real workers (and beats) for one test; all are stopped when it ends."""
+
+    def __init__(self, tmp: Path) -> None:
+        self.tmp = tmp
+        self.procs: list[devstack.Proc] = []
+
+    def start(self, queues: str = "user,company,service,celery", concurrency: int = 2, name: str | None = None,
+              wait: bool = True, extra_args: list[str] | None = None, **env: str) -> devstack.Proc:
+        proc = devstack.start_worker(self.tmp, queues, concurrency, name=name, wait=wait, extra_args=extra_args,
+                                     PAYSYNC_CRASH_POINTS="1", **env)
+        self.procs.append(proc)
+        return proc
+
+    def beat(self, name: str | None = None, **env: str) -> devstack.Proc:
+        proc = devstack.start_beat(self.tmp, name=name or f"beat{len(self.procs)}", PAYSYNC_CRASH_POINTS="1", **env)
+        self.procs.append(proc)
+        return proc
+
+    def stop_all(self) -> None:
+        for proc in self.procs:
+            proc.stop()
+
+
+@pytest.fixture
+def worker_factory(tmp_path: Path, redis_client: Any) -> Iterator[WorkerFactory]:
+    factory = WorkerFactory(tmp_path)
+    yield factory
+    factory.stop_all()
