@@ -61,3 +61,8 @@ redbeat_redis_url = _s.redis_url
 redbeat_key_prefix = "paysync:redbeat"
 redbeat_lock_timeout = 300
 
+
+# The schedule is declared beside the tasks (tasks/schedule.py).
+from tasks import schedule as _schedule  # noqa: E402
+
+beat_schedule = _schedule.beat_schedule

@@ -21,6 +21,7 @@ import os
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -71,11 +72,11 @@ def celery_rate_limit(limit: int, workers: int = 3, calls_per_worker: int = 80) 
     env = dict(os.environ, BENCH_CELERY_BROKER=BROKER, BENCH_CELERY_QUEUE=queue, BENCH_RECORD_URL=URL,
                BENCH_CELERY_RATE=f"{limit / WINDOW:g}/s",
                PYTHONPATH=os.pathsep.join(filter(None, [str(HERE), os.environ.get("PYTHONPATH")])))
+    log = tempfile.NamedTemporaryFile("w", prefix="bench_limiter_celery_", suffix=".log", delete=False)
     nodes = [subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "_limiter_celery", "worker", "--pool", "solo", "-n",
+        [sys.executable, "-m", "celery", "-A", "_limiter_celery", "worker", "--pool", "prefork", "-c", "1", "-n",
          f"{queue}{i}@%h", "-Q", queue, "-l", "error", "--without-gossip", "--without-mingle"],
-        cwd=HERE, env=env) for i in range(workers)]
-    sys.path.insert(0, str(HERE))
+        cwd=HERE, env=env, stdout=log, stderr=log) for i in range(workers)]
     os.environ.update({k: env[k] for k in ("BENCH_CELERY_BROKER", "BENCH_CELERY_QUEUE",
                                            "BENCH_RECORD_URL", "BENCH_CELERY_RATE")})
     from _limiter_celery import app, call
@@ -83,7 +84,7 @@ def celery_rate_limit(limit: int, workers: int = 3, calls_per_worker: int = 80) 
     try:
         deadline = time.monotonic() + 60
         while len(app.control.ping(timeout=0.5) or []) < workers:
-            assert time.monotonic() < deadline, "celery workers did not start"
+            assert time.monotonic() < deadline, f"celery workers did not start: see {log.name}"
         total = workers * calls_per_worker
         for _ in range(total):
             call.delay(out)
@@ -94,8 +95,10 @@ def celery_rate_limit(limit: int, workers: int = 3, calls_per_worker: int = 80) 
             node.terminate()
         for node in nodes:
             node.wait(30)
+        log.close()
         broker = redis.Redis.from_url(BROKER)
-        broker.delete(queue, f"_kombu.binding.{queue}")
+        broker.delete(queue, f"_kombu.binding.{queue}", f"_kombu.binding_permanent.{queue}")
+    os.unlink(log.name)  # kept when the run failed
     return [int(t) for t in record.lrange(out, 0, -1)]
 
 

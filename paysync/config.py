@@ -49,6 +49,7 @@ class Settings:
     old_secret_keys: tuple[str, ...]
     visibility_timeout: int
     max_countdown: int
+    short_wait: float
     time_scale: float
     db_pool_max: int
     http_timeout: float
@@ -86,6 +87,7 @@ def settings() -> Settings:
         old_secret_keys=old,
         visibility_timeout=visibility,
         max_countdown=max_countdown,
+        short_wait=_float("PAYSYNC_SHORT_WAIT", 60.0),
         time_scale=_float("PAYSYNC_TIME_SCALE", 1.0),
         db_pool_max=_int("PAYSYNC_DB_POOL_MAX", 8, minimum=1),
         http_timeout=_float("PAYSYNC_HTTP_TIMEOUT", 30.0),

@@ -4,7 +4,13 @@ Every task is declared with :func:`tasks.contract.paysync_task`, which records i
 traffic, its class (interactive or batch), its payload schema and its idempotency key.
 """
 
-from tasks import system  # noqa: F401  (registers the tasks)
+from tasks import (  # noqa: F401  (registers the tasks)  # noqa: F401  (Wise connector: connectors.*, wise.*)
+    accounting,  # noqa: F401  (Xero: accounting.*)
+    connectors,
+    sweepers,
+    system,
+    wise,
+)
 from tasks.app import app
 
 __all__ = ["app"]

@@ -26,6 +26,7 @@ from celery import Task
 from celery.exceptions import Ignore
 from marshmallow import Schema, ValidationError
 
+from paysync.clients.http import BudgetExhausted
 from paysync.config import settings
 from paysync.crashpoints import crash_point
 from paysync.errors import PayloadError
@@ -112,14 +113,28 @@ class PaysyncTask(Task):
             copy = header(req, COPY_HEADER) or "direct"
             if executions.claim(req.id, copy) != "run":
                 raise Ignore()
-        return self.run(payload)
+        try:
+            return self.run(payload)
+        except BudgetExhausted as exc:
+            if req.called_directly or req.is_eager:
+                raise
+            self._wait_for_budget(raw, exc)
+
+    def _wait_for_budget(self, raw: dict[str, Any], exc: BudgetExhausted) -> None:
+        """A short wait re-schedules the job; a long one parks it in PostgreSQL (no worker held)."""
+        if exc.wait <= min(settings().short_wait, settings().max_countdown):
+            self.reschedule(exc.wait + 0.05)
+        from storage import parked_jobs
+
+        merchant = raw.get("merchant_id")
+        parked_jobs.park(self.name, self.request.id, raw, self.contract.traffic, self.interactive, exc.wait,
+                         reason=str(exc), bucket=exc.bucket, merchant_id=merchant if isinstance(merchant, int) else None)
+        executions.release(self.request.id)
+        raise Ignore()
 
     def _forward(self, raw: dict[str, Any]) -> None:
         """Send this job to its traffic queue under the same task id, as a new copy."""
-        cls = header(self.request, CLASS_HEADER) or ("interactive" if self.contract.interactive else "batch")
-        app.send_task(self.name, kwargs=raw, task_id=self.request.id, queue=self.contract.traffic,
-                      priority=self.contract.priority(cls == "interactive"),
-                      headers={COPY_HEADER: uuid.uuid4().hex, CLASS_HEADER: cls})
+        self.send_copy(raw, self.request.id, self.interactive)
         crash_point("routing.after_forward")
 
     def after_return(self, status: str, retval: Any, task_id: str, args: Any, kwargs: Any, einfo: Any) -> None:
@@ -130,6 +145,12 @@ class PaysyncTask(Task):
         elif status == "RETRY":
             executions.release(task_id)
 
+    def send_copy(self, raw: dict[str, Any], task_id: str, interactive: bool, countdown: float | None = None) -> None:
+        """Publish one more copy of this job (same task id) on its traffic queue."""
+        app.send_task(self.name, kwargs=raw, task_id=task_id, countdown=countdown, queue=self.contract.traffic,
+                      priority=self.contract.priority(interactive),
+                      headers={COPY_HEADER: uuid.uuid4().hex, CLASS_HEADER: "interactive" if interactive else "batch"})
+
     def reschedule(self, countdown: float) -> None:
         """Run this job again after ``countdown`` seconds without spending a retry.
 
@@ -139,10 +160,7 @@ class PaysyncTask(Task):
         countdown = max(0.0, min(float(countdown), settings().max_countdown))
         req = self.request
         executions.release(req.id)
-        self.apply_async(kwargs=dict(req.kwargs or {}), task_id=req.id, countdown=countdown,
-                         queue=self.contract.traffic, priority=self.contract.priority(self.interactive),
-                         headers={COPY_HEADER: uuid.uuid4().hex,
-                                  CLASS_HEADER: "interactive" if self.interactive else "batch"})
+        self.send_copy(dict(req.kwargs or {}), req.id, self.interactive, countdown=countdown)
         raise Ignore()
 
 
@@ -158,6 +176,8 @@ def paysync_task(name: str, *, traffic: Traffic, interactive: bool, schema: type
 
     def decorate(fn: Callable[..., Any]) -> PaysyncTask:
         REGISTRY[name] = contract
-        return app.task(name=name, base=PaysyncTask, bind=True, contract=contract, **celery_options)(fn)
+        # typing=False: payloads arrive as keyword arguments and the schema checks them.
+        return app.task(name=name, base=PaysyncTask, bind=True, typing=False, contract=contract,
+                        **celery_options)(fn)
 
     return decorate

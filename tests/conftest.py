@@ -1,31 +1,76 @@
 """Shared fixtures: real Redis and PostgreSQL, isolated per test session.
 
-The session picks its own Redis database number and its own PostgreSQL database
-(created from migrations), and exports them through the environment so that worker
-subprocesses started by tests see the same ones.
+Each test session starts its own ``redis-server`` on a free loopback port (so parallel
+sessions never flush each other's queues) and creates its own PostgreSQL database
+(``tests/harness.py``); both reach worker subprocesses through the environment.
+Set PAYSYNC_TEST_REDIS_URL to use an existing Redis instead.
 """
 
 from __future__ import annotations
 
 import os
-import uuid
+import shutil
+import subprocess
+import tempfile
+import time
 
 import pytest
 import redis
 
-# Isolation must be set before any paysync module reads settings().
-_SESSION = uuid.uuid4().hex[:8]
 os.environ.setdefault("PAYSYNC_ENV", "test")
 os.environ.setdefault("PAYSYNC_CRASH_POINTS", "1")
-_BASE_REDIS = os.environ.get("REDIS_URL", "redis://127.0.0.1:63790/0").rsplit("/", 1)[0]
-os.environ["REDIS_URL"] = f"{_BASE_REDIS}/{os.environ.get('PAYSYNC_TEST_REDIS_DB', '11')}"
 
 pytest_plugins = ["tests.harness"]
+
+_redis_proc: subprocess.Popen | None = None
+_redis_dir: str | None = None
+
+
+def _start_private_redis() -> str:
+    global _redis_proc, _redis_dir
+    from paysync.devstack import free_port
+
+    binary = shutil.which("redis-server")
+    if binary is None:
+        raise pytest.UsageError("redis-server is missing: run 'make services' (it installs it) or set "
+                                "PAYSYNC_TEST_REDIS_URL")
+    port = free_port()
+    _redis_dir = tempfile.mkdtemp(prefix="paysync-test-redis-")
+    _redis_proc = subprocess.Popen(
+        [binary, "--bind", "127.0.0.1", "--port", str(port), "--dir", _redis_dir, "--save", "",
+         "--appendonly", "no", "--databases", "2"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    client = redis.Redis(port=port)
+    for _ in range(100):
+        try:
+            client.ping()
+            break
+        except redis.ConnectionError:
+            time.sleep(0.05)
+    return f"redis://127.0.0.1:{port}/0"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    os.environ["REDIS_URL"] = os.environ.get("PAYSYNC_TEST_REDIS_URL") or _start_private_redis()
+    from paysync.config import settings
+
+    settings.cache_clear()
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if _redis_proc is not None:
+        _redis_proc.terminate()
+        try:
+            _redis_proc.wait(5)
+        except subprocess.TimeoutExpired:
+            _redis_proc.kill()
+    if _redis_dir:
+        shutil.rmtree(_redis_dir, ignore_errors=True)
 
 
 @pytest.fixture
 def redis_client() -> redis.Redis:
-    """A client on the session's Redis database, emptied before each test."""
+    """A client on the session's Redis, emptied before each test."""
     client = redis.Redis.from_url(os.environ["REDIS_URL"])
     client.flushdb()
     yield client

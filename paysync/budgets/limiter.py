@@ -7,8 +7,8 @@ clock from Redis ``TIME`` so that the clocks of the worker machines never matter
 from __future__ import annotations
 
 import math
+import secrets
 import time
-import uuid
 from importlib.resources import files
 
 import redis
@@ -53,7 +53,7 @@ class Limiter:
 
     def acquire(self, spec: BucketSpec, interactive: bool = False) -> Grant:
         """Take one call from every window (and a lease) of ``spec``, or nothing and the wait."""
-        token = uuid.uuid4().hex
+        token = secrets.token_hex(8)  # unique within a log; short, as a day log may hold thousands
         args: list[str | int] = [token, spec.cap(spec.concurrency, interactive) if spec.concurrency else 0,
                                  _us(spec.lease_seconds)]
         for w in spec.windows:
@@ -103,7 +103,7 @@ class Limiter:
         Returns the number of phantom grants added (they age out with the window).
         """
         w = spec.window(window)
-        added, _ = self._observe(keys=[w.key], args=[uuid.uuid4().hex, w.limit, _us(w.span), max(0, remaining)])
+        added, _ = self._observe(keys=[w.key], args=[secrets.token_hex(8), w.limit, _us(w.span), max(0, remaining)])
         return int(added)
 
     def remaining(self, spec: BucketSpec) -> BucketState:

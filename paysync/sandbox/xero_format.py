@@ -1,9 +1,9 @@
 """Wire formats of the Xero stand-in: exact-decimal JSON, ``/Date()/`` dates, the ``where`` language.
 
 Amounts travel as JSON numbers and never pass through ``float``: request bodies are parsed
-with ``parse_float=Decimal`` and responses are written by a small encoder that prints a
+with ``parse_float=Decimal`` and responses are written by an encoder that prints a
 ``Decimal`` as its digits (``46.00`` stays ``46.00``). ``mappers.jsonnum`` is used when it
-is importable; the fallback here behaves the same way.
+is importable; the fallback here behaves the same way (and refuses floats outright).
 """
 
 from __future__ import annotations
@@ -69,14 +69,21 @@ def _loads_fallback(text: str | bytes) -> Any:
     return json.loads(text, parse_float=Decimal)
 
 
+try:  # the project's exact-number JSON, when present
+    from mappers.jsonnum import dumps as _project_dumps
+    from mappers.jsonnum import loads as _project_loads
+except ImportError:  # pragma: no cover - the fallback keeps the sandbox standalone
+    _project_dumps = _project_loads = None
+
+
 def dumps(obj: Any) -> str:
     """JSON text with every ``Decimal`` written as a JSON number, digits kept."""
-    return _dumps_fallback(obj)
+    return _project_dumps(obj) if _project_dumps is not None else _dumps_fallback(obj)
 
 
 def loads(text: str | bytes) -> Any:
     """Parse JSON; non-integral numbers become ``Decimal`` directly (never ``float``)."""
-    return _loads_fallback(text)
+    return _project_loads(text) if _project_loads is not None else _loads_fallback(text)
 
 
 # ----------------------------------------------------------------------------- money

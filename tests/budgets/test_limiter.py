@@ -146,10 +146,11 @@ def test_extending_a_lease_keeps_a_slow_call_in_its_slot(limiter):
     spec = bucket(("minute", 100, 5.0), concurrency=1, lease=0.3)
     held = take(limiter, spec, 1)[0]
     assert limiter.extend(spec, held.lease, seconds=1.0)
-    # when the original lease time has passed, then the slot is still taken
+    # when the original lease time has passed, then the slot is still taken, for at most 1 s more
     time.sleep(0.4)
     refused = limiter.acquire(spec)
-    assert refused.reason == "concurrency" and 0.4 < refused.wait <= 0.6
+    assert refused.reason == "concurrency" and refused.wait <= 0.6
+    assert refused.granted_at + refused.wait > held.granted_at + 0.4
 
 
 def test_a_block_refuses_every_process_until_it_ends(limiter):
@@ -178,10 +179,10 @@ def test_blocking_a_shared_window_blocks_every_bucket_that_shares_it(limiter):
     one, two = (BucketSpec(name=t, key=t, windows=(Window("minute", f"{t}:minute", 60, 10.0), app))
                 for t in (f"test:{uuid.uuid4().hex[:8]}", f"test:{uuid.uuid4().hex[:8]}"))
     # when tenant one hits the app limit
-    limiter.block(one, 2.0, reason="appminute", window="app_minute")
+    until = limiter.block(one, 2.0, reason="appminute", window="app_minute")
     # then tenant two is blocked too
     refused = limiter.acquire(two)
-    assert refused.reason == "blocked" and refused.wait == pytest.approx(2.0, abs=0.05)
+    assert refused.reason == "blocked" and refused.wait == pytest.approx(until - refused.granted_at, abs=2e-3)
     assert limiter.remaining(two).windows["app_minute"].blocked_until is not None
 
 
@@ -224,7 +225,7 @@ def test_acquire_blocking_sleeps_the_exact_wait_or_gives_up_at_once(limiter):
     first = take(limiter, spec, 2)[0]
     # when waiting longer than the window is allowed, then the grant comes when the first leaves
     grant = limiter.acquire_blocking(spec, max_wait=1.0)
-    assert grant.ok and first.granted_at + 0.3 <= grant.granted_at < first.granted_at + 0.35
+    assert grant.ok and first.granted_at + 0.3 <= grant.granted_at < first.granted_at + 0.5
     # when the wait would exceed max_wait, then the refusal comes back without sleeping
     full = bucket(("minute", 1, 1.0))
     take(limiter, full, 1)

@@ -1,0 +1,59 @@
+"""``paysync connections``: add accounting connections and show the connections view."""
+
+from __future__ import annotations
+
+import click
+
+from paysync.cli.output import emit, emit_one, json_option, to_json
+
+VIEW_COLUMNS = ("id", "role", "provider", "tenant", "app", "status", "left_minute", "left_today",
+                "needs_reauth", "carries", "last_error")
+
+
+@click.group("connections")
+def command() -> None:
+    """Accounting connections (user, company, service) and their budgets."""
+
+
+@command.command("add")
+@click.option("--merchant", required=True, help="Merchant name or id.")
+@click.option("--role", required=True, type=click.Choice(["user", "company", "service"]))
+@click.option("--client-id", required=True, help="The Xero app's client id (budgets are per app and tenant).")
+@click.option("--client-secret", prompt=True, hide_input=True, envvar="PAYSYNC_CLIENT_SECRET",
+              help="The app's client secret (prompted; or PAYSYNC_CLIENT_SECRET). Stored encrypted.")
+@click.option("--tenant", "tenant_id", default=None, help="Xero tenant id, when already known.")
+@click.option("--provider", default="xero", show_default=True)
+@json_option
+def add(merchant: str, role: str, client_id: str, client_secret: str, tenant_id: str | None, provider: str,
+        as_json: bool) -> None:
+    """Add a connection; authorise it next with 'paysync connections authorize'."""
+    from storage import connections, merchants
+
+    m = merchants.get(merchant)
+    conn = connections.add(m["id"], role, client_id, {"client_secret": client_secret}, provider=provider,
+                           tenant_id=tenant_id)
+    emit_one({"id": conn.id, "merchant": m["name"], "role": conn.role, "provider": conn.provider,
+              "app": conn.client_id, "tenant": conn.tenant_id, "status": conn.status}, as_json)
+
+
+@command.command("list")
+@click.option("--merchant", required=True, help="Merchant name or id.")
+@json_option
+def list_(merchant: str, as_json: bool) -> None:
+    """The Accounting Connections view: budgets left, status, routing, warnings."""
+    from paysync.connections_view import connection_rows
+
+    rows, notes = connection_rows(merchant)
+    if as_json:
+        click.echo(to_json({"connections": rows, "notes": notes}))
+        return
+    emit(rows, VIEW_COLUMNS, False, empty="no connections: paysync connections add --merchant M --role user ...")
+    for note in notes:
+        click.echo(f"note: {note}")
+
+
+
+try:  # the OAuth onboarding lives beside the Xero client
+    from paysync.cli import connections_authorize  # noqa: F401,E402
+except ImportError:
+    pass

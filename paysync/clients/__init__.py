@@ -1,0 +1,1 @@
+"""Outbound HTTP, one module per provider; ``http.py`` is what they share (budget, retries)."""

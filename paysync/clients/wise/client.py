@@ -1,0 +1,95 @@
+"""A Wise client for one connector: its base URL, its token, its bucket in the shared limiter.
+
+Every call goes through :class:`~paysync.clients.http.BudgetedHTTP` (budget, retries, 429,
+Decimal JSON). The token is read from encrypted storage by the caller and only lives in
+this object (never in a task payload, never in a log: ``repr`` hides it).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from functools import lru_cache
+from typing import Any
+
+import requests
+
+from mappers import jsonnum
+from paysync.budgets import BucketSpec, Limiter, wise_bucket
+from paysync.clients.http import BudgetedHTTP
+from paysync.config import settings
+
+WiseClient = BudgetedHTTP
+
+
+@lru_cache(maxsize=4)
+def _limiter(url: str) -> Limiter:
+    return Limiter.from_url(url)
+
+
+def limiter() -> Limiter:
+    return _limiter(settings().redis_url)
+
+
+def bucket_for(connector_id: int | str, limits: Mapping[str, Any] | None = None) -> BucketSpec:
+    """The connector's bucket (per API token), with the install config's limits if any."""
+    spec = wise_bucket(connector_id)
+    if not limits:
+        return spec
+    windows = []
+    for w in spec.windows:
+        limit = int(limits.get("minuteLimit", w.limit))
+        windows.append(dataclasses.replace(w, limit=limit, seconds=float(limits.get("minuteSeconds", w.seconds)),
+                                           margin=min(w.margin, limit - 1)))
+    return dataclasses.replace(spec, windows=tuple(windows),
+                               concurrency=int(limits.get("concurrency", spec.concurrency or 5)))
+
+
+def describe_error(resp: requests.Response) -> tuple[str, str | None]:
+    """Wise's own message and code from any of its error shapes:
+    ``{"errors": [{"code", "message", "path"}]}``, ``{"error", "error_description"}``,
+    ``{"status", "error", "message"}``, or a funding ``{"status": "REJECTED", "errorCode"}``."""
+    try:
+        body = jsonnum.loads(resp.content) if resp.content else None
+    except Exception:
+        body = None
+    if isinstance(body, dict):
+        errors = body.get("errors")
+        if isinstance(errors, list) and errors and isinstance(errors[0], dict):
+            parts = []
+            for e in errors:
+                msg = str(e.get("message") or e.get("code") or "error")
+                path = e.get("path")
+                parts.append(f"{msg} ({path})" if path else msg)
+            return "; ".join(parts), (str(errors[0].get("code")) if errors[0].get("code") else None)
+        if body.get("error_description") or (isinstance(body.get("error"), str) and "message" not in body):
+            return str(body.get("error_description") or body.get("error")), str(body.get("error") or "") or None
+        if body.get("message"):
+            code = body.get("errorCode") or body.get("error")
+            return str(body["message"]), (str(code) if code else None)
+        if body.get("errorCode"):
+            return str(body.get("errorMessage") or body["errorCode"]), str(body["errorCode"])
+    if resp.status_code == 403 and resp.headers.get("x-2fa-approval"):
+        return "strong customer authentication required", "sca.required"
+    return "", None
+
+
+def for_connector(connector: Mapping[str, Any], api_key: str, *, interactive: bool = False,
+                  session: requests.Session | None = None) -> BudgetedHTTP:
+    """A client for ``connector`` (a ``storage.connectors`` row) with its decrypted token."""
+    config = connector["config"]
+    token = str(api_key)
+
+    def auth() -> dict[str, str]:
+        return {"Authorization": f"Bearer {token}"}
+
+    return BudgetedHTTP(
+        provider="wise",
+        base_url=config.get("baseUrl") or "https://api.wise.com",
+        bucket=bucket_for(connector["id"], config.get("limits")),
+        limiter=limiter(),
+        interactive=interactive,
+        session=session or requests.Session(),
+        auth_headers=auth,
+        describe_error=describe_error,
+    )

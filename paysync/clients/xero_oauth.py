@@ -1,0 +1,290 @@
+"""Xero OAuth2: base URLs, the token endpoint, and a refresh that happens once across workers.
+
+Xero access tokens live 30 minutes; refresh tokens rotate on every refresh and the old
+one keeps working for a 30-minute grace period only. A token set must therefore be
+refreshed in one place at a time (:class:`TokenSource`):
+
+1. take a Redis lock per connection (``paysync:xero:refresh:<connection id>``);
+2. re-read the connection from PostgreSQL inside the lock: if another process already
+   refreshed (the stored access token is not the one we saw fail, and is fresh), use it;
+3. otherwise call the token endpoint with the stored refresh token;
+4. save the new pair (encrypted) **before** using the new access token;
+5. release the lock.
+
+Any number of processes hitting an expired token at once make one refresh call. A
+refresher killed between 3 and 4 leaves the old refresh token stored; the next refresh
+presents it again within the grace period and Xero answers with the same new pair.
+``invalid_grant`` (revoked consent, or a token older than the grace period) marks the
+connection ``needs_reauth`` and raises :class:`ReauthRequired`, which is never retried.
+
+Base URLs come from the environment, and a connection may override them
+(``credentials["xero_urls"]``, set by ``paysync connections authorize --base-url``) so one
+merchant can point at the sandbox:
+
+- ``PAYSYNC_XERO_API_URL`` [https://api.xero.com/api.xro/2.0]
+- ``PAYSYNC_XERO_CONNECTIONS_URL`` [https://api.xero.com] (``GET /connections``)
+- ``PAYSYNC_XERO_IDENTITY_URL`` [https://identity.xero.com] (``/connect/token``)
+- ``PAYSYNC_XERO_LOGIN_URL`` [https://login.xero.com] (``/identity/connect/authorize``)
+- ``PAYSYNC_XERO_REFRESH_LOCK_SECONDS`` [``PAYSYNC_HTTP_TIMEOUT`` + 15]: how long a
+  refresher may hold the lock (a killed one blocks others this long at most).
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import json
+import os
+import threading
+import time
+from dataclasses import dataclass, replace
+from typing import Any
+from urllib.parse import urlencode
+
+import redis
+import requests
+
+from mappers import jsonnum
+from mappers.xero import validation_messages
+from paysync.budgets import BucketSpec, Limiter, Window
+from paysync.budgets.buckets import PREFIX
+from paysync.clients.http import BudgetedHTTP, ProviderError
+from paysync.config import settings
+from paysync.crashpoints import crash_point
+from paysync.errors import ConfigError, PaysyncError
+from storage import connections
+from storage.connections import Connection
+
+SCOPES = ("openid", "profile", "email", "offline_access", "accounting.transactions", "accounting.contacts",
+          "accounting.settings.read")
+REFRESH_MARGIN = 120.0  # refresh this many seconds before Xero's expiry
+REAUTH_ERRORS = ("invalid_grant", "invalid_client", "unauthorized_client")
+
+
+class ReauthRequired(PaysyncError):
+    """The connection needs a person to authorise it again; its jobs stop (never retried)."""
+
+    def __init__(self, connection_id: int, reason: str) -> None:
+        self.connection_id, self.reason = connection_id, reason
+        super().__init__(f"connection {connection_id} needs re-authorisation "
+                         f"(paysync connections authorize --connection {connection_id}): {reason}")
+
+    def __reduce__(self) -> tuple:
+        return (ReauthRequired, (self.connection_id, self.reason))
+
+
+@dataclass(frozen=True)
+class XeroUrls:
+    api: str
+    connections: str
+    identity: str
+    login: str
+
+    @property
+    def token(self) -> str:
+        return f"{self.identity.rstrip('/')}/connect/token"
+
+    @property
+    def authorize(self) -> str:
+        return f"{self.login.rstrip('/')}/identity/connect/authorize"
+
+    @classmethod
+    def from_env(cls) -> XeroUrls:
+        env = os.environ.get
+        return cls(api=env("PAYSYNC_XERO_API_URL") or "https://api.xero.com/api.xro/2.0",
+                   connections=env("PAYSYNC_XERO_CONNECTIONS_URL") or "https://api.xero.com",
+                   identity=env("PAYSYNC_XERO_IDENTITY_URL") or "https://identity.xero.com",
+                   login=env("PAYSYNC_XERO_LOGIN_URL") or "https://login.xero.com")
+
+    @classmethod
+    def for_connection(cls, connection: Connection) -> XeroUrls:
+        """The environment's URLs, overridden by the connection's own (``credentials['xero_urls']``)."""
+        base = cls.from_env()
+        own = (connection.credentials or {}).get("xero_urls") or {}
+        return replace(base, **{k: v for k, v in own.items() if k in ("api", "connections", "identity", "login") and v})
+
+    @classmethod
+    def sandbox(cls, base_url: str) -> dict[str, str]:
+        """Overrides for the local sandbox's Xero (``http://127.0.0.1:PORT/xero``)."""
+        root = base_url.rstrip("/")
+        return {"api": f"{root}/api.xro/2.0", "connections": root, "identity": f"{root}/identity",
+                "login": f"{root}/login"}
+
+
+_limiters: dict[tuple[int, str], Limiter] = {}
+_lock = threading.Lock()
+
+
+def shared_limiter() -> Limiter:
+    """One limiter per process (and Redis URL), re-created after a fork."""
+    key = (os.getpid(), settings().redis_url)
+    with _lock:
+        if key not in _limiters:
+            _limiters[key] = Limiter.from_url(key[1])
+        return _limiters[key]
+
+
+def identity_bucket(client_id: str) -> BucketSpec:
+    """Token calls do not count against the API limits; a modest bucket of their own per app."""
+    key = f"{PREFIX}:{{xero-identity:{client_id}}}"
+    return BucketSpec(name=f"xero-identity:{client_id}", key=key,
+                      windows=(Window("minute", f"{key}:minute", 60, 60.0),), concurrency=None)
+
+
+def _describe_oauth(resp: requests.Response) -> tuple[str, str | None]:
+    try:
+        body = jsonnum.loads(resp.content) if resp.content else None
+    except Exception:
+        return (resp.text or resp.reason or "")[:300], None
+    if isinstance(body, dict) and body.get("error"):
+        msg = body.get("error_description") or body["error"]
+        return str(msg), str(body["error"])
+    return "; ".join(validation_messages(body)) or (resp.text or "")[:300], None
+
+
+def _basic(client_id: str, secret: str) -> str:
+    return "Basic " + base64.b64encode(f"{client_id}:{secret}".encode()).decode()
+
+
+def token_call(connection: Connection, urls: XeroUrls, form: dict[str, str], *,
+               limiter: Limiter | None = None, session: requests.Session | None = None) -> dict[str, Any]:
+    """POST the token endpoint (client authenticated with Basic auth); the JSON answer.
+
+    Refused grants raise :class:`ProviderError` with ``code`` set to OAuth's ``error``.
+    5xx and timeouts are retried (safe: a repeated refresh within the grace period is
+    answered with the same pair).
+    """
+    secret = (connection.credentials or {}).get("client_secret")
+    if not secret:
+        raise ConfigError(f"connection {connection.id} has no client secret: add it with 'paysync connections add'")
+    http = BudgetedHTTP(provider="xero-identity", base_url=urls.identity, bucket=identity_bucket(connection.client_id),
+                        limiter=limiter or shared_limiter(), interactive=True,
+                        session=session or requests.Session(), describe_error=_describe_oauth)
+    resp = http.request("POST", urls.token, data=form,
+                        headers={"Authorization": _basic(connection.client_id, secret),
+                                 "Content-Type": "application/x-www-form-urlencoded"})
+    return jsonnum.decode(resp)
+
+
+def token_fields(body: dict[str, Any], previous: dict[str, Any], now: float) -> dict[str, Any]:
+    """Credentials after a token answer: new access token, rotated refresh token, expiry."""
+    if not body.get("access_token"):
+        raise PaysyncError("Xero's token endpoint answered without an access token")
+    creds = dict(previous)
+    creds["access_token"] = body["access_token"]
+    if body.get("refresh_token"):
+        creds["refresh_token"] = body["refresh_token"]
+    creds["expires_at"] = now + float(body.get("expires_in") or 1800)
+    if body.get("scope"):
+        creds["scope"] = body["scope"]
+    creds.pop("id_token", None)
+    return creds
+
+
+def jwt_claims(token: str) -> dict[str, Any]:
+    """The claims of a JWT access token, unverified (only to read ``authentication_event_id``)."""
+    try:
+        part = token.split(".")[1]
+        return json.loads(base64.urlsafe_b64decode(part + "=" * (-len(part) % 4)))
+    except (IndexError, ValueError):
+        return {}
+
+
+def authorize_url(urls: XeroUrls, client_id: str, redirect_uri: str, state: str, challenge: str | None = None,
+                  scopes: tuple[str, ...] = SCOPES, extra: dict[str, str] | None = None) -> str:
+    params = {"response_type": "code", "client_id": client_id, "redirect_uri": redirect_uri,
+              "scope": " ".join(scopes), "state": state}
+    if challenge:
+        params.update(code_challenge=challenge, code_challenge_method="S256")
+    params.update(extra or {})
+    return f"{urls.authorize}?{urlencode(params)}"
+
+
+def mark_needs_reauth(connection_id: int, reason: str) -> None:
+    connections.set_status(connection_id, "needs_reauth", reason[:500])
+
+
+def _expires_at(creds: dict[str, Any]) -> float:
+    try:
+        return float(creds.get("expires_at") or 0)
+    except (TypeError, ValueError):
+        return 0.0
+
+
+def lock_seconds() -> float:
+    raw = os.environ.get("PAYSYNC_XERO_REFRESH_LOCK_SECONDS", "")
+    try:
+        return float(raw) if raw else settings().http_timeout + 15
+    except ValueError:
+        raise ConfigError(f"PAYSYNC_XERO_REFRESH_LOCK_SECONDS must be a number, got {raw!r}") from None
+
+
+class TokenSource:
+    """The access token of one connection, refreshed once across every process (module docstring)."""
+
+    def __init__(self, connection: Connection, *, limiter: Limiter | None = None,
+                 session: requests.Session | None = None, redis_client: redis.Redis | None = None,
+                 clock: Any = time.time) -> None:
+        self.connection = connection
+        self.limiter = limiter or shared_limiter()
+        self.session = session
+        self.redis = redis_client or self.limiter.redis
+        self.clock = clock
+        self.refreshes = 0  # refresh calls this object made (tests)
+
+    def _check(self, conn: Connection) -> None:
+        if conn.status == "needs_reauth":
+            raise ReauthRequired(conn.id, conn.last_error or "marked as needing re-authorisation")
+        if not (conn.credentials or {}).get("refresh_token"):
+            raise ReauthRequired(conn.id, "never authorised (no tokens stored)")
+
+    def current(self) -> str:
+        """A usable access token: the stored one, or a refreshed one when it is about to expire."""
+        conn = self.connection
+        self._check(conn)
+        creds = conn.credentials
+        token = creds.get("access_token")
+        if token and _expires_at(creds) - self.clock() > REFRESH_MARGIN:
+            return token
+        return self.refresh(seen=token)
+
+    def refresh(self, seen: str | None) -> str:
+        """Refresh under the connection's lock, unless someone did since we saw ``seen``."""
+        conn_id = self.connection.id
+        hold = lock_seconds()
+        lock = self.redis.lock(f"paysync:xero:refresh:{conn_id}", timeout=hold, blocking_timeout=hold + 10)
+        if not lock.acquire():
+            raise ProviderError("xero", None, f"token refresh of connection {conn_id} is held elsewhere; try again",
+                                retriable=True)
+        try:
+            latest = connections.get(conn_id)
+            self.connection = latest
+            self._check(latest)
+            creds = latest.credentials
+            token = creds.get("access_token")
+            if token and token != seen and _expires_at(creds) - self.clock() > REFRESH_MARGIN:
+                return token  # another process refreshed while we waited
+            urls = XeroUrls.for_connection(latest)
+            try:
+                body = token_call(latest, urls, {"grant_type": "refresh_token",
+                                                 "refresh_token": creds["refresh_token"]},
+                                  limiter=self.limiter, session=self.session)
+            except ProviderError as exc:
+                if exc.code in REAUTH_ERRORS:
+                    reason = f"token refresh refused by Xero: {exc.code}"
+                    mark_needs_reauth(conn_id, reason)
+                    raise ReauthRequired(conn_id, reason) from None
+                raise
+            self.refreshes += 1
+            crash_point("xero.refresh.after_rotate")  # Xero rotated; nothing saved yet
+            new = token_fields(body, creds, self.clock())
+            connections.save_credentials(
+                conn_id, new, access_expires_at=dt.datetime.fromtimestamp(new["expires_at"], tz=dt.UTC))
+            self.connection = replace(latest, credentials=new,
+                                      access_expires_at=dt.datetime.fromtimestamp(new["expires_at"], tz=dt.UTC))
+            return new["access_token"]
+        finally:
+            try:
+                lock.release()
+            except redis.exceptions.LockError:
+                pass  # expired while we held it: someone may have refreshed too (grace replay is safe)

@@ -1,0 +1,51 @@
+"""The "Accounting Connections" view: per connection, its budget now and its routing.
+
+Role, provider, tenant, app, status, calls left this minute and today (read from the live
+bucket in Redis), the last error, whether it needs re-authorisation, which kinds of
+traffic use it now (with fallbacks), and a warning when two roles share one app and
+tenant, and so one budget.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from paysync.budgets import Limiter, xero_bucket
+from storage import connections, merchants
+
+
+def connection_rows(merchant_ref: str | int, limiter: Limiter | None = None) -> tuple[list[dict[str, Any]], list[str]]:
+    merchant = merchants.get(merchant_ref)
+    limiter = limiter or Limiter.from_url()
+    conns = connections.for_merchant(merchant["id"])
+    routes: dict[int, list[str]] = {}
+    notes: list[str] = []
+    if conns:
+        for traffic in connections.ROLES:
+            res = connections.resolve(merchant["id"], traffic)
+            label = traffic + (" (fallback)" if res.fallback else "")
+            routes.setdefault(res.connection.id, []).append(label)
+            if res.fallback:
+                notes.append(f"{traffic} traffic has no usable {traffic} connection and falls back to the primary one")
+    rows = []
+    shared: dict[tuple[str, str | None], list[str]] = {}
+    for c in conns:
+        shared.setdefault((c.client_id, c.tenant_id), []).append(c.role)
+        minute = day = None
+        if c.tenant_id:
+            state = limiter.remaining(xero_bucket(c.client_id, c.tenant_id))
+            minute = state.windows["minute"].left
+            day = state.windows["day"].left
+        rows.append({
+            "id": c.id, "role": c.role, "provider": c.provider, "tenant": c.tenant_name or c.tenant_id,
+            "app": c.client_id, "status": c.status, "left_minute": minute, "left_today": day,
+            "last_error": c.last_error, "needs_reauth": c.status == "needs_reauth",
+            "carries": ", ".join(routes.get(c.id, [])) or "nothing",
+        })
+    for (app, tenant), roles in shared.items():
+        if len(roles) > 1:
+            notes.append(f"roles {', '.join(sorted(roles))} use the same app {app} on tenant {tenant}: "
+                         "they share one Xero budget (use a different app per role to multiply it)")
+    if not merchant["multi_connection"]:
+        notes.append("multi-connection is off: all traffic uses the primary (user) connection")
+    return rows, notes

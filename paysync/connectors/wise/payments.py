@@ -1,0 +1,238 @@
+"""FETCH_PAYMENTS: transfers per profile, offset + limit with the configured page size, a
+watermark per profile in ``sync_states`` advanced in the same transaction as each page's
+rows, and re-polls of the transfers that may still change.
+
+Watermark. ``{"offset": n}`` is the first position not yet read in a *full* page. A short
+(last) page leaves it where it is, so the next sync reads that page again and finds what
+was added to it. A saved offset that no longer fits a changed ``pageSize`` is realigned
+down to a multiple of it (Wise rejects an offset that is not one). A sync killed between
+pages resumes at the last committed page: rows are keyed by (transfer, leg), so a page read
+twice is written once.
+
+Re-polls. An offset only finds new transfers. A payout leg is *watched* (``next_check_at``
+not null) while it is PENDING (or OTHER, or bounced back), and while it is settled but
+still inside the settlement window (a bounce may still come); cancelled and refunded
+transfers are done. Watched transfers not already on a page read this sync are re-read
+either by ``GET /v1/transfers/{id}`` or by re-reading the 100-transfer pages that hold them
+(positions are stored), whichever takes fewer calls for this sync.
+
+Status. The seed's table with PRODUCT.md's decisions (``mappers.wise.payments``):
+``outgoing_payment_sent`` counts as SUCCEEDED once it has stayed so for the settlement
+window. ``status_since`` is when a state was first seen; on the very first sight of a
+transfer already settled long ago (received, charged back, failed, cancelled, refunded and
+created before the window) its creation time stands in, so old history is not watched.
+Every change of (status, raw status) adds a ``payment_adjustments`` row. Rows whose
+normalized content, settlement clock and watch flag did not change are not rewritten.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from mappers.wise import _fields
+from mappers.wise.payments import map_transfer
+from mappers.wise.records import Leg, PaymentStatus
+from paysync.clients.http import ProviderError
+from paysync.clients.wise import transfers as api
+from paysync.connectors.wise import settings
+from paysync.connectors.wise.context import Run, utcnow
+from paysync.crashpoints import crash_point
+from storage import connectors, sync_states
+from storage import wise as store
+from storage.db import transaction
+
+STREAM = "transfers"
+REREAD_LIMIT = 100
+DONE_STATES = frozenset({"cancelled", "funds_refunded"})
+SETTLED_STATES = frozenset({"outgoing_payment_received", "charged_back", "failed", "outgoing_payment_sent"})
+
+
+@dataclass(frozen=True)
+class Lookups:
+    """Read once per sync from our own tables (never a Wise call per transfer)."""
+
+    own_ids: frozenset[str]                 # balance ids + recipients owned by the customer
+    standard_balance: dict[str, str]        # currency -> the profile's STANDARD balance id
+
+
+def lookups(connector_id: int, profile_id: str, cur: Any = None) -> Lookups:
+    internal = store.internal_accounts(connector_id, str(profile_id), cur=cur)
+    standard = {}
+    for acc in internal:
+        meta = acc["metadata"] or {}
+        if meta.get("com.wise.spec/type", "STANDARD") == "STANDARD":
+            standard.setdefault(acc["default_asset"].split("/", 1)[0], acc["reference"])
+    own = {a["reference"] for a in internal} | set(store.own_recipient_ids(connector_id, str(profile_id), cur=cur))
+    return Lookups(frozenset(own), standard)
+
+
+def realign(offset: int, page_size: int) -> int:
+    """The largest multiple of ``page_size`` not above ``offset``."""
+    return max(0, offset - offset % page_size)
+
+
+def first_seen_since(state: str, created: datetime, now: datetime, window: timedelta) -> datetime:
+    if (state in DONE_STATES or state in SETTLED_STATES - {"outgoing_payment_sent"}) and created + window <= now:
+        return created
+    return now
+
+
+def watched(state: str, status: PaymentStatus, since: datetime, now: datetime, window: timedelta) -> bool:
+    if state in DONE_STATES:
+        return False
+    if status == PaymentStatus.PENDING or state == "bounced_back":
+        return True
+    return now < since + window  # settled or unknown: watch for a bounce inside the window
+
+
+def persist_transfers(cur: Any, connector_id: int, profile_id: str, items: Sequence[tuple[dict[str, Any], int | None]],
+                      lk: Lookups, now: datetime, window: timedelta, source: str = "poll") -> dict[str, Any]:
+    """Map and upsert transfers (with their list positions) inside ``cur``'s transaction."""
+    existing = store.load_payments(cur, connector_id, [str(t["id"]) for t, _ in items])
+    rows: list[dict[str, Any]] = []
+    changed: list[tuple[tuple[str, str], str, str, datetime, dict[str, Any]]] = []
+    follow: list[tuple[str, str, str]] = []
+    unchanged = 0
+    for transfer, position in items:
+        tid = str(transfer["id"])
+        state = transfer.get("status")
+        old = existing.get((tid, Leg.PAYOUT.value))
+        if old is not None and old["raw_status"] == state:
+            since = old["status_since"]
+        elif old is not None:
+            since = now
+        else:
+            created = _fields.timestamp(transfer, "created", f"wise transfer {tid}")
+            since = first_seen_since(state, created, now, window)
+        records = map_transfer(transfer, own_account_ids=lk.own_ids, profile_id=profile_id,
+                               source_balance_id=lk.standard_balance.get(str(transfer.get("sourceCurrency"))),
+                               now=now, settlement_window=window, status_since=since)
+        for rec in records:
+            prior = existing.get(rec.key)
+            leg_since = since if rec.leg == Leg.PAYOUT or prior is None else prior["status_since"]
+            watch = rec.leg == Leg.PAYOUT and watched(state, rec.status, since, now, window)
+            h = store.row_hash(rec.type.value, rec.status.value, rec.raw_status, rec.amount, rec.asset,
+                               rec.source_account_reference, rec.destination_account_reference, rec.metadata, rec.raw)
+            if prior is not None and prior["row_hash"] == h and prior["status_since"] == leg_since \
+                    and prior["watched"] == watch:
+                unchanged += 1
+                continue
+            rows.append({"profile_id": str(profile_id), "reference": rec.reference, "leg": rec.leg.value,
+                         "type": rec.type.value, "status": rec.status.value, "raw_status": rec.raw_status,
+                         "amount": rec.amount, "asset": rec.asset, "source": rec.source_account_reference,
+                         "destination": rec.destination_account_reference, "metadata": rec.metadata,
+                         "raw": rec.raw, "row_hash": h, "list_position": position, "status_since": leg_since,
+                         "next_check_at": leg_since if watch else None, "created_at": rec.created_at})
+            if prior is None or (prior["status"], prior["raw_status"]) != (rec.status.value, rec.raw_status):
+                changed.append((rec.key, rec.status.value, rec.raw_status, leg_since, rec.raw))
+                if prior is not None and rec.leg == Leg.PAYOUT:
+                    follow.append((tid, rec.status.value, rec.raw_status))
+    written = store.upsert_payments(cur, connector_id, rows)
+    ids = {(w["reference"], w["leg"]): w["id"] for w in written}
+    store.insert_adjustments(cur, [(ids[key], status, raw_status, at, raw, source)
+                                   for key, status, raw_status, at, raw in changed if key in ids])
+    store.follow_initiations(cur, connector_id, follow)
+    inserted = sum(1 for r in rows if (r["reference"], r["leg"]) not in existing)
+    return {"inserted": inserted, "updated": len(written) - inserted, "unchanged": unchanged,
+            "status_changes": len(changed)}
+
+
+def _add(total: dict[str, Any], part: dict[str, Any]) -> None:
+    for key, value in part.items():
+        if isinstance(value, int):
+            total[key] = total.get(key, 0) + value
+
+
+def _write(run: Run, profile_id: str, items: Sequence[tuple[dict[str, Any], int | None]], lk: Lookups,
+           now: datetime, window: timedelta, watermark: dict[str, Any] | None = None) -> dict[str, Any] | None:
+    with transaction() as cur:
+        if not connectors.current(cur, run.id, run.generation):
+            return None
+        stats = persist_transfers(cur, run.id, str(profile_id), items, lk, now, window)
+        if watermark is not None:
+            sync_states.advance(run.owner, STREAM, f"profile:{profile_id}", watermark, cur=cur)
+    return stats
+
+
+def fetch(run: Run, profile_id: str, now: datetime | None = None) -> dict[str, Any]:
+    """One incremental sync of a profile's transfers; returns counts and calls made."""
+    now = now or utcnow()
+    window = settings.settlement_window()
+    lk = lookups(run.id, str(profile_id))
+    scope = f"profile:{profile_id}"
+    size = run.page_size
+    saved = sync_states.get(run.owner, STREAM, scope) or {}
+    offset = realign(int(saved.get("offset", 0)), size)
+    totals: dict[str, Any] = {"pages": 0, "calls": 0}
+    seen: set[str] = set()
+    while True:
+        page = api.list_page(run.client, profile_id, offset, size)
+        totals["pages"] += 1
+        totals["calls"] += 1
+        full = len(page) >= size
+        mark = {"offset": offset + size if full else offset, "pageSize": size}
+        stats = _write(run, profile_id, [(t, offset + i) for i, t in enumerate(page)], lk, now, window, mark)
+        if stats is None:
+            return {"skipped": "connector inactive or reset", **totals}
+        _add(totals, stats)
+        crash_point("wise.fetch_payments.after_page")
+        seen.update(str(t["id"]) for t in page)
+        if not full:
+            break
+        offset += size
+    due = [w for w in store.watched_transfers(run.id, str(profile_id)) if w["reference"] not in seen]
+    totals["watched"] = len(due)
+    totals.update(repoll(run, profile_id, due, lk, now, window, totals))
+    return totals
+
+
+def repoll(run: Run, profile_id: str, due: list[dict[str, Any]], lk: Lookups, now: datetime, window: timedelta,
+           totals: dict[str, Any]) -> dict[str, Any]:
+    """Re-read watched transfers the cheaper way for this sync (pages or one GET each)."""
+    if not due:
+        return {"repoll_mode": "none", "repoll_calls": 0}
+    pages = sorted({w["list_position"] // REREAD_LIMIT for w in due if w["list_position"] is not None})
+    unplaced = [w for w in due if w["list_position"] is None]
+    mode = "pages" if len(pages) + len(unplaced) < len(due) else "ids"
+    calls = 0
+    left = due
+    if mode == "pages":
+        wanted = {w["reference"] for w in due}
+        found: set[str] = set()
+        for number in pages:
+            page = api.list_page(run.client, profile_id, number * REREAD_LIMIT, REREAD_LIMIT)
+            calls += 1
+            stats = _write(run, profile_id, [(t, number * REREAD_LIMIT + i) for i, t in enumerate(page)], lk, now,
+                           window)
+            if stats is None:
+                return {"repoll_mode": mode, "repoll_calls": calls}
+            _add(totals, stats)
+            found.update(str(t["id"]) for t in page if str(t["id"]) in wanted)
+        left = [w for w in due if w["reference"] not in found]
+    batch: list[tuple[dict[str, Any], int | None]] = []
+    for i, w in enumerate(left):
+        try:
+            batch.append((api.get(run.client, w["reference"]), None))
+        except ProviderError as exc:
+            if exc.status != 404:
+                raise
+        calls += 1
+        if len(batch) >= 50 or (i == len(left) - 1 and batch):
+            stats = _write(run, profile_id, batch, lk, now, window)
+            if stats is None:
+                break
+            _add(totals, stats)
+            batch = []
+    totals["calls"] += calls
+    return {"repoll_mode": mode, "repoll_calls": calls}
+
+
+def persist_one(cur: Any, run: Run, profile_id: str, transfer: dict[str, Any],
+                source: str = "initiation") -> dict[str, Any]:
+    """Upsert one transfer read outside the sync (an initiation's poll): same rules, same row."""
+    lk = lookups(run.id, str(profile_id), cur=cur)
+    return persist_transfers(cur, run.id, str(profile_id), [(transfer, None)], lk, utcnow(),
+                             settings.settlement_window(), source)

@@ -1,0 +1,114 @@
+"""Accounting tasks (Xero): download the latest data, poll it on a schedule, record a payment.
+
+Payloads carry ids only. Each task resolves its connection when it runs
+(``storage.connections.resolve``), so a multi-connection switch applies to the next job.
+``BudgetExhausted`` propagates (the base class re-schedules or parks the job);
+``ReauthRequired`` and ``PaymentRejected`` fail the job at once, never retried.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+
+from mappers.money import MoneyError, to_minor
+from paysync.clients.http import ProviderError
+from tasks.contract import paysync_task
+
+
+class DownloadSchema(Schema):
+    merchant_id = fields.Integer(required=True, strict=True, validate=validate.Range(min=1))
+    full = fields.Boolean(load_default=False)
+
+
+class PollSchema(Schema):
+    merchant_id = fields.Integer(strict=True, validate=validate.Range(min=1), load_default=None)
+
+
+class RecordPaymentSchema(Schema):
+    merchant_id = fields.Integer(required=True, strict=True, validate=validate.Range(min=1))
+    payment_id = fields.String(required=True, validate=validate.Length(min=1, max=64))
+    invoice_id = fields.UUID(required=True)
+    amount = fields.String(required=True, validate=validate.Length(min=1, max=40))
+    currency = fields.String(required=True, validate=validate.Regexp(r"^[A-Za-z]{3}$"))
+    date = fields.Date(required=True)
+    account_code = fields.String(required=True, validate=validate.Length(min=1, max=10))
+    reference = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=255))
+
+    @validates_schema
+    def _amount(self, data: dict[str, Any], **_: Any) -> None:
+        raw = data.get("amount")
+        if raw is None:
+            return
+        try:
+            value = Decimal(raw)
+        except InvalidOperation:
+            raise ValidationError("not a decimal number", "amount") from None
+        if not value.is_finite() or value <= 0:
+            raise ValidationError("must be a positive amount", "amount")
+        if data.get("currency"):
+            try:
+                to_minor(value, data["currency"])
+            except MoneyError as exc:
+                raise ValidationError(str(exc), "amount") from None
+
+
+def _download(task: Any, payload: dict[str, Any]) -> dict[str, Any]:
+    from paysync.accounting.download_latest import download_latest
+
+    return download_latest(payload["merchant_id"], task.contract.traffic, task.interactive,
+                           full=payload.get("full", False))
+
+
+@paysync_task("accounting.download_latest", traffic="user", interactive=True, schema=DownloadSchema)
+def download_latest(task: Any, payload: dict[str, Any]) -> dict[str, Any]:
+    """The user's "Download latest accounting platform data": contacts and invoices since the bookmarks."""
+    return _download(task, payload)
+
+
+@paysync_task("accounting.poll_latest", traffic="service", interactive=False, schema=PollSchema)
+def poll_latest(task: Any, payload: dict[str, Any]) -> dict[str, Any]:
+    """The scheduled poll: one merchant, or (no merchant_id) one job per merchant with an active connection."""
+    if payload.get("merchant_id") is None:
+        from storage.accounting import merchants_to_poll
+        from tasks.routing import enqueue
+
+        merchants = merchants_to_poll()
+        for merchant_id in merchants:
+            enqueue("accounting.poll_latest", {"merchant_id": merchant_id}, interactive=task.interactive)
+        return {"merchants": merchants}
+    return _download(task, {"merchant_id": payload["merchant_id"], "full": False})
+
+
+@paysync_task("accounting.record_payment", traffic="user", interactive=True, schema=RecordPaymentSchema,
+              idempotency_key=lambda p: f"{p['merchant_id']}:{p['payment_id']}")
+def record_payment(task: Any, payload: dict[str, Any]) -> dict[str, Any]:
+    """Write a payment against an invoice to Xero, once (Idempotency-Key from the payment id)."""
+    from paysync.accounting.record_payment import record_payment as record
+
+    try:
+        row = record(payload["merchant_id"], payload["payment_id"], str(payload["invoice_id"]),
+                     payload["amount"], payload["currency"], payload["date"], payload["account_code"],
+                     payload.get("reference"), traffic=task.contract.traffic, interactive=task.interactive)
+    except ProviderError as exc:
+        # 5xx or timeouts after the client's own retries: the row stays pending; try the same
+        # request (same Idempotency-Key) again later, a few times, without holding a worker.
+        if exc.retriable and not (task.request.called_directly or task.request.is_eager):
+            from storage.accounting import get_payment
+
+            row = get_payment(payload["merchant_id"], payload["payment_id"])
+            attempts = row["attempts"] if row else 0
+            if attempts < 6:
+                task.reschedule(min(300.0, 5.0 * 2 ** attempts))
+        raise
+    return _payment_result(row)
+
+
+def _payment_result(row: dict[str, Any]) -> dict[str, Any]:
+    return {"payment_id": row["payment_id"], "status": row["status"], "xero_payment_id": row["external_id"],
+            "invoice_id": row["invoice_external_id"], "amount": row["amount"], "asset": row["asset"],
+            "date": row["paid_on"].isoformat() if isinstance(row["paid_on"], dt.date) else row["paid_on"],
+            "connection_id": row["connection_id"]}
