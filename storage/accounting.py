@@ -133,16 +133,18 @@ def merchants_to_poll() -> list[int]:
 
 def create_payment(merchant_id: int, payment_id: str, *, connection_id: int, tenant_id: str | None,
                    invoice_external_id: str, amount: int, asset: str, paid_on: Any, account_code: str,
-                   reference: str | None, idempotency_key: str) -> tuple[dict[str, Any], bool]:
+                   reference: str | None, idempotency_key: str,
+                   currency_rate: Any = None) -> tuple[dict[str, Any], bool]:
     """The payment's row, created pending if new; returns (row, created)."""
     with transaction() as cur:
         cur.execute(
             """insert into accounting_payments (merchant_id, payment_id, connection_id, tenant_id,
-                   invoice_external_id, amount, asset, paid_on, account_code, reference, idempotency_key)
-               values (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+                   invoice_external_id, amount, asset, paid_on, account_code, reference, idempotency_key,
+                   currency_rate)
+               values (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
                on conflict (merchant_id, payment_id) do nothing returning *""",
             (merchant_id, payment_id, connection_id, tenant_id, invoice_external_id.lower(), amount, asset, paid_on,
-             account_code, reference, idempotency_key))
+             account_code, reference, idempotency_key, currency_rate))
         row = cur.fetchone()
         if row is not None:
             return dict(row), True

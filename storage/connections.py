@@ -113,7 +113,9 @@ def resolve(merchant_id: int, traffic: str, provider: str = "xero") -> Resolutio
     multi = bool(m["multi_connection"])
     wanted = traffic if multi else PRIMARY_ROLE
     row = by_role.get(wanted)
-    usable = row is not None and row["status"] != "disabled"
+    # A role's own connection carries its traffic only while it is active: pending (never
+    # authorised), needs_reauth and disabled connections fall back to the primary one.
+    usable = row is not None and (row["status"] == "active" or wanted == PRIMARY_ROLE)
     if not usable:
         row = by_role.get(PRIMARY_ROLE)
         if row is None:

@@ -10,6 +10,7 @@ page of rows and its watermark commit together.
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
@@ -25,12 +26,17 @@ TERMINAL = ("SUCCEEDED", "FAILED", "CANCELLED")
 
 
 def jsonb(value: Any) -> Json:
-    """JSON for a jsonb column with exact numbers (Decimal written as a JSON number)."""
+    """JSON for a jsonb column with exact numbers (Decimal written as a JSON number); a
+    ``str`` is taken as JSON text already written (one transfer's raw JSON, written once)."""
+    if isinstance(value, str):
+        return Json(value, dumps=lambda text: text)
     return Json(value, dumps=jsonnum.dumps)
 
 
 def row_hash(*parts: Any) -> str:
-    return hashlib.sha256(jsonnum.dumps(list(parts), sort_keys=True, default=str).encode()).hexdigest()
+    """A digest of a normalized row. Only compared, never parsed: the C encoder with Decimal
+    as its exact text is deterministic and about five times faster than ``jsonnum.dumps``."""
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str, separators=(",", ":")).encode()).hexdigest()
 
 
 def _stats(total: int, returned: Sequence[dict[str, Any]]) -> dict[str, int]:

@@ -38,7 +38,7 @@ class RecordPaymentSchema(Schema):
     account_code = fields.String(required=True, validate=validate.Length(min=1, max=10))
     reference = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=255))
 
-    @validates_schema
+    @validates_schema(skip_on_field_errors=False)
     def _amount(self, data: dict[str, Any], **_: Any) -> None:
         raw = data.get("amount")
         if raw is None:

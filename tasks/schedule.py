@@ -33,3 +33,17 @@ beat_schedule["wise.poll_due"] = {"task": "wise.poll_due", "schedule": _period("
                                   "options": BATCH}
 beat_schedule["wise.sweep_initiations"] = {"task": "wise.sweep_initiations",
                                            "schedule": _period("PAYSYNC_WISE_SWEEP_BEAT", 60), "options": BATCH}
+
+# Wise webhooks (additive): stored deliveries not translated in time go to translation again.
+beat_schedule["wise.sweep_webhooks"] = {"task": "wise.sweep_webhooks",
+                                        "schedule": _period("PAYSYNC_WEBHOOKS_SWEEP_BEAT", 30), "options": BATCH}
+
+# Wise-Sync (additive): both directions for every merchant with a PSA connection, as batch work.
+beat_schedule["wisesync.sync_due"] = {"task": "wisesync.sync_due",
+                                      "schedule": _period("PAYSYNC_WISESYNC_BEAT_SECONDS", 900), "options": BATCH}
+
+# Auto-payments (additive): the scheduler (service) and the execution with its follow-ups (user).
+beat_schedule["autopay.schedule"] = {"task": "autopay.schedule",
+                                     "schedule": _period("PAYSYNC_AUTOPAY_SCHEDULE_SECONDS", 900), "options": BATCH}
+beat_schedule["autopay.run_due"] = {"task": "autopay.run_due",
+                                    "schedule": _period("PAYSYNC_AUTOPAY_RUN_SECONDS", 60), "options": BATCH}

@@ -88,8 +88,13 @@ def _check_invoice(client: XeroClient, merchant_id: int, row: dict[str, Any], cu
 def record_payment(merchant_id: int, payment_id: str, invoice_id: str, amount: Decimal | str, currency: str,
                    day: date, account_code: str, reference: str | None = None, *, traffic: str = "user",
                    interactive: bool = True, session: requests.Session | None = None,
-                   limiter: Limiter | None = None) -> dict[str, Any]:
-    """Record the payment in Xero once; returns the ``accounting_payments`` row."""
+                   limiter: Limiter | None = None, currency_rate: Decimal | None = None) -> dict[str, Any]:
+    """Record the payment in Xero once; returns the ``accounting_payments`` row.
+
+    ``currency_rate`` (optional) is sent as Xero's ``CurrencyRate`` (units of the invoice's
+    currency per unit of the bank account's); it is stored with the row, so a retry sends
+    the same bytes.
+    """
     currency = currency.upper()
     minor = to_minor(amount, currency)
     code = asset_of(currency)
@@ -100,7 +105,8 @@ def record_payment(merchant_id: int, payment_id: str, invoice_id: str, amount: D
         row, _ = accounting.create_payment(
             merchant_id, payment_id, connection_id=conn.id, tenant_id=conn.tenant_id, invoice_external_id=invoice_id,
             amount=minor, asset=code, paid_on=day, account_code=account_code,
-            reference=reference or f"paysync {payment_id}", idempotency_key=idempotency_key(merchant_id, payment_id))
+            reference=reference or f"paysync {payment_id}", idempotency_key=idempotency_key(merchant_id, payment_id),
+            **({"currency_rate": currency_rate} if currency_rate is not None else {}))
     if not _same(row, invoice_id, minor, code, day, account_code):
         raise PaymentConflict(f"payment id {payment_id} was already used for a different payment "
                               f"(invoice {row['invoice_external_id']}, {row['amount']} {row['asset']})")
@@ -119,6 +125,8 @@ def record_payment(merchant_id: int, payment_id: str, invoice_id: str, amount: D
         _check_invoice(client, merchant_id, row, row_currency)
     body = xm.payment_request(row["invoice_external_id"], row["amount"], row_currency, row["paid_on"],
                               row["account_code"], row["reference"])
+    if row.get("currency_rate") is not None:  # autopay: a bank account in another currency than the bill
+        body["Payments"][0]["CurrencyRate"] = row["currency_rate"]
     accounting.note_attempt(row["id"])
     try:
         answer = client.put("Payments", body, headers={"Idempotency-Key": row["idempotency_key"]})

@@ -16,16 +16,16 @@ def cli() -> None:
 
 
 def _register() -> None:
-    from paysync.cli import db, demo, keys, merchants, sandbox
+    from paysync.cli import db, demo, keys, merchants, sandbox, tasks_cmd
 
-    for module in (db, merchants, keys, sandbox, demo):
+    for module in (db, merchants, keys, sandbox, demo, tasks_cmd):
         cli.add_command(module.command)
-    for optional in ("connections", "connectors", "wise_read", "sync", "autopay", "webhooks"):
+    for optional in ("connections", "connectors", "wise_read", "accounting", "sync", "autopay", "webhooks"):
         try:
             module = __import__(f"paysync.cli.{optional}", fromlist=["command"])
         except ImportError:
             continue
-        for cmd in getattr(module, "commands", [module.command]):
+        for cmd in module.commands if hasattr(module, "commands") else [module.command]:
             cli.add_command(cmd)
 
 

@@ -21,7 +21,7 @@ Built from the connection a task resolved at run time (``storage.connections.res
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import requests
@@ -64,11 +64,13 @@ def problem_of(resp: requests.Response) -> str | None:
     return XERO_PROBLEM_WINDOWS.get(raw, raw)
 
 
-def remaining_observer(limiter: Limiter, bucket: BucketSpec):
+def remaining_observer(limiter: Limiter, bucket: BucketSpec) -> Callable[[requests.Response], None]:
     """An ``on_response`` hook lowering the bucket's windows to what Xero says remains."""
     names = {w.name for w in bucket.windows}
 
     def observe(resp: requests.Response) -> None:
+        if resp.status_code == 429:
+            return  # the block for Retry-After is authoritative; a "0 left" would outlast it
         for header, window in XERO_REMAINING_HEADERS.items():
             raw = resp.headers.get(header)
             if raw is None or window not in names:

@@ -9,6 +9,8 @@ API (``Authorization: Bearer <token>``; a token sees only its user's profiles)::
     GET  /v4/profiles/{profileId}/balances/{balanceId}
     GET  /v1/accounts?profile=&currency=    GET /v1/accounts/{accountId}       (recipients, unpaged)
     GET  /v2/accounts?profileId=&currency=&size=&seekPosition=   GET /v2/accounts/{accountId}
+         (each profile also has one recipient with ``ownedByCustomer: true`` per STANDARD EUR,
+         GBP and USD balance; a funded transfer to it credits that balance on completion)
     POST /v3/profiles/{profileId}/quotes    GET /v3/profiles/{profileId}/quotes/{quoteId}
     POST /v1/transfers                      GET /v1/transfers?profile=&status=&offset=&limit=...
     GET  /v1/transfers/{transferId}         PUT /v1/transfers/{transferId}/cancel
@@ -80,6 +82,9 @@ class WiseSandbox:
         self.blueprint = Blueprint("wise", __name__)
         self.blueprint.before_request(self._before)
         self._routes()
+        from paysync.sandbox.wise_webhooks import install as _install_webhooks  # webhooks (issue 6)
+
+        self.webhooks = _install_webhooks(self)
 
     # ------------------------------------------------------------ provider protocol
 
@@ -87,6 +92,7 @@ class WiseSandbox:
         cfg = merge_config((size or {}).get("wise") or {})
         self.faults.clear()
         self.engine.reset(seed, cfg, state.clock.now())
+        self.webhooks.reset(state, seed, cfg.get("webhooks"))  # webhooks (issue 6)
 
     def on_clock(self, state: SandboxState) -> None:
         self.engine.tick(state.clock.now())

@@ -267,6 +267,13 @@ class Recipient:
     legal_type: str  # PRIVATE | BUSINESS
     details: dict[str, Any]
     active: bool = True
+    #: stands for one of the profile's own balances (Wise: ``ownedByCustomer``); a funded
+    #: transfer to it credits that balance when it completes
+    balance_id: int | None = None
+
+    @property
+    def owned(self) -> bool:
+        return self.balance_id is not None
 
 
 @dataclass(slots=True)
@@ -314,6 +321,7 @@ class Transfer:
     gen: int = 0  # bumped whenever the schedule is replaced; stale timers are ignored
     sca_token: str | None = None  # one-time token of a funding refused for SCA, until approved
     has_active_issues: bool = False
+    credited: bool = False  # to an own balance's recipient: that balance was credited on completion
 
 
 # ---------------------------------------------------------------- Wise JSON shapes
@@ -390,7 +398,7 @@ def recipient_v1_json(r: Recipient) -> dict[str, Any]:
         "details": dict(r.details, legalType=r.legal_type),
         "user": r.user_id,
         "active": r.active,
-        "ownedByCustomer": False,
+        "ownedByCustomer": r.owned,
     }
 
 
@@ -429,7 +437,7 @@ def recipient_v2_json(r: Recipient) -> dict[str, Any]:
         "longAccountSummary": long,
         "displayFields": display,
         "isInternal": False,
-        "ownedByCustomer": False,
+        "ownedByCustomer": r.owned,
     }
 
 
@@ -544,6 +552,7 @@ SEED_AGE = {
 TERMINAL_AGE = (2 * 86400, 180 * 86400)
 FIRST_USER, FIRST_PROFILE, FIRST_BALANCE, FIRST_RECIPIENT, FIRST_TRANSFER = (
     5_000_001, 30_000_001, 200_001, 40_000_001, 50_000_001)
+FIRST_OWN_RECIPIENT = 49_000_001  # recipients that stand for own balances (their own id range)
 
 
 def rng_uuid(rng: random.Random) -> str:
@@ -620,6 +629,7 @@ def add_profile(world: World, rng: random.Random, user: User, recipients: int, c
         _add_balance(world, p, cur, "SAVINGS", jar, from_minor(rng.randint(100_000, 5_000_000), cur), rng, created)
     for i in range(recipients):
         _add_recipient(world, p, RECIPIENT_CURRENCIES[i % len(RECIPIENT_CURRENCIES)], rng)
+    _add_own_recipients(world, p)
     return p
 
 
@@ -639,6 +649,12 @@ def _add_recipient(world: World, p: Profile, cur: str, rng: random.Random) -> No
     digits = "".join(str(rng.randint(0, 9)) for _ in range(18))
     country = COUNTRY[cur]
     typ = RECIPIENT_TYPE[cur]
+    details = _bank_details(typ, country, digits, rng)
+    world.recipients[rid] = Recipient(rid, p.id, p.user_id, p.type == "BUSINESS", holder, given, family, cur,
+                                      country, typ, "BUSINESS" if business else "PRIVATE", details)
+
+
+def _bank_details(typ: str, country: str, digits: str, rng: random.Random) -> dict[str, Any]:
     if typ == "iban":
         details: dict[str, Any] = {"iban": f"{country}{digits[:2]}{digits[2:18]}{digits[:4]}"[:22],
                                    "BIC": f"BANK{country}2X"}
@@ -653,8 +669,32 @@ def _add_recipient(world: World, p: Profile, cur: str, rng: random.Random) -> No
         details = {"bsbCode": digits[:6], "accountNumber": digits[6:15]}
     details["address"] = {"country": country, "city": "Sample City", "postCode": digits[:5],
                           "firstLine": f"{rng.randint(1, 200)} Main Street"}
-    world.recipients[rid] = Recipient(rid, p.id, p.user_id, p.type == "BUSINESS", holder, given, family, cur,
-                                      country, typ, "BUSINESS" if business else "PRIVATE", details)
+    return details
+
+
+#: currencies whose STANDARD balance has account details in the sandbox (Wise issues them
+#: for some currencies only); each gets a recipient that stands for it (``ownedByCustomer``)
+OWN_DETAILS_CURRENCIES = ("EUR", "GBP", "USD")
+#: the bank codes of Wise's own account details (the account numbers are generated)
+WISE_BANK = {"EUR": {"BIC": "TRWIBEB1XXX"}, "GBP": {"sortCode": "231470"}, "USD": {"abartn": "026073150"}}
+
+
+def _add_own_recipients(world: World, p: Profile) -> None:
+    """Recipients that stand for the profile's own STANDARD balances (``ownedByCustomer``),
+    as the Wise account details of that balance registered as a recipient. They use their own
+    random stream and id range, so the rest of the seeded world is the same with or without them."""
+    rng = random.Random(f"wise-own:{p.id}")
+    for b in sorted(world.balances.values(), key=lambda b: b.id):
+        if b.profile_id != p.id or b.type != "STANDARD" or b.currency not in OWN_DETAILS_CURRENCIES:
+            continue
+        rid = world.next_id("own_recipient")
+        country = {"EUR": "BE", "GBP": "GB", "USD": "US"}[b.currency]
+        typ = RECIPIENT_TYPE[b.currency]
+        digits = "".join(str(rng.randint(0, 9)) for _ in range(18))
+        details = dict(_bank_details(typ, country, digits, rng), **WISE_BANK[b.currency])
+        world.recipients[rid] = Recipient(
+            rid, p.id, p.user_id, p.type == "BUSINESS", p.name, p.first_name, p.last_name, b.currency, country,
+            typ, "BUSINESS" if p.type == "BUSINESS" else "PRIVATE", details, balance_id=b.id)
 
 
 def _seed_amount(rng: random.Random, cur: str) -> Decimal:
@@ -677,7 +717,8 @@ def build_world(seed: int, cfg: dict[str, Any], now: float) -> tuple[World, list
     epoch = float(cfg["epoch"]) if cfg.get("epoch") is not None else float(int(now // 86400) * 86400)
     world = World(epoch=epoch)
     world.next_ids = {"user": FIRST_USER, "profile": FIRST_PROFILE, "balance": FIRST_BALANCE,
-                      "recipient": FIRST_RECIPIENT, "transfer": FIRST_TRANSFER, "balance_tx": 900_000_001}
+                      "recipient": FIRST_RECIPIENT, "transfer": FIRST_TRANSFER, "balance_tx": 900_000_001,
+                      "own_recipient": FIRST_OWN_RECIPIENT}
     for cur, value in USD_VALUE.items():
         world.usd_value[cur] = value * (1 + Decimal(rng.randint(-1000, 1000)) / Decimal(100_000))
 
@@ -690,7 +731,8 @@ def build_world(seed: int, cfg: dict[str, Any], now: float) -> tuple[World, list
     profile_ids = sorted(world.profiles)
     recips: dict[int, list[Recipient]] = {pid: [] for pid in profile_ids}
     for r in world.recipients.values():
-        recips[r.profile_id].append(r)
+        if not r.owned:  # seeded history pays third parties; own-balance moves are made through the API
+            recips[r.profile_id].append(r)
 
     n = int(cfg["transfers"])
     states = list(STATES)[: min(n, len(STATES))]

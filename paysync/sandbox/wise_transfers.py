@@ -7,7 +7,10 @@ Time is always the sandbox's virtual clock, passed in as ``now``.
 State machine. A transfer holds ``schedule``: the ``(state, due)`` steps still to come. One
 heap entry per transfer points at its next step; ``tick(now)`` applies every step due by
 ``now`` in global ``due`` order, stamps it into ``history`` with its own ``due`` time as
-``occurred_at`` and tells the listeners. Replacing a schedule (funding, cancelling, a control
+``occurred_at`` and tells the listeners (a step to the state the transfer already holds
+changes nothing: no history, no event). A funded transfer to a recipient that stands for
+one of the profile's own balances (``ownedByCustomer``) credits that balance with its
+target amount when it reaches ``outgoing_payment_received``. Replacing a schedule (funding, cancelling, a control
 script) bumps ``gen`` so the old heap entry is ignored.
 
 Listeners are called as ``listener(event_type, data)`` where ``data`` is exactly the ``data``
@@ -116,8 +119,9 @@ class WiseEngine:
             if t is None or gen != t.gen or not t.schedule:
                 continue
             state, due = t.schedule.pop(0)
-            self._apply(t, state, due)
-            applied += 1
+            if state != t.status:  # Wise reports changes of state: a step to the same state is none
+                self._apply(t, state, due)
+                applied += 1
             if t.schedule:
                 self._push(t)
         return applied
@@ -148,6 +152,14 @@ class WiseEngine:
             balance = self.world.balances.get(t.source_balance_id or -1)
             if balance is not None:
                 self._move(balance, t.source_value, t, ts, "credit")
+        if state == "outgoing_payment_received" and t.funded and not t.credited:
+            # paid to the account details of one of the profile's own balances: the money
+            # arrives there (between own balances, the target amount in the target currency)
+            recipient = self.world.recipients.get(t.target_account)
+            own = self.world.balances.get(recipient.balance_id) if recipient and recipient.owned else None
+            if own is not None:
+                t.credited = True
+                self._move(own, t.target_value, t, ts, "credit")
 
     def _move(self, balance: Balance, amount: Decimal, t: Transfer, ts: float, kind: str) -> int:
         balance.amount = balance.amount + amount if kind == "credit" else balance.amount - amount

@@ -131,6 +131,11 @@ def _recipient_for_balance(connector_id: int, profile_id: str, dst: dict[str, An
     """Wise moves money to one of our balances through a recipient that stands for it."""
     currency = _code(dst["default_asset"])
     via = request.get("via_recipient")
+    if not via and (dst.get("metadata") or {}).get("com.wise.spec/type") == "SAVINGS":
+        # Wise gives jars no account details, so no recipient stands for one (docs/wise.md)
+        errors["destination_account"] = (f"balance {dst['reference']} is a SAVINGS jar: Wise gives jars no account "
+                                         "details, so no recipient stands for it")
+        return None
     if via:
         rec = store.account(connector_id, via, "EXTERNAL")
         if rec is None:

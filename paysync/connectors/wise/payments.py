@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from mappers import jsonnum
 from mappers.wise import _fields
 from mappers.wise.payments import map_transfer
 from mappers.wise.records import Leg, PaymentStatus
@@ -93,7 +94,7 @@ def persist_transfers(cur: Any, connector_id: int, profile_id: str, items: Seque
     """Map and upsert transfers (with their list positions) inside ``cur``'s transaction."""
     existing = store.load_payments(cur, connector_id, [str(t["id"]) for t, _ in items])
     rows: list[dict[str, Any]] = []
-    changed: list[tuple[tuple[str, str], str, str, datetime, dict[str, Any]]] = []
+    changed: list[tuple[tuple[str, str], str, str, datetime, str]] = []
     follow: list[tuple[str, str, str]] = []
     unchanged = 0
     for transfer, position in items:
@@ -107,6 +108,7 @@ def persist_transfers(cur: Any, connector_id: int, profile_id: str, items: Seque
         else:
             created = _fields.timestamp(transfer, "created", f"wise transfer {tid}")
             since = first_seen_since(state, created, now, window)
+        raw_text = jsonnum.dumps(transfer)  # written once, stored in the row and its adjustments
         records = map_transfer(transfer, own_account_ids=lk.own_ids, profile_id=profile_id,
                                source_balance_id=lk.standard_balance.get(str(transfer.get("sourceCurrency"))),
                                now=now, settlement_window=window, status_since=since)
@@ -124,10 +126,10 @@ def persist_transfers(cur: Any, connector_id: int, profile_id: str, items: Seque
                          "type": rec.type.value, "status": rec.status.value, "raw_status": rec.raw_status,
                          "amount": rec.amount, "asset": rec.asset, "source": rec.source_account_reference,
                          "destination": rec.destination_account_reference, "metadata": rec.metadata,
-                         "raw": rec.raw, "row_hash": h, "list_position": position, "status_since": leg_since,
+                         "raw": raw_text, "row_hash": h, "list_position": position, "status_since": leg_since,
                          "next_check_at": leg_since if watch else None, "created_at": rec.created_at})
             if prior is None or (prior["status"], prior["raw_status"]) != (rec.status.value, rec.raw_status):
-                changed.append((rec.key, rec.status.value, rec.raw_status, leg_since, rec.raw))
+                changed.append((rec.key, rec.status.value, rec.raw_status, leg_since, raw_text))
                 if prior is not None and rec.leg == Leg.PAYOUT:
                     follow.append((tid, rec.status.value, rec.raw_status))
     written = store.upsert_payments(cur, connector_id, rows)

@@ -1,0 +1,364 @@
+"""Executing scheduled payments (``autopay.run_due`` / ``autopay.execute``, user traffic, batch).
+
+A scheduled payment moves by steps, each committed in ``scheduled_payments`` (with an
+event) before the next begins, so a retry, a crash or a second executor resumes from
+the last committed step::
+
+    scheduled --claim--> claimed --re-read bill, allow-list, limits--> payout_requested
+      --Wise payout (quote by TARGET amount, transfer, fund; polled to a terminal status)-->
+    payout_succeeded --PUT /Payments to Xero--> written_back
+      (any step) --> exception (needs a person) | cancelled | back to scheduled / held
+
+Exactly once:
+
+- **Claims.** ``autopay.run_due`` claims due rows with one ``UPDATE ... FOR UPDATE SKIP
+  LOCKED ... RETURNING`` (two beats never both take one); each step of a row runs with
+  the row locked ``FOR UPDATE NOWAIT`` (a second executor of the same row backs off).
+- **Wise.** The payout is a payment initiation keyed by ``autopay:<id>:<attempt>``; the
+  initiation row (with its UUID ``customerTransactionId``) is stored before any Wise call,
+  and the connector's own steps are crash-safe (a transfer is created once per
+  customerTransactionId and funded once).
+- **Xero.** The write-back is ``accounting.record_payment``'s domain function with payment
+  id ``autopay-<id>-<attempt>``: its row and ``Idempotency-Key`` are stored before the call
+  and a retry goes through the same connection, so Xero replays instead of paying twice.
+- **Per-day limits** are counted from what is committed today (``committed_amount`` of
+  rows whose payout was requested today) under an advisory lock per merchant and currency.
+
+Follow-up is never slept on: ``advance`` returns the Wise polls to schedule
+(``wise.poll_initiation`` with a countdown) and ``autopay.run_due`` (beat) re-dispatches
+in-flight rows that have something to do (``storage.autopay.claim_followups``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from mappers import xero as xm
+from mappers.money import asset as asset_of
+from mappers.money import from_minor, to_minor
+from paysync.autopay import rules
+from paysync.clients.http import ProviderError
+from paysync.crashpoints import crash_point
+from storage import autopay as store
+from storage.db import transaction
+
+MAX_STEPS = 8
+MAX_WRITEBACK_ATTEMPTS = 6
+_REVERSE_NS = uuid.UUID("4b0f3c7e-2f55-4c61-9a57-6e1d2b7a9c10")
+
+
+@dataclass
+class Context:
+    today: dt.date
+    polls: list[dict[str, Any]] = field(default_factory=list)   # wise.poll_initiation to schedule
+    steps: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Step:
+    again: bool = False           # run the next step now
+    crash: str | None = None      # crash point to pass once the step is committed
+
+
+def initiation_key(sp: dict[str, Any]) -> str:
+    return f"autopay:{sp['id']}:{sp['attempt']}"
+
+
+def payment_id(sp: dict[str, Any]) -> str:
+    return f"autopay-{sp['id']}-{sp['attempt']}"
+
+
+def reverse_key(sp: dict[str, Any]) -> str:
+    name = f"{sp['merchant_id']}:{payment_id(sp)}"
+    return f"paysync-reverse-{uuid.uuid5(_REVERSE_NS, name)}"
+
+
+def _set(cur: Any, sp: dict[str, Any], state: str, what: str, **columns: Any) -> dict[str, Any]:
+    row = store.update(cur, sp["id"], state=state, **columns)
+    store.event(cur, sp["id"], state, what)
+    return row
+
+
+def _exception(cur: Any, sp: dict[str, Any], kind: str, reason: str, **columns: Any) -> Step:
+    _set(cur, sp, "exception", reason, exception_kind=kind, reason=reason, next_check_at=None, **columns)
+    return Step()
+
+
+# ----------------------------------------------------------------- claimed: re-check, commit the limit
+
+def _xero_bill(sp: dict[str, Any]) -> dict[str, Any] | None:
+    from paysync.clients.xero import XeroClient
+    from storage import connections
+
+    conn = connections.resolve(sp["merchant_id"], "user").connection
+    client = XeroClient.for_connection(conn, interactive=False)
+    try:
+        body = client.get(f"Invoices/{sp['invoice_external_id']}")
+    except ProviderError as exc:
+        if exc.status == 404:
+            return None
+        raise
+    items = body.get("Invoices") or []
+    return xm.invoice_record(items[0]) if items else None
+
+
+def _step_claimed(cur: Any, sp: dict[str, Any], ctx: Context) -> Step:
+    rule = store.get_rule(sp["merchant_id"], cur)
+    if rule is None or not rule["enabled"]:
+        _set(cur, sp, "cancelled", "auto-payments turned off before execution",
+             reason="auto-payments turned off before execution", next_check_at=None)
+        return Step()
+    bill = _xero_bill(sp)  # the books now, through the user connection
+    if bill is None or bill["status"] != "AUTHORISED" or bill["amount_due"] <= 0:
+        from paysync.autopay.scheduler import _gone_reason
+
+        reason = "bill not found in Xero" if bill is None else _gone_reason(bill["status"], bill["amount_due"])
+        _set(cur, sp, "cancelled", f"re-read before paying: {reason}", reason=reason, next_check_at=None)
+        return Step()
+    d = rules.evaluate(bill, rule, store.payees(sp["merchant_id"], cur), store.limits(sp["merchant_id"], cur))
+    if bill["amount_due"] != sp["amount"] or bill["asset"] != sp["asset"]:
+        reason = (f"amount due changed in Xero from {rules.fmt(sp['amount'], sp['currency'])} to "
+                  f"{rules.fmt(bill['amount_due'], bill['currency'])}: rescheduled")
+        _set(cur, sp, d.state or "cancelled", reason, reason=reason, amount=bill["amount_due"], asset=bill["asset"],
+             currency=bill["currency"], due_on=bill["due_on"], pay_on=d.pay_on or sp["pay_on"], next_check_at=None)
+        return Step()
+    if bill["due_on"] != sp["due_on"] and d.pay_on is not None and d.pay_on > ctx.today:
+        reason = f"due date moved in Xero from {sp['due_on']} to {bill['due_on']}: rescheduled for {d.pay_on}"
+        _set(cur, sp, "scheduled", reason, reason=reason, due_on=bill["due_on"], pay_on=d.pay_on, next_check_at=None)
+        return Step()
+    if d.state != "scheduled":
+        _set(cur, sp, d.state or "cancelled", f"rules re-checked before paying: {d.reason}", reason=d.reason,
+             next_check_at=None, due_on=bill["due_on"], pay_on=d.pay_on or sp["pay_on"])
+        return Step()
+    assert d.payee is not None
+    limit = store.limits(sp["merchant_id"], cur)[sp["currency"]]
+    used = store.committed_on_day(cur, sp["merchant_id"], sp["currency"], ctx.today)  # advisory lock to commit
+    if used + sp["amount"] > limit["per_day"]:
+        tomorrow = dt.datetime.combine(ctx.today + dt.timedelta(days=1), dt.time(), tzinfo=dt.UTC)
+        reason = (f"per-day limit reached: {rules.fmt(used, sp['currency'])} of "
+                  f"{rules.fmt(limit['per_day'], sp['currency'])} committed today; next attempt {tomorrow.date()}")
+        _set(cur, sp, "scheduled", reason, reason=reason, not_before=tomorrow, next_check_at=None)
+        return Step()
+    _set(cur, sp, "payout_requested",
+         f"bill re-read (AUTHORISED, {rules.fmt(sp['amount'], sp['currency'])} due); allow-listed; within limits "
+         f"({rules.fmt(used + sp['amount'], sp['currency'])} of {rules.fmt(limit['per_day'], sp['currency'])} today)",
+         reason=None, committed_on=ctx.today, committed_amount=sp["amount"], connector_id=rule["connector_id"],
+         source_balance=rule["source_balance"], recipient=d.payee["recipient"], account_code=rule["account_code"],
+         initiation_key=initiation_key(sp), due_on=bill["due_on"], next_check_at=dt.datetime.now(dt.UTC))
+    return Step(again=True, crash="autopay.after_payout_requested")
+
+
+# ----------------------------------------------------------------- payout_requested: the Wise payout
+
+def _step_payout(cur: Any, sp: dict[str, Any], ctx: Context) -> Step:
+    from paysync.connectors.wise import initiations
+    from paysync.connectors.wise.context import ConnectorInactive, open_run
+    from storage import wise as wise_store
+
+    if sp["initiation_id"] is None:
+        request = {"idempotency_key": sp["initiation_key"], "source_account": sp["source_balance"],
+                   "destination_account": sp["recipient"], "amount": sp["amount"], "asset": sp["asset"],
+                   "amount_side": "TARGET", "reference": (sp["invoice_number"] or f"bill {sp['id']}")[:35]}
+        try:
+            ini = initiations.create(sp["connector_id"], "PAYOUT", request)
+        except initiations.InitiationError as exc:
+            return _exception(cur, sp, "payout_failed", f"payout not requested: {exc}; the bill is left unpaid",
+                              committed_amount=None)
+        sp = store.update(cur, sp["id"], initiation_id=ini["id"])
+        store.event(cur, sp["id"], sp["state"], f"Wise payout initiation #{ini['id']} stored (customerTransactionId "
+                                                 f"{ini['customer_transaction_id']})")
+    ini = wise_store.get_initiation(sp["initiation_id"])
+    if ini is None:
+        return _exception(cur, sp, "payout_failed", "the Wise initiation row is gone", committed_amount=None)
+    if ini["status"] in ("PENDING", "PROCESSING") and ini["step"] in store.PRE_FUNDED:
+        try:
+            outcome = initiations.advance(ini["id"], run=open_run(sp["connector_id"], interactive=False))
+        except ConnectorInactive as exc:
+            return _exception(cur, sp, "payout_failed", f"Wise connector inactive: {exc}")
+        if outcome.poll_in is not None and outcome.seq is not None:
+            ctx.polls.append({"initiation_id": ini["id"], "seq": outcome.seq, "poll_in": outcome.poll_in})
+        ini = wise_store.get_initiation(ini["id"]) or ini
+    status = ini["status"]
+    if status == "SUCCEEDED":
+        facts = store.payout_facts(sp["connector_id"], ini["transfer_id"], ini["quote_id"])
+        src_ccy = ini["source_currency"]
+        fee = to_minor(Decimal(facts["fee"]), src_ccy) if facts["fee"] is not None else None
+        source_amount = to_minor(Decimal(facts["source_value"]), src_ccy) if facts["source_value"] else None
+        rate = Decimal(facts["rate"]) if facts["rate"] else None
+        # Xero's CurrencyRate: units of the bill's currency per unit of the bank account's.
+        # Wise's rate is target per source, and the bank account holds the source balance.
+        currency_rate = rate if src_ccy != sp["currency"] else None
+        if src_ccy != sp["currency"] and rate is None:
+            return _exception(cur, sp, "xero_refused", f"Wise paid (transfer {ini['transfer_id']}) but its rate is "
+                              "unknown, so the payment cannot be written to Xero in the bank account's currency")
+        _set(cur, sp, "payout_succeeded",
+             f"Wise payout succeeded: transfer {ini['transfer_id']} ({ini['raw_status']}), "
+             f"{rules.fmt(sp['amount'], sp['currency'])} paid"
+             + (f" for {rules.fmt(source_amount, src_ccy)}" if source_amount is not None else "")
+             + (f", fee {rules.fmt(fee, src_ccy)}" if fee is not None else ""),
+             reason=None, transfer_id=ini["transfer_id"], source_amount=source_amount,
+             source_asset=asset_of(src_ccy), fee_amount=fee, fee_asset=asset_of(src_ccy) if fee is not None else None,
+             rate=rate, currency_rate=currency_rate, paid_on=ctx.today,
+             next_check_at=dt.datetime.now(dt.UTC))
+        return Step(again=True, crash="autopay.after_payout_succeeded")
+    if status in ("FAILED", "CANCELLED"):
+        return _exception(cur, sp, "payout_failed",
+                          f"Wise payout {status.lower()}: {ini['error'] or ini['raw_status'] or 'no reason given'}; "
+                          "the bill is left unpaid in Xero", committed_amount=None, transfer_id=ini["transfer_id"])
+    note = ("waiting for approval in Wise (strong customer authentication)" if status == "WAITING_FOR_APPROVAL"
+            else f"payout in progress ({ini['raw_status'] or ini['step']})")
+    if note != sp["reason"]:
+        _set(cur, sp, "payout_requested", note, reason=note, transfer_id=ini["transfer_id"],
+             next_check_at=dt.datetime.now(dt.UTC))
+    return Step()
+
+
+# ----------------------------------------------------------------- payout_succeeded: write back to Xero
+
+def _step_write_back(cur: Any, sp: dict[str, Any], ctx: Context) -> Step:
+    from paysync.accounting.record_payment import PaymentConflict, PaymentRejected, record_payment
+    from paysync.clients.xero_oauth import ReauthRequired
+    from storage import wise as wise_store
+
+    ini = wise_store.get_initiation(sp["initiation_id"]) if sp["initiation_id"] else None
+    if ini is not None and ini["status"] in ("FAILED", "CANCELLED"):
+        return _exception(cur, sp, "payout_bounced", f"the Wise payout went {ini['raw_status']} before it was "
+                          "written to Xero: nothing was written; the bill is open in Xero")
+    attempts = store.bump_writeback_attempts(sp["id"])  # committed at once: bounded retries of 5xx
+    reference = f"Wise transfer {sp['transfer_id']}"[:255]
+    try:
+        row = record_payment(sp["merchant_id"], payment_id(sp), sp["invoice_external_id"],
+                             from_minor(sp["amount"], sp["currency"]), sp["currency"], sp["paid_on"],
+                             sp["account_code"], reference, traffic="user", interactive=False,
+                             currency_rate=sp["currency_rate"])
+    except (PaymentRejected, PaymentConflict) as exc:
+        reason = exc.reason if isinstance(exc, PaymentRejected) else str(exc)
+        return _exception(cur, sp, "xero_refused", f"Wise paid (transfer {sp['transfer_id']}) but Xero refused the "
+                          f"payment: {reason}. Record it in Xero by hand (or fix and retry)",
+                          accounting_payment_id=payment_id(sp))
+    except ReauthRequired as exc:
+        note = f"write-back waits: {exc}"
+        _set(cur, sp, "payout_succeeded", note, reason=note)
+        return Step()
+    except ProviderError as exc:
+        if exc.retriable and attempts < MAX_WRITEBACK_ATTEMPTS:
+            raise
+        return _exception(cur, sp, "xero_unavailable", f"Wise paid (transfer {sp['transfer_id']}) but Xero did not "
+                          f"take the payment after {attempts} attempts: {exc}", accounting_payment_id=payment_id(sp))
+    crash_point("autopay.after_xero_answered")  # Xero holds the payment; this step is not committed yet
+    _set(cur, sp, "written_back",
+         f"written to Xero: payment {row['external_id']} on account {sp['account_code']}"
+         + (f" at CurrencyRate {sp['currency_rate']}" if sp["currency_rate"] is not None else ""),
+         reason=None, accounting_payment_id=row["payment_id"], xero_payment_id=row["external_id"],
+         next_check_at=dt.datetime.now(dt.UTC))
+    return Step()
+
+
+# ----------------------------------------------------------------- written_back: a later bounce reverses
+
+def _step_reverse(cur: Any, sp: dict[str, Any], ctx: Context) -> Step:
+    from paysync.clients.xero import XeroClient
+    from storage import accounting, connections
+    from storage import wise as wise_store
+
+    ini = wise_store.get_initiation(sp["initiation_id"]) if sp["initiation_id"] else None
+    if ini is None or ini["status"] not in ("FAILED", "CANCELLED"):
+        return Step()
+    paid = accounting.get_payment(sp["merchant_id"], sp["accounting_payment_id"])
+    conn_id = paid["connection_id"] if paid and paid["connection_id"] else None
+    conn = connections.get(conn_id) if conn_id else connections.resolve(sp["merchant_id"], "user").connection
+    client = XeroClient.for_connection(conn, interactive=False)
+    try:
+        client.post(f"Payments/{sp['xero_payment_id']}", {"Status": "DELETED"},
+                    headers={"Idempotency-Key": reverse_key(sp)})
+        done = f"Xero payment {sp['xero_payment_id']} deleted; the bill is open again in Xero"
+    except ProviderError as exc:
+        if exc.retriable or exc.status is None or not 400 <= exc.status < 500:
+            raise
+        if "already been deleted" in exc.message:
+            done = f"Xero payment {sp['xero_payment_id']} was already deleted"
+        else:
+            return _exception(cur, sp, "reversal_failed",
+                              f"the Wise payout bounced ({ini['raw_status']}) after the payment was written to Xero, "
+                              f"and Xero refused to delete payment {sp['xero_payment_id']}: {exc.message}. "
+                              "Reverse it in Xero by hand")
+    crash_point("autopay.after_reversal_answered")
+    return _exception(cur, sp, "bounced_after_write_back",
+                      f"the Wise payout bounced ({ini['raw_status']}) after the payment was written to Xero: {done}",
+                      reversed_at=dt.datetime.now(dt.UTC))
+
+
+STEPS: dict[str, Callable[[Any, dict[str, Any], Context], Step]] = {
+    "claimed": _step_claimed,
+    "payout_requested": _step_payout,
+    "payout_succeeded": _step_write_back,
+    "written_back": _step_reverse,
+}
+
+
+def advance(sp_id: int, *, today: dt.date | None = None) -> dict[str, Any]:
+    """Run a scheduled payment's next steps until it must wait or is done; returns its state
+    and the Wise polls to schedule. A row another executor holds is left to it (``busy``)."""
+    ctx = Context(today=today or rules.today())
+    busy = False
+    for _ in range(MAX_STEPS):
+        with transaction() as cur:
+            sp = store.lock_nowait(cur, sp_id)
+            if sp is None:
+                busy = True
+                break
+            fn = STEPS.get(sp["state"])
+            if fn is None:
+                break
+            ctx.steps.append(sp["state"])
+            result = fn(cur, sp, ctx)
+        if result.crash:
+            crash_point(result.crash)
+        if not result.again:
+            break
+    row = store.get(sp_id) or {}
+    return {"scheduled_payment_id": sp_id, "state": row.get("state"), "reason": row.get("reason"),
+            "exception_kind": row.get("exception_kind"), "steps": ctx.steps, "busy": busy, "polls": ctx.polls}
+
+
+def claim(today: dt.date | None = None, merchant_id: int | None = None,
+          recheck_seconds: float | None = None) -> dict[str, list[int]]:
+    """Claim due rows and in-flight rows with something to do (``autopay.run_due``)."""
+    from paysync.autopay import settings
+
+    every = settings.recheck_seconds() if recheck_seconds is None else recheck_seconds
+    due = store.claim_due(today or rules.today(), every, merchant_id)
+    follow = [i for i in store.claim_followups(every, merchant_id) if i not in due]
+    return {"due": due, "followups": follow}
+
+
+def retry(sp_id: int) -> dict[str, Any]:
+    """A person's decision: try an exception again as a new attempt (new idempotency keys), from
+    the scheduler's view of the bill. Refused while money may still be moving."""
+    from paysync.errors import PaysyncError
+
+    with transaction() as cur:
+        sp = store.lock_nowait(cur, sp_id)
+        if sp is None:
+            raise PaysyncError(f"scheduled payment {sp_id} is being worked on: try again in a moment")
+        if sp["state"] not in ("exception", "held", "cancelled"):
+            raise PaysyncError(f"scheduled payment {sp_id} is {sp['state']}: only an exception, a held or a "
+                               "cancelled payment is retried")
+        if sp["state"] == "exception" and sp["exception_kind"] in ("xero_refused", "xero_unavailable",
+                                                                   "reversal_failed"):
+            raise PaysyncError(f"scheduled payment {sp_id}: Wise already paid this bill ({sp['exception_kind']}); "
+                               "settle it in Xero by hand instead of paying again")
+        _set(cur, sp, "scheduled", f"retried by a person as attempt {sp['attempt'] + 1}", attempt=sp["attempt"] + 1,
+             reason=None, exception_kind=None, not_before=None, initiation_id=None, initiation_key=None,
+             transfer_id=None, committed_amount=None, committed_on=None, source_amount=None, source_asset=None,
+             fee_amount=None, fee_asset=None, rate=None, currency_rate=None, paid_on=None,
+             accounting_payment_id=None, xero_payment_id=None, writeback_attempts=0, reversed_at=None)
+    from paysync.autopay.scheduler import reconcile
+
+    reconcile(sp["merchant_id"])
+    return store.get(sp_id) or {}

@@ -1,0 +1,105 @@
+"""``paysync connectors``: install, list, uninstall, reset and poll connectors (Wise).
+
+Install is a command and not a task: the API key is read from the config file and goes
+straight to encrypted storage; it is never printed, logged or enqueued.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from paysync.cli.output import emit, emit_one, json_option
+
+COLUMNS = ("id", "merchant_id", "provider", "name", "status", "polling", "next_poll_at", "last_poll_at", "last_error")
+
+
+def _row(row: dict) -> dict:
+    out = {k: row.get(k) for k in COLUMNS if k in row}
+    out["polling"] = (row.get("config") or {}).get("pollingPeriod")
+    return out
+
+
+@click.group("connectors")
+def command() -> None:
+    """Connectors to payment providers (Wise): install, list, uninstall, reset."""
+
+
+@command.command("install")
+@click.argument("provider", type=click.Choice(["wise"]))
+@click.option("--config", "config_path", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="JSON config: apiKey, webhookPublicKey, pageSize, pollingPeriod, baseUrl, publicUrl, limits.")
+@click.option("--merchant", required=True, help="Merchant id or name.")
+@click.option("--name", default="wise", show_default=True, help="A name for this connector (unique per merchant).")
+@click.option("--no-poll", is_flag=True, help="Do not enqueue the first polling cycle now.")
+@json_option
+def install(provider: str, config_path: Path, merchant: str, name: str, no_poll: bool, as_json: bool) -> None:
+    """Install a connector for MERCHANT from a config file; verifies the token with Wise."""
+    from paysync.connectors.wise.install import install as do_install
+    from paysync.errors import ConfigError
+
+    try:
+        raw = json.loads(config_path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"config file {config_path} does not exist") from None
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"config file {config_path} is not JSON: {exc.msg} at line {exc.lineno}") from None
+    click.echo("verifying the token with Wise...", err=True)
+    row = do_install(merchant, raw, name=name)
+    out = _row(row)
+    out["profiles"] = ", ".join(f"{p['id']} ({p['type']})" for p in row["profiles"])
+    if not no_poll:
+        from tasks.wise import start_cycle
+
+        out["first_poll"] = "enqueued" if start_cycle(row["id"]) else "not enqueued"
+    emit_one(out, as_json)
+
+
+@command.command("list")
+@click.option("--merchant", default=None, help="Only this merchant's connectors (id or name).")
+@json_option
+def list_(merchant: str | None, as_json: bool) -> None:
+    """List connectors."""
+    from storage import connectors, merchants
+
+    merchant_id = merchants.get(merchant)["id"] if merchant else None
+    emit([_row(r) for r in connectors.list_all(merchant_id)], COLUMNS, as_json,
+         empty="no connectors yet: paysync connectors install wise --config FILE --merchant M")
+
+
+@command.command("uninstall")
+@click.argument("connector_id", type=int)
+@click.option("--purge", is_flag=True, help="Also delete every synced row and watermark.")
+@json_option
+def uninstall(connector_id: int, purge: bool, as_json: bool) -> None:
+    """Stop polling CONNECTOR_ID and forget its API key (rows kept unless --purge)."""
+    from paysync.connectors.wise.install import uninstall as do_uninstall
+
+    row = do_uninstall(connector_id, purge)
+    emit_one({**_row(row), "removed": row.get("removed")}, as_json)
+
+
+@command.command("reset")
+@click.argument("connector_id", type=int)
+@json_option
+def reset(connector_id: int, as_json: bool) -> None:
+    """Delete CONNECTOR_ID's synced rows and watermarks and poll again from the start."""
+    from paysync.connectors.wise.install import reset as do_reset
+    from tasks.wise import start_cycle
+
+    row = do_reset(connector_id)
+    out = {**_row(row), "removed": row.get("removed")}
+    out["first_poll"] = "enqueued" if start_cycle(connector_id) else "not enqueued"
+    emit_one(out, as_json)
+
+
+@command.command("poll")
+@click.argument("connector_id", type=int)
+@json_option
+def poll(connector_id: int, as_json: bool) -> None:
+    """Enqueue a polling cycle of CONNECTOR_ID now."""
+    from tasks.wise import start_cycle
+
+    emit_one({"connector_id": connector_id, "enqueued": start_cycle(connector_id)}, as_json)

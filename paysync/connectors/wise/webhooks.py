@@ -1,0 +1,310 @@
+"""CREATE_WEBHOOKS and TRANSLATE_WEBHOOKS: subscriptions at install, translation of stored
+deliveries into the same payments (and balances) polling maintains.
+
+Subscriptions. With a ``publicUrl`` in the connector's config, one subscription per profile
+and event type (:data:`EVENTS`) pointing at ``{publicUrl}/webhooks/wise/{connector_id}``;
+already present ones (same event, same URL) are kept, so subscribing twice is harmless.
+Without a ``publicUrl``, none: polling alone keeps the data current, every
+``pollingPeriod``. Uninstall deletes every subscription of the connector's profiles whose
+URL is that callback URL.
+
+Translation of a ``transfers#state-change`` (one stored delivery, by id):
+
+- the transfer's payout leg is *the* payment polling maintains (connector, transfer, leg).
+  A transfer not known yet is fetched once (``GET /v1/transfers/{id}``) and stored exactly as
+  polling would; a transfer Wise does not show (404) fails the delivery, with the message;
+- every event is history: a ``payment_adjustments`` row (source ``webhook``, ``occurred_at``
+  = the event's). When a poll already recorded the same transition (the first adjustment
+  after the event time, or the latest one when none is after it, in the same state), that
+  row gets the event's exact time instead of a second row;
+- events apply in ``occurred_at`` order, never by status rank: the event becomes the
+  current status only when it happened after the current state was known to hold (its own
+  event time, or the moment a poll saw it). An older event adds history only. A later
+  legitimate transition (``bounced_back`` after ``outgoing_payment_sent``) is applied, and
+  a funded initiation of that transfer follows (as it does for polls);
+- ``funds_refunded`` also creates the refund leg, its own payment (PAYIN, SUCCEEDED, money
+  back into the funding balance: the payout's source, or the balance its ``balances#update``
+  debit named), never touching the payout row.
+
+A ``balances#update`` is one ``balance_movements`` row (credit: the balance is the
+destination; debit: the source), deduplicated by balance transaction step, and sets the
+balance to ``post_transaction_balance_amount`` unless a later state of that balance is
+stored already. Other event types are kept and marked ``ignored``.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from typing import Any
+
+from mappers import MapperError, jsonnum
+from mappers.wise.payments import payout_status, status_for
+from mappers.wise.records import PaymentStatus
+from mappers.wise.webhooks import BALANCE_UPDATE, STATE_CHANGE, parse_balance_update, parse_state_change
+from paysync.clients.http import BudgetedHTTP, ProviderError
+from paysync.clients.wise import for_connector
+from paysync.clients.wise import transfers as transfers_api
+from paysync.connectors.wise import settings
+from paysync.connectors.wise.context import ConnectorInactive, open_run, utcnow
+from paysync.connectors.wise.payments import persist_one, watched
+from storage import connectors
+from storage import webhooks as store
+from storage import wise as wise_store
+from storage.db import transaction
+
+log = logging.getLogger(__name__)
+
+#: (event type, schema version) subscribed per profile. 4.0.0 state changes carry
+#: millisecond timestamps (ordering); balances#update at 3.0.0 carries step_id.
+EVENTS: tuple[tuple[str, str], ...] = (("transfers#state-change", "4.0.0"), ("balances#update", "3.0.0"))
+NO_PUBLIC_URL = "no publicUrl in the config: no webhook subscriptions; polling alone keeps data current"
+
+
+def callback_url(public_url: str, connector_id: int) -> str:
+    return f"{public_url.rstrip('/')}/webhooks/wise/{int(connector_id)}"
+
+
+def _client(connector_id: int) -> tuple[dict[str, Any], BudgetedHTTP]:
+    row = connectors.get(connector_id)
+    return row, for_connector(row, connectors.secret(connector_id)["apiKey"], interactive=True)
+
+
+def subscribe(connector_id: int, client: BudgetedHTTP | None = None) -> dict[str, Any]:
+    """One subscription per profile and event type (see the module docstring)."""
+    row = connectors.get(connector_id)
+    public = (row["config"] or {}).get("publicUrl")
+    if not public:
+        return {"subscriptions": 0, "note": NO_PUBLIC_URL}
+    if client is None:
+        row, client = _client(connector_id)
+    url = callback_url(public, connector_id)
+    created, kept, failed = [], [], []
+    for profile in wise_store.profile_ids(connector_id):
+        path = f"/v3/profiles/{profile}/subscriptions"
+        present = {s.get("trigger_on") for s in client.json("GET", path) or []
+                   if (s.get("delivery") or {}).get("url") == url}
+        for event, version in EVENTS:
+            if event in present:
+                kept.append(f"{profile}:{event}")
+                continue
+            body = {"name": f"paysync connector {connector_id} {event}", "trigger_on": event,
+                    "delivery": {"version": version, "url": url}}
+            try:
+                sub = client.json("POST", path, json=body)
+                created.append({"profile": profile, "event": event, "id": sub.get("id")})
+            except ProviderError as exc:
+                failed.append(f"{profile}:{event}: {exc}")
+    out: dict[str, Any] = {"url": url, "subscriptions": len(created) + len(kept), "created": len(created),
+                           "kept": len(kept)}
+    if failed:
+        out["failed"] = failed
+        out["note"] = "some subscriptions failed: polling alone keeps those current"
+    return out
+
+
+def unsubscribe(connector_id: int, client: BudgetedHTTP | None = None) -> dict[str, Any]:
+    """Delete the subscriptions whose URL is this connector's callback URL, on every profile."""
+    row = connectors.get(connector_id)
+    public = (row["config"] or {}).get("publicUrl")
+    if not public:
+        return {"deleted": 0, "note": "no publicUrl: nothing was subscribed"}
+    if client is None:
+        row, client = _client(connector_id)
+    url = callback_url(public, connector_id)
+    deleted = 0
+    for profile in wise_store.profile_ids(connector_id):
+        path = f"/v3/profiles/{profile}/subscriptions"
+        for sub in client.json("GET", path) or []:
+            if (sub.get("delivery") or {}).get("url") == url:
+                client.request("DELETE", f"{path}/{sub['id']}", ok=(404,))
+                deleted += 1
+    return {"deleted": deleted, "url": url}
+
+
+def on_install(connector_id: int) -> dict[str, Any]:
+    """Install hook: subscribe, never failing the install (polling keeps data current)."""
+    try:
+        return subscribe(connector_id)
+    except Exception as exc:  # noqa: BLE001 - reported, and polling still works
+        message = f"webhook subscriptions failed: {exc}"
+        connectors.record_error(connector_id, message)
+        return {"subscriptions": 0, "error": str(exc), "note": "polling alone keeps data current"}
+
+
+def on_uninstall(connector_id: int) -> dict[str, Any]:
+    """Uninstall hook (before the API key is forgotten): delete our subscriptions, best effort."""
+    try:
+        return unsubscribe(connector_id)
+    except Exception as exc:  # noqa: BLE001 - uninstall goes on; Wise gives up on a dead URL
+        log.warning("connector %s: subscriptions not deleted: %s", connector_id, exc)
+        return {"deleted": 0, "error": str(exc)}
+
+
+# ----------------------------------------------------------------- translation
+
+def translate(webhook_id: int, now: datetime | None = None) -> dict[str, Any]:
+    """Translate one stored delivery; idempotent (a translated row is skipped). A payload that
+    cannot be read marks the row ``failed``; other errors raise (the sweeper retries)."""
+    row = store.get(webhook_id)
+    if row is None:
+        return {"skipped": f"no webhook {webhook_id}"}
+    if row["status"] != "received":
+        return {"skipped": f"already {row['status']}"}
+    try:
+        event = jsonnum.loads(row["body"])
+        if row["event_type"] == STATE_CHANGE:
+            return _state_change(row, parse_state_change(event), now)
+        if row["event_type"] == BALANCE_UPDATE:
+            return _balance_update(row, parse_balance_update(event))
+    except MapperError as exc:
+        return _close(row["id"], "failed", {"error": "unreadable event"}, str(exc))
+    return _close(row["id"], "ignored", {"event_type": row["event_type"]}, None)
+
+
+def _close(webhook_id: int, status: str, result: dict[str, Any], error: str | None) -> dict[str, Any]:
+    with transaction() as cur:
+        hook = store.lock(cur, webhook_id)
+        if hook is None or hook["status"] != "received":
+            return {"skipped": "already translated"}
+        store.finish(cur, webhook_id, status, result, error)
+    return {"status": status, **result}
+
+
+def _ensure_payment(row: dict[str, Any], ev: Any) -> str | None:
+    """None when the payout leg exists (or was just fetched and stored), else why not."""
+    cid = row["connector_id"]
+    if wise_store.payment(cid, ev.transfer_id) is not None:
+        return None
+    try:
+        run = open_run(cid)
+    except ConnectorInactive as exc:
+        return f"connector inactive: {exc}"
+    try:
+        transfer = transfers_api.get(run.client, ev.transfer_id)
+    except ProviderError as exc:
+        if exc.status in (403, 404):
+            return f"transfer {ev.transfer_id} not visible to this connector ({exc})"
+        raise
+    with transaction() as cur:
+        if not connectors.current(cur, run.id, run.generation):
+            return "connector inactive or reset"
+        persist_one(cur, run, ev.profile_id, transfer, source="poll")  # a GET: an observation, like a poll
+    return None
+
+
+def _state_change(row: dict[str, Any], ev: Any, now: datetime | None) -> dict[str, Any]:
+    problem = _ensure_payment(row, ev)
+    if problem is not None:
+        status = "ignored" if problem.startswith("connector") else "failed"
+        return _close(row["id"], status, {"transfer": ev.transfer_id}, problem)
+    now = now or utcnow()
+    window = settings.settlement_window()
+    cid = row["connector_id"]
+    state = ev.current_state
+    with transaction() as cur:
+        if not connectors.current(cur, cid):
+            store.finish(cur, row["id"], "ignored", {"transfer": ev.transfer_id}, "connector inactive")
+            return {"status": "ignored"}
+        hook = store.lock(cur, row["id"])
+        if hook is None or hook["status"] != "received":
+            return {"skipped": "already translated"}
+        pay = store.lock_payment(cur, cid, ev.transfer_id, "payout")
+        if pay is None:  # reset between the fetch and now: the next delivery or poll brings it
+            raise RuntimeError(f"payment of transfer {ev.transfer_id} vanished during translation")
+        applied_at = store.state_applied_at(cur, pay["id"], pay["raw_status"], pay["status_since"])
+        newer = ev.occurred_at > applied_at
+        result: dict[str, Any] = {"transfer": ev.transfer_id, "state": state, "payment_id": pay["id"]}
+        if newer and state != pay["raw_status"]:
+            status = payout_status({"id": ev.transfer_id, "status": state}, now, window, ev.occurred_at)
+            watch = watched(state, status, ev.occurred_at, now, window)
+            raw = {**(pay["raw"] or {}), "status": state}
+            h = wise_store.row_hash(pay["type"], status.value, state, pay["amount"], pay["asset"],
+                                    pay["source_account_reference"], pay["destination_account_reference"],
+                                    pay["metadata"], raw)
+            store.set_payment_state(cur, pay["id"], status=status.value, raw_status=state, raw=raw, row_hash=h,
+                                    status_since=ev.occurred_at, next_check_at=ev.occurred_at if watch else None)
+            wise_store.follow_initiations(cur, cid, [(ev.transfer_id, status.value, state)])
+            result.update(applied="current", status=status.value, previous=pay["status"])
+        else:
+            result.update(applied="history" if not newer else "same-state", status=pay["status"])
+        result["history"] = _history(cur, pay["id"], ev, hook)
+        if state == "funds_refunded":
+            result["refund_payment_id"] = _refund_leg(cur, cid, pay, ev, hook)
+        store.finish(cur, row["id"], "translated", result)
+    return {"status": "translated", **result}
+
+
+def _history(cur: Any, payment_id: int, ev: Any, hook: dict[str, Any]) -> str:
+    """Record the event as an adjustment, or give a poll's later sight of it the exact time."""
+    cur.execute("""select id, raw_status, source, occurred_at from payment_adjustments
+                   where payment_id=%s and case when source = 'webhook' then occurred_at
+                                                else greatest(occurred_at, created_at) end >= %s
+                   order by occurred_at, id limit 1""", (payment_id, ev.occurred_at))
+    first = cur.fetchone()
+    if first is None:  # nothing after the event: the latest one before it may be a poll's sight of it
+        cur.execute("""select id, raw_status, source, occurred_at from payment_adjustments where payment_id=%s
+                       order by occurred_at desc, id desc limit 1""", (payment_id,))
+        first = cur.fetchone()
+    raw = jsonnum.loads(hook["body"])
+    if first is not None and first["raw_status"] == ev.current_state:
+        if first["source"] == "webhook" and first["occurred_at"] == ev.occurred_at:
+            return "known"
+        if first["source"] != "webhook":
+            cur.execute("""update payment_adjustments set occurred_at=%s, source='webhook', raw=%s where id=%s""",
+                        (ev.occurred_at, wise_store.jsonb(raw), first["id"]))
+            return "refined"
+    wise_store.insert_adjustments(cur, [(payment_id, status_for(ev.current_state).value, ev.current_state,
+                                         ev.occurred_at, raw, "webhook")])
+    return "added"
+
+
+def _refund_leg(cur: Any, connector_id: int, pay: dict[str, Any], ev: Any, hook: dict[str, Any]) -> int:
+    """The refund leg (money back into the funding balance) as its own payment."""
+    raw = {**(pay["raw"] or {}), "status": "funds_refunded"}
+    source, destination = pay["destination_account_reference"], pay["source_account_reference"]
+    if destination is None:  # the funding balance, as its balances#update debit named it
+        cur.execute("""select balance_reference from balance_movements where connector_id=%s
+                       and transfer_reference=%s and direction='debit' order by occurred_at limit 1""",
+                    (connector_id, pay["reference"]))
+        debit = cur.fetchone()
+        destination = debit["balance_reference"] if debit else None
+    status = PaymentStatus.SUCCEEDED.value
+    row = {"profile_id": pay["profile_id"], "reference": pay["reference"], "leg": "refund", "type": "PAYIN",
+           "status": status, "raw_status": "funds_refunded", "amount": pay["amount"], "asset": pay["asset"],
+           "source": source, "destination": destination, "metadata": pay["metadata"], "raw": raw,
+           "row_hash": wise_store.row_hash("PAYIN", status, "funds_refunded", pay["amount"], pay["asset"], source,
+                                           destination, pay["metadata"], raw),
+           "status_since": ev.occurred_at, "next_check_at": None, "created_at": ev.occurred_at}
+    refund_id, inserted = store.insert_payment(cur, connector_id, row)
+    if inserted:
+        wise_store.insert_adjustments(cur, [(refund_id, status, "funds_refunded", ev.occurred_at,
+                                             jsonnum.loads(hook["body"]), "webhook")])
+    return refund_id
+
+
+def _balance_update(row: dict[str, Any], mv: Any) -> dict[str, Any]:
+    cid = row["connector_id"]
+    step = f"step:{mv.step_id}" if mv.step_id else f"at:{mv.occurred_at.isoformat()}:{mv.amount}:{mv.transfer_reference}"
+    values = {"profile_id": mv.profile_id, "balance_reference": mv.balance_id, "direction": mv.direction.value,
+              "amount": mv.amount, "asset": mv.asset, "source": mv.source_account_reference,
+              "destination": mv.destination_account_reference, "post_balance": mv.post_transaction_balance,
+              "transfer_reference": mv.transfer_reference, "channel_name": mv.channel_name, "step_id": mv.step_id,
+              "occurred_at": mv.occurred_at, "dedupe_key": f"{mv.balance_id}:{mv.direction.value}:{step}",
+              "webhook_id": row["id"], "raw": mv.raw}
+    with transaction() as cur:
+        if not connectors.current(cur, cid):
+            store.finish(cur, row["id"], "ignored", {"balance": mv.balance_id}, "connector inactive")
+            return {"status": "ignored"}
+        hook = store.lock(cur, row["id"])
+        if hook is None or hook["status"] != "received":
+            return {"skipped": "already translated"}
+        recorded = store.insert_movement(cur, cid, values)
+        balance = "not in event"
+        if mv.post_transaction_balance is not None:
+            balance = store.apply_balance(cur, cid, mv.balance_id, mv.asset, mv.post_transaction_balance,
+                                          mv.occurred_at)
+        result = {"balance": mv.balance_id, "direction": mv.direction.value, "amount": mv.amount,
+                  "asset": mv.asset, "movement": "recorded" if recorded else "known", "balance_row": balance}
+        store.finish(cur, row["id"], "translated", result)
+    return {"status": "translated", **result}

@@ -1,0 +1,141 @@
+"""The receiver's Flask app: one endpoint per connector, ``POST /webhooks/wise/{connector_id}``.
+
+Per request, and nothing more (Wise wants a 2xx within 5 seconds, whatever our queue depth):
+
+1. body size: more than ``max_body`` bytes -> 413 (the body is not read past the limit);
+2. connector: unknown -> 404, uninstalled -> 410, no usable key -> 503 (nothing stored);
+3. signature over the raw body with the connector's ``webhookPublicKey`` -> 401 when
+   missing, malformed or wrong (a truncated or altered body fails here); nothing stored;
+4. ``X-Test-Notification: true`` (Wise's probe when a subscription is created, signed like
+   any delivery) -> 200 ``{"status": "test"}``, not stored;
+5. ``X-Delivery-Id`` missing or over 200 characters, or a body that is not a JSON object
+   with an ``event_type`` -> 400, nothing stored;
+6. one INSERT keyed by (connector, delivery id): a delivery id seen before is a no-op
+   answered 200 ``{"status": "duplicate"}`` (re-enqueued only if still untranslated);
+7. after the commit, one publish of ``wise.translate_webhook {webhook_id}``; a publish
+   that fails is logged and still answered 200: the row is stored, and
+   ``wise.sweep_webhooks`` sends it to translation later.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from flask import Flask, Response, jsonify, request
+
+from mappers import jsonnum
+from paysync.webhooks.settings import ReceiverSettings, receiver_settings
+from paysync.webhooks.verify import KeyCache
+
+log = logging.getLogger("paysync.webhooks")
+
+Publisher = Callable[[int], None]
+
+
+def _default_publish(webhook_id: int) -> None:
+    from tasks.webhooks import send_translate
+
+    send_translate(webhook_id)
+
+
+def _occurred_at(payload: dict[str, Any]) -> datetime | None:
+    data = payload.get("data")
+    raw = data.get("occurred_at") if isinstance(data, dict) else None
+    if not isinstance(raw, str):
+        return None
+    try:
+        return datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
+def _error(status: int, message: str) -> Response:
+    resp = jsonify(error=message)
+    resp.status_code = status
+    return resp
+
+
+def create_app(settings: ReceiverSettings | None = None, publish: Publisher | None = None,
+               key_loader: Callable[[int], dict[str, Any] | None] | None = None) -> Flask:
+    """The receiver. ``publish`` and ``key_loader`` default to Celery and PostgreSQL."""
+    from paysync.config import settings as paysync_settings
+    from storage import webhooks as store
+
+    cfg = settings or receiver_settings()
+    publish = publish or _default_publish
+    # The pool (PAYSYNC_DB_POOL_MAX) refuses rather than waits when every connection is in use:
+    # more server threads than connections queue here for a connection instead of failing.
+    db_slots = threading.BoundedSemaphore(paysync_settings().db_pool_max)
+    load = key_loader or store.connector_key
+
+    def loader(connector_id: int) -> dict[str, Any] | None:
+        with db_slots:
+            return load(connector_id)
+
+    keys = KeyCache(loader, cfg.key_ttl)
+    app = Flask("paysync.webhooks")
+    app.config["MAX_CONTENT_LENGTH"] = cfg.max_body
+    app.config["KEY_CACHE"] = keys
+
+    @app.get("/healthz")
+    def healthz() -> Any:
+        return jsonify(status="ok")
+
+    @app.post("/webhooks/wise/<int:connector_id>")
+    def wise(connector_id: int) -> Any:
+        length = request.content_length
+        if length is not None and length > cfg.max_body:
+            return _error(413, f"body over {cfg.max_body} bytes")
+        body = request.stream.read(cfg.max_body + 1)
+        if len(body) > cfg.max_body:
+            return _error(413, f"body over {cfg.max_body} bytes")
+        if length is not None and len(body) != length:
+            return _error(400, "body shorter than its Content-Length")
+        signature = request.headers.get("X-Signature-SHA256")
+        entry, ok = keys.verify(connector_id, body, signature)
+        if entry.state == "unknown":
+            return _error(404, f"no connector {connector_id}")
+        if entry.state in ("inactive", "not-wise"):
+            return _error(410, f"connector {connector_id} takes no Wise webhooks ({entry.state})")
+        if entry.state == "no-key":
+            log.error("connector %s has no usable webhookPublicKey", connector_id)
+            return _error(503, f"connector {connector_id} has no usable webhookPublicKey")
+        if not ok:
+            log.warning("connector %s: rejected a delivery (%s signature)", connector_id,
+                        "bad" if signature else "no")
+            return _error(401, "invalid signature" if signature else "missing X-Signature-SHA256")
+        if request.headers.get("X-Test-Notification", "").strip().lower() == "true":
+            return jsonify(status="test")
+        delivery_id = (request.headers.get("X-Delivery-Id") or "").strip()
+        if not delivery_id or len(delivery_id) > 200:
+            return _error(400, "missing or oversized X-Delivery-Id")
+        try:
+            payload = jsonnum.loads(body)
+        except Exception:
+            return _error(400, "body is not JSON")
+        if not isinstance(payload, dict) or not isinstance(payload.get("event_type"), str):
+            return _error(400, "body is not a Wise event (no event_type)")
+        version = payload.get("schema_version")
+        subscription = payload.get("subscription_id")
+        with db_slots:
+            webhook_id, inserted, status = store.insert_delivery(
+                connector_id, delivery_id, payload["event_type"][:100], str(version)[:20] if version else None,
+                str(subscription)[:100] if subscription else None, _occurred_at(payload),
+                body.decode("utf-8", "replace"), signature or "", cfg.sweep_after)
+        if inserted or status == "received":
+            try:
+                publish(webhook_id)
+            except Exception as exc:  # the row is stored: the sweeper sends it later
+                log.error("webhook %s stored but not enqueued (%s); wise.sweep_webhooks will", webhook_id,
+                          type(exc).__name__)
+        return jsonify(status="ok" if inserted else "duplicate", id=webhook_id)
+
+    @app.errorhandler(413)
+    def too_large(_: Any) -> Any:
+        return _error(413, f"body over {cfg.max_body} bytes")
+
+    return app

@@ -1,0 +1,110 @@
+"""What both directions share: the clients for a run, the run record, the report."""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import requests
+
+from paysync.clients.connectwise import ConnectWiseClient
+from paysync.clients.http import BudgetExhausted
+from paysync.clients.xero import XeroClient
+from storage import connections, psa
+from storage import wisesync as store
+from storage.connections import Resolution
+from storage.psa import PsaConnection
+
+Progress = Callable[[str, int, int], None]
+
+
+def batch_size() -> int:
+    """Invoices per Xero write (``PAYSYNC_WISESYNC_BATCH``, default 50; 1 = one call per invoice)."""
+    return max(1, min(int(os.environ.get("PAYSYNC_WISESYNC_BATCH", "50") or 50), 100))
+
+
+@dataclass
+class Report:
+    direction: str
+    merchant_id: int
+    counts: Counter = field(default_factory=Counter)
+    errors: list[dict[str, Any]] = field(default_factory=list)
+    run_id: int | None = None
+    connection_role: str | None = None
+    connection_id: int | None = None
+    tenant_id: str | None = None
+    xero_calls: int = 0
+    psa_calls: int = 0
+    status: str = "running"
+
+    def error(self, ref: str, message: str, kind: str = "error") -> None:
+        self.counts[kind] += 1
+        self.errors.append({"ref": ref, "kind": kind, "message": message[:500]})
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"direction": self.direction, "merchant_id": self.merchant_id, "run_id": self.run_id,
+                "status": self.status, "connection_role": self.connection_role, "connection_id": self.connection_id,
+                "tenant_id": self.tenant_id, "counts": dict(self.counts), "errors": self.errors,
+                "xero_calls": self.xero_calls, "psa_calls": self.psa_calls}
+
+
+@dataclass
+class Context:
+    merchant_id: int
+    interactive: bool
+    psa: PsaConnection
+    resolution: Resolution
+    xero: XeroClient
+    cw: ConnectWiseClient
+    report: Report
+    progress: Progress
+
+    @property
+    def tenant_id(self) -> str:
+        return str(self.resolution.connection.tenant_id)
+
+
+def _quiet(_stage: str, _done: int, _total: int) -> None:
+    pass
+
+
+@contextmanager
+def run(direction: str, merchant_id: int, *, interactive: bool, task_id: str | None = None,
+        progress: Progress | None = None, xero_session: requests.Session | None = None,
+        cw_session: requests.Session | None = None) -> Iterator[Context]:
+    """Lock, resolve the company connection now, build both clients, record the run."""
+    with store.run_lock(merchant_id, direction):
+        resolution = connections.resolve(merchant_id, "company")
+        psa_conn = psa.for_merchant(merchant_id)
+        report = Report(direction, merchant_id, connection_role=resolution.connection.role,
+                        connection_id=resolution.connection.id, tenant_id=resolution.connection.tenant_id)
+        xero = XeroClient.for_connection(resolution.connection, interactive=interactive, session=xero_session)
+        cw = ConnectWiseClient(psa_conn, interactive=interactive, session=cw_session)
+        report.run_id = store.start_run(merchant_id, direction, task_id, interactive, resolution.connection.id,
+                                        resolution.connection.role)
+        ctx = Context(merchant_id, interactive, psa_conn, resolution, xero, cw, report, progress or _quiet)
+        status = "failed"
+        try:
+            yield ctx
+            status = "partial" if report.errors else "ok"
+        except BudgetExhausted as exc:
+            report.errors.append({"ref": "-", "kind": "budget", "message": str(exc)})
+            raise
+        except Exception as exc:
+            report.errors.append({"ref": "-", "kind": "failed", "message": str(exc)[:500]})
+            raise
+        finally:
+            report.status = status
+            report.xero_calls, report.psa_calls = xero.calls, cw.calls
+            store.finish_run(report.run_id, status, dict(report.counts), report.errors, xero.calls, cw.calls)
+            if status == "failed":
+                psa.set_error(psa_conn.id, report.errors[-1]["message"] if report.errors else None)
+
+
+def chunks(items: list[Any], size: int) -> Iterator[list[Any]]:
+    for i in range(0, len(items), size):
+        yield items[i:i + size]

@@ -1,0 +1,155 @@
+"""Payments, books to PSA: payments applied in Xero to linked invoices reach ConnectWise once each.
+
+1. **Read** ``GET /Payments`` with ``If-Modified-Since`` = the bookmark in ``sync_states``
+   (owner ``merchant:<id>``, stream ``wisesync.xero_payments``, scope ``tenant:<id>``), in
+   ``UpdatedDateUTC`` order, page by page. Xero sends no payment webhooks: polling it is.
+2. **Record** each ``AUTHORISED`` payment on an invoice in ``sync_links`` as a
+   ``sync_payments`` row keyed by its ``PaymentID`` (a second sight of the same payment adds
+   nothing); then advance the bookmark to the newest ``UpdatedDateUTC`` seen (inclusive, so
+   the boundary payment is seen again and deduplicated by its id).
+3. **Apply** every pending row: count the attempt (committed) *before* ``POST
+   /finance/invoices/{id}/payments``, store ConnectWise's payment id after. A row with an
+   attempt already counted may have landed: the invoice's ConnectWise payments are read
+   first and one with the same amount and date that no other row has claimed is taken as
+   this one (ConnectWise payments carry no free-text reference to mark them with).
+
+A payment deleted in Xero after it reached ConnectWise is reported (``reversed_in_xero``),
+not reversed in ConnectWise.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from mappers import MapperError
+from mappers.connectwise import psa_payment
+from mappers.money import asset as asset_of
+from mappers.money import from_minor, to_minor
+from mappers.xero import format_since, parse_day, parse_msdate
+from paysync.clients.http import ProviderError
+from paysync.crashpoints import crash_point
+from paysync.wisesync.common import Context, Progress, run
+from storage import sync_states
+from storage import wisesync as store
+
+STREAM = "wisesync.xero_payments"
+PAGE_SIZE = 100
+
+
+def apply_payments(merchant_id: int, *, interactive: bool, task_id: str | None = None,
+                   progress: Progress | None = None, **sessions: Any) -> dict[str, Any]:
+    """One run of the books-to-PSA direction; returns the run report (also stored in ``sync_runs``)."""
+    with run("payments", merchant_id, interactive=interactive, task_id=task_id, progress=progress,
+             **sessions) as ctx:
+        _read(ctx)
+        _apply(ctx)
+    return ctx.report.as_dict()
+
+
+def bookmark_owner(merchant_id: int) -> str:
+    return f"merchant:{merchant_id}"
+
+
+def _read(ctx: Context) -> None:
+    owner, scope = bookmark_owner(ctx.merchant_id), f"tenant:{ctx.tenant_id}"
+    state = sync_states.get(owner, STREAM, scope) or {}
+    since = state.get("since") or _first_since(ctx)
+    if since is None:
+        return  # no invoice was ever synced: no payment can concern us
+    headers = {"If-Modified-Since": since}
+    newest: datetime | None = None
+    page = 1
+    while True:
+        data = ctx.xero.get("Payments", params={"page": page, "pageSize": PAGE_SIZE, "order": "UpdatedDateUTC ASC"},
+                            headers=headers)
+        items = data.get("Payments") or []
+        ids = [str((p.get("Invoice") or {}).get("InvoiceID") or "") for p in items]
+        links = store.links_by_xero_id(ctx.merchant_id, ctx.tenant_id, [i for i in ids if i])
+        for pay in items:
+            try:
+                newest = max(filter(None, [newest, parse_msdate(pay.get("UpdatedDateUTC"), "UpdatedDateUTC")]))
+                _record(ctx, pay, links)
+            except MapperError as exc:
+                ctx.report.error(str(pay.get("PaymentID")), str(exc))
+        ctx.progress("read", ctx.report.counts["recorded"], ctx.report.counts["seen"])
+        pagination = data.get("pagination") or {}
+        if len(items) < PAGE_SIZE or page >= int(pagination.get("pageCount") or page + 1):
+            break
+        page += 1
+    if newest is not None:
+        sync_states.advance(owner, STREAM, scope, {"since": format_since(newest)})
+
+
+def _first_since(ctx: Context) -> str | None:
+    """No bookmark yet: payments older than the first synced invoice (less an hour) cannot be ours."""
+    first = store.first_link_at(ctx.merchant_id, ctx.tenant_id)
+    return None if first is None else format_since(first - timedelta(hours=1))
+
+
+def _record(ctx: Context, pay: dict[str, Any], links: dict[str, dict[str, Any]]) -> None:
+    invoice = pay.get("Invoice") or {}
+    link = links.get(str(invoice.get("InvoiceID") or "").lower())
+    if link is None:
+        return  # not an invoice Wise-Sync created
+    ctx.report.counts["seen"] += 1
+    payment_id = str(pay.get("PaymentID") or "")
+    if pay.get("Status") == "DELETED":
+        existing = store.payment(ctx.merchant_id, ctx.tenant_id, payment_id)
+        if existing is not None and existing["status"] == "applied":
+            store.mark_payment(existing["id"], "reversed", error="deleted in Xero after it reached ConnectWise")
+            ctx.report.error(link["psa_invoice_number"], f"Xero payment {payment_id} was deleted after it reached "
+                             "ConnectWise: reverse it there by hand", "reversed_in_xero")
+        elif existing is not None and existing["status"] == "pending" and existing["attempts"] == 0:
+            store.mark_payment(existing["id"], "failed", error="deleted in Xero before it reached ConnectWise")
+        return
+    if pay.get("Status") != "AUTHORISED":
+        return
+    currency = str(invoice.get("CurrencyCode") or link["asset"].split("/")[0])
+    amount = to_minor(pay.get("Amount"), currency)
+    paid_on = parse_day(pay.get("Date"), "Date")
+    if amount <= 0 or paid_on is None:
+        raise MapperError(f"payment {payment_id}: amount and date are required", field="Amount",
+                          value=pay.get("Amount"))
+    if store.record_payment(ctx.merchant_id, ctx.tenant_id, payment_id, link["id"], link["psa_invoice_id"], amount,
+                            asset_of(currency), paid_on):
+        ctx.report.counts["recorded"] += 1
+
+
+def _apply(ctx: Context) -> None:
+    pending = store.pending_payments(ctx.merchant_id)
+    for n, rec in enumerate(pending):
+        _apply_one(ctx, rec)
+        ctx.progress("apply", n + 1, len(pending))
+
+
+def _apply_one(ctx: Context, rec: dict[str, Any]) -> None:
+    currency = rec["asset"].split("/")[0]
+    if rec["attempts"] > 0 and _landed(ctx, rec, currency):
+        return
+    store.begin_payment_attempt(rec["id"])
+    crash_point("wisesync.before_psa_payment")
+    try:
+        created = ctx.cw.apply_payment(rec["psa_invoice_id"], from_minor(rec["amount"], currency), rec["paid_on"])
+    except ProviderError as exc:
+        if exc.retriable or exc.status in (401, 403, 429, None):
+            raise  # the row stays pending with its attempt counted: the next run checks ConnectWise first
+        store.mark_payment(rec["id"], "failed", error=exc.message)
+        ctx.report.error(f"invoice {rec['psa_invoice_id']}", f"ConnectWise refused payment {rec['xero_payment_id']}: "
+                         f"{exc.message}")
+        return
+    crash_point("wisesync.after_psa_payment")
+    store.mark_payment(rec["id"], "applied", psa_payment_id=int(created["id"]))
+    ctx.report.counts["applied"] += 1
+
+
+def _landed(ctx: Context, rec: dict[str, Any], currency: str) -> bool:
+    """Did an earlier attempt of this row reach ConnectWise? Claim its payment if so."""
+    claimed = store.applied_psa_payment_ids(ctx.merchant_id, rec["psa_invoice_id"])
+    for raw in ctx.cw.invoice_payments(rec["psa_invoice_id"]):
+        found = psa_payment(raw, currency)
+        if found["id"] not in claimed and found["amount"] == rec["amount"] and found["paid_on"] == rec["paid_on"]:
+            store.mark_payment(rec["id"], "applied", psa_payment_id=found["id"])
+            ctx.report.counts["reconciled"] += 1
+            return True
+    return False

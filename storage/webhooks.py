@@ -1,0 +1,201 @@
+"""SQL of Wise webhooks: stored deliveries (``webhooks``), the sweeper's claim, balance
+movements, and the payment writes translation makes (``payments`` / ``payment_adjustments``
+rows are the ones polling maintains, see ``storage/wise.py``)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from storage.db import transaction
+from storage.wise import jsonb
+
+WEBHOOK_COLUMNS = ("id, connector_id, delivery_id, event_type, schema_version, subscription_id, occurred_at, body, "
+                   "signature, status, result, error, attempts, next_sweep_at, received_at, translated_at")
+
+
+# ----------------------------------------------------------------- receiver side
+
+def connector_key(connector_id: int) -> dict[str, Any] | None:
+    """What the receiver needs to verify a delivery: provider, status and the PEM public key."""
+    with transaction() as cur:
+        cur.execute("select id, provider, status, config->>'webhookPublicKey' as public_key from connectors "
+                    "where id=%s", (connector_id,))
+        row = cur.fetchone()
+        return dict(row) if row else None
+
+
+def insert_delivery(connector_id: int, delivery_id: str, event_type: str, schema_version: str | None,
+                    subscription_id: str | None, occurred_at: datetime | None, body: str, signature: str,
+                    sweep_after: float) -> tuple[int, bool, str]:
+    """Store one verified delivery; (id, inserted, status). A delivery id seen before for this
+    connector inserts nothing and returns the stored row's id and status."""
+    with transaction() as cur:
+        cur.execute(
+            """insert into webhooks (connector_id, delivery_id, event_type, schema_version, subscription_id,
+                                     occurred_at, body, signature, next_sweep_at)
+               values (%s, %s, %s, %s, %s, %s, %s, %s, now() + %s * interval '1 second')
+               on conflict (connector_id, delivery_id) do nothing returning id""",
+            (connector_id, delivery_id, event_type, schema_version, subscription_id, occurred_at, body, signature,
+             sweep_after))
+        row = cur.fetchone()
+        if row is not None:
+            return int(row["id"]), True, "received"
+        cur.execute("select id, status from webhooks where connector_id=%s and delivery_id=%s",
+                    (connector_id, delivery_id))
+        row = cur.fetchone()
+        return int(row["id"]), False, str(row["status"])
+
+
+# ----------------------------------------------------------------- translation side
+
+def get(webhook_id: int) -> dict[str, Any] | None:
+    with transaction() as cur:
+        cur.execute(f"select {WEBHOOK_COLUMNS} from webhooks where id=%s", (webhook_id,))
+        row = cur.fetchone()
+        return dict(row) if row else None
+
+
+def lock(cur: Any, webhook_id: int) -> dict[str, Any] | None:
+    """The delivery locked for this transaction (two translations of one row serialize)."""
+    cur.execute(f"select {WEBHOOK_COLUMNS} from webhooks where id=%s for update", (webhook_id,))
+    row = cur.fetchone()
+    return dict(row) if row else None
+
+
+def finish(cur: Any, webhook_id: int, status: str, result: dict[str, Any] | None = None,
+           error: str | None = None) -> None:
+    cur.execute("""update webhooks set status=%s, result=%s, error=%s, translated_at=now(), attempts=attempts+1
+                   where id=%s""", (status, jsonb(result) if result is not None else None,
+                                    error[:1000] if error else None, webhook_id))
+
+
+def record_failure(webhook_id: int, error: str, max_attempts: int) -> None:
+    """A translation that failed: count it and keep the message; the sweeper tries again
+    until ``max_attempts`` runs, then the row is ``failed``."""
+    with transaction() as cur:
+        cur.execute("""update webhooks set attempts=attempts+1, error=%s,
+                              status = case when attempts + 1 >= %s then 'failed' else status end
+                       where id=%s and status='received'""", (error[:1000], max_attempts, webhook_id))
+
+
+def claim_stale(older_than: float, limit: int = 500) -> list[int]:
+    """Stored-but-untranslated deliveries whose sweep time passed, each pushed ``older_than``
+    seconds ahead so a second sweeper (another beat) does not send them again."""
+    with transaction() as cur:
+        cur.execute(
+            """update webhooks w set next_sweep_at = now() + %s * interval '1 second'
+               where w.id in (select id from webhooks where status='received' and next_sweep_at <= now()
+                              order by next_sweep_at for update skip locked limit %s)
+               returning w.id""", (older_than, limit))
+        return sorted(int(r["id"]) for r in cur.fetchall())
+
+
+def list_recent(connector_id: int | None = None, limit: int = 50) -> list[dict[str, Any]]:
+    sql = ("select id, connector_id, delivery_id, event_type, occurred_at, status, error, attempts, received_at, "
+           "translated_at from webhooks" + (" where connector_id=%s" if connector_id else "") +
+           " order by id desc limit %s")
+    with transaction() as cur:
+        cur.execute(sql, (connector_id, limit) if connector_id else (limit,))
+        return [dict(r) for r in cur.fetchall()]
+
+
+def counts(connector_id: int) -> dict[str, int]:
+    with transaction() as cur:
+        cur.execute("select status, count(*) as n from webhooks where connector_id=%s group by status",
+                    (connector_id,))
+        return {r["status"]: int(r["n"]) for r in cur.fetchall()}
+
+
+# ----------------------------------------------------------------- payments
+
+def lock_payment(cur: Any, connector_id: int, reference: str, leg: str) -> dict[str, Any] | None:
+    cur.execute("""select id, profile_id, reference, leg, type, status, raw_status, amount, asset,
+                          source_account_reference, destination_account_reference, metadata, raw, status_since,
+                          next_check_at, provider_created_at, created_at, updated_at
+                   from payments where connector_id=%s and reference=%s and leg=%s for update""",
+                (connector_id, reference, leg))
+    row = cur.fetchone()
+    return dict(row) if row else None
+
+
+def state_applied_at(cur: Any, payment_id: int, raw_status: str, fallback: datetime) -> datetime:
+    """When the payment's current state was true for sure: the event time of the webhook that
+    set it, or, for a poll (or an initiation's poll), the moment that poll saw it (the
+    transfer was in that state then, so no event up to that moment is newer)."""
+    cur.execute("""select case when source = 'webhook' then occurred_at else greatest(occurred_at, created_at) end
+                          as applied_at
+                   from payment_adjustments where payment_id=%s and raw_status=%s order by id desc limit 1""",
+                (payment_id, raw_status))
+    row = cur.fetchone()
+    return row["applied_at"] if row and row["applied_at"] is not None else fallback
+
+
+def set_payment_state(cur: Any, payment_id: int, *, status: str, raw_status: str, raw: dict[str, Any],
+                      row_hash: str, status_since: datetime, next_check_at: datetime | None) -> None:
+    cur.execute("""update payments set status=%s, raw_status=%s, raw=%s, row_hash=%s, status_since=%s,
+                          next_check_at=%s, updated_at=now()
+                   where id=%s""",
+                (status, raw_status, jsonb(raw), row_hash, status_since, next_check_at, payment_id))
+
+
+def insert_payment(cur: Any, connector_id: int, row: dict[str, Any]) -> tuple[int, bool]:
+    """Insert a payment leg unless (connector, reference, leg) exists; (id, inserted)."""
+    cur.execute("""insert into payments (connector_id, profile_id, reference, leg, type, status, raw_status, amount,
+                                         asset, source_account_reference, destination_account_reference, metadata,
+                                         raw, row_hash, status_since, next_check_at, provider_created_at)
+                   values (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+                   on conflict (connector_id, reference, leg) do nothing returning id""",
+                (connector_id, row["profile_id"], row["reference"], row["leg"], row["type"], row["status"],
+                 row["raw_status"], row["amount"], row["asset"], row["source"], row["destination"],
+                 jsonb(row["metadata"]), jsonb(row["raw"]), row["row_hash"], row["status_since"],
+                 row["next_check_at"], row["created_at"]))
+    got = cur.fetchone()
+    if got is not None:
+        return int(got["id"]), True
+    cur.execute("select id from payments where connector_id=%s and reference=%s and leg=%s",
+                (connector_id, row["reference"], row["leg"]))
+    return int(cur.fetchone()["id"]), False
+
+
+# ----------------------------------------------------------------- balances
+
+def insert_movement(cur: Any, connector_id: int, values: dict[str, Any]) -> bool:
+    """One balance movement; False when the same step was recorded before."""
+    cur.execute("""insert into balance_movements (connector_id, profile_id, balance_reference, direction, amount,
+                       asset, source_account_reference, destination_account_reference, post_transaction_balance,
+                       transfer_reference, channel_name, step_id, occurred_at, dedupe_key, webhook_id, raw)
+                   values (%(connector_id)s, %(profile_id)s, %(balance_reference)s, %(direction)s, %(amount)s,
+                       %(asset)s, %(source)s, %(destination)s, %(post_balance)s, %(transfer_reference)s,
+                       %(channel_name)s, %(step_id)s, %(occurred_at)s, %(dedupe_key)s, %(webhook_id)s, %(raw)s)
+                   on conflict (connector_id, dedupe_key) do nothing returning id""",
+                {**values, "connector_id": connector_id, "raw": jsonb(values["raw"])})
+    return cur.fetchone() is not None
+
+
+def apply_balance(cur: Any, connector_id: int, balance_reference: str, asset: str, amount: int,
+                  occurred_at: datetime) -> str:
+    """Set a balance to its post-transaction amount unless a later state is already stored;
+    'updated', 'older' (kept the newer one) or 'unknown-account' (not polled yet)."""
+    cur.execute("select id from accounts where connector_id=%s and type='INTERNAL' and reference=%s",
+                (connector_id, balance_reference))
+    acc = cur.fetchone()
+    if acc is None:
+        return "unknown-account"
+    cur.execute("""insert into balances (account_id, asset, amount, provider_updated_at) values (%s, %s, %s, %s)
+                   on conflict (account_id, asset) do update set amount=excluded.amount,
+                       provider_updated_at=excluded.provider_updated_at, updated_at=now()
+                   where balances.provider_updated_at is null
+                      or balances.provider_updated_at < excluded.provider_updated_at
+                   returning account_id""", (acc["id"], asset, amount, occurred_at))
+    return "updated" if cur.fetchone() is not None else "older"
+
+
+def list_movements(connector_id: int, balance_reference: str | None = None) -> list[dict[str, Any]]:
+    sql = ("select balance_reference, direction, amount, asset, source_account_reference as source, "
+           "destination_account_reference as destination, post_transaction_balance, transfer_reference, step_id, "
+           "occurred_at from balance_movements where connector_id=%s" +
+           (" and balance_reference=%s" if balance_reference else "") + " order by occurred_at, id")
+    with transaction() as cur:
+        cur.execute(sql, (connector_id, balance_reference) if balance_reference else (connector_id,))
+        return [dict(r) for r in cur.fetchall()]

@@ -1,0 +1,75 @@
+"""Auto-payment tasks: the scheduler (service, batch) and the execution (user, batch).
+
+Thin: validate, call ``paysync.autopay``, enqueue what comes next. Payloads carry ids.
+
+    autopay.schedule (beat, no merchant) -> autopay.schedule {merchant_id} per merchant with rules
+    autopay.run_due (beat) -> claims due + in-flight rows -> autopay.execute {scheduled_payment_id}
+    autopay.execute -> Wise payout steps (+ wise.poll_initiation with a countdown), Xero write-back
+
+``BudgetExhausted`` propagates (the base class re-schedules or parks the job). A 5xx from
+Xero during the write-back leaves the row ``payout_succeeded``; ``autopay.run_due``
+dispatches it again after ``PAYSYNC_AUTOPAY_RECHECK_SECONDS`` (a bounded number of times).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from marshmallow import Schema, fields, validate
+
+from paysync.clients.http import ProviderError
+from tasks.contract import paysync_task
+from tasks.routing import enqueue
+
+
+class MerchantOptionalSchema(Schema):
+    merchant_id = fields.Integer(strict=True, validate=validate.Range(min=1), load_default=None)
+
+
+class ExecuteSchema(Schema):
+    scheduled_payment_id = fields.Integer(required=True, strict=True, validate=validate.Range(min=1))
+
+
+@paysync_task("autopay.schedule", traffic="service", interactive=False, schema=MerchantOptionalSchema)
+def schedule(task: Any, payload: dict[str, Any]) -> dict[str, Any]:
+    """The auto-payment scheduler: read payable bills (service connection), keep one scheduled payment per bill."""
+    if payload.get("merchant_id") is None:
+        from storage.autopay import merchants_with_rules
+
+        merchants = merchants_with_rules()
+        for merchant_id in merchants:
+            enqueue("autopay.schedule", {"merchant_id": merchant_id}, interactive=task.interactive)
+        return {"merchants": merchants}
+    from paysync.autopay.scheduler import schedule as run
+
+    return run(payload["merchant_id"], interactive=task.interactive)
+
+
+@paysync_task("autopay.run_due", traffic="user", interactive=False, schema=MerchantOptionalSchema)
+def run_due(task: Any, payload: dict[str, Any]) -> dict[str, Any]:
+    """Claim due scheduled payments (and in-flight ones with work to do) and execute each."""
+    from paysync.autopay.execution import claim
+
+    claimed = claim(merchant_id=payload.get("merchant_id"))
+    for sp_id in claimed["due"] + claimed["followups"]:
+        enqueue("autopay.execute", {"scheduled_payment_id": sp_id}, interactive=task.interactive)
+    return claimed
+
+
+@paysync_task("autopay.execute", traffic="user", interactive=False, schema=ExecuteSchema)
+def execute(task: Any, payload: dict[str, Any]) -> dict[str, Any]:
+    """Advance one scheduled payment: re-check, Wise payout, Xero write-back, or reversal after a bounce."""
+    from paysync.autopay.execution import advance
+
+    try:
+        out = advance(payload["scheduled_payment_id"])
+    except ProviderError as exc:
+        if not exc.retriable:
+            raise
+        # a 5xx or timeout after the client's own retries: the step is not committed; the
+        # row stays in flight and autopay.run_due dispatches it again after the recheck delay
+        return {"scheduled_payment_id": payload["scheduled_payment_id"], "deferred": str(exc)[:300]}
+    for poll in out.pop("polls"):
+        enqueue("wise.poll_initiation", {"initiation_id": poll["initiation_id"], "seq": poll["seq"]},
+                countdown=poll["poll_in"])
+    return out

@@ -1,0 +1,196 @@
+"""CREATE_TRANSFER / CREATE_PAYOUT step by step against the sandbox's Wise (no workers):
+validation, the happy path, quote_expired and retry, strong customer authentication,
+funding that Wise refuses; plus Wise's REJECTED funding with ``responses``."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from decimal import Decimal
+
+import pytest
+import requests
+
+from paysync.connectors.wise import initiations
+from storage import wise as store
+from tests.connectors.wise.sandbox_helpers import cycle_inline, install, pick, transfers_with_cti
+
+
+@pytest.fixture
+def world(db, redis_client, sandbox_ctl):
+    wise_url = sandbox_ctl.url("wise")
+    conn, user = install("acme", wise_url, pageSize=100)
+    cycle_inline(conn["id"])
+    business = str(user["profiles"][1]["id"])
+    balance, recipient = pick(conn["id"], business)
+    return {"url": wise_url, "ctl": sandbox_ctl, "connector": conn, "token": user["token"], "profile": business,
+            "balance": balance, "recipient": recipient}
+
+
+def payout(world, key=None, **over):
+    req = {"idempotency_key": key or uuid.uuid4().hex, "source_account": world["balance"],
+           "destination_account": world["recipient"], "amount": 10000, "asset": "EUR/2", "amount_side": "SOURCE",
+           "reference": "INV-1", **over}
+    return initiations.create(world["connector"]["id"], "PAYOUT", req)
+
+
+def test_requests_are_validated_with_every_problem_named(world):
+    with pytest.raises(initiations.InitiationError) as err:
+        payout(world, source_account="999", destination_account="888", asset="USD/2")
+    assert set(err.value.errors) == {"source_account", "destination_account"}
+    with pytest.raises(initiations.InitiationError) as err:
+        payout(world, asset="USD/2")
+    assert "does not match the source balance's currency EUR" in err.value.errors["asset"]
+    with pytest.raises(initiations.InitiationError, match="different request"):
+        payout(world, key="same")
+        payout(world, key="same", amount=20000)
+
+
+def test_a_payout_goes_quote_transfer_fund_then_follows_to_success(world):
+    row = payout(world)
+    assert row["customer_transaction_id"] is not None and row["step"] == "created"  # stored before any call
+    out = initiations.advance(row["id"])
+    assert (out.status, out.step) == ("PROCESSING", "funded") and out.poll_in is not None
+    row = store.get_initiation(row["id"])
+    (t,) = transfers_with_cti(world["url"], world["token"], world["profile"], str(row["customer_transaction_id"]))
+    assert str(t["id"]) == row["transfer_id"]
+    assert row["funding"]["status"] == "COMPLETED"
+    world["ctl"].advance(3000)
+    out = initiations.advance(row["id"], seq=out.seq)
+    assert (out.status, out.step) == ("SUCCEEDED", "done")
+    pay = store.payment(world["connector"]["id"], row["transfer_id"])
+    assert (pay["status"], pay["raw_status"], pay["amount"], pay["asset"]) == (
+        "SUCCEEDED", "outgoing_payment_received", 10000, "EUR/2")
+    # the same request again is the same initiation
+    assert payout(world, key=row["idempotency_key"])["id"] == row["id"]
+
+
+def test_quote_expired_fails_and_a_retry_cancels_the_stale_transfer_and_pays_once(world):
+    row = payout(world)
+    initiations.advance(row["id"], max_steps=1)              # quoted
+    world["ctl"].advance(2000)                               # the quote (30 min) runs out at Wise
+    out = initiations.advance(row["id"])
+    assert (out.status, store.get_initiation(row["id"])["error"]) == ("FAILED", "quote_expired")
+    assert [r["id"] for r in store.list_initiations(world["connector"]["id"], needing_action=True)] == [row["id"]]
+    first_cti = str(store.get_initiation(row["id"])["customer_transaction_id"])
+    out = initiations.retry(row["id"])
+    again = store.get_initiation(row["id"])
+    assert out.status == "PROCESSING" and again["attempt"] == 2 and str(again["customer_transaction_id"]) != first_cti
+    assert len(transfers_with_cti(world["url"], world["token"], world["profile"], first_cti)) == 0
+    assert [a["attempt"] for a in store.attempts(row["id"])] == [1, 2]
+
+
+def test_strong_customer_authentication_waits_for_approval_in_wise(world):
+    requests.post(f"{world['url']}/_control/sca", json={"profileId": int(world["profile"]), "enabled": True},
+                  timeout=10).raise_for_status()
+    row = payout(world)
+    out = initiations.advance(row["id"])
+    assert (out.status, out.step) == ("WAITING_FOR_APPROVAL", "awaiting_approval")
+    assert [r["id"] for r in store.list_initiations(needing_action=True)] == [row["id"]]
+    # someone approves in Wise; the next poll sees it funded
+    tid = store.get_initiation(row["id"])["transfer_id"]
+    requests.post(f"{world['url']}/_control/transfers/{tid}/approve", timeout=10).raise_for_status()
+    world["ctl"].advance(60)
+    out = initiations.advance(row["id"], seq=out.seq)
+    assert (out.status, out.step) == ("PROCESSING", "funded")
+    assert store.list_initiations(needing_action=True) == []
+
+
+def test_a_second_funding_after_a_lost_answer_is_recognised(world):
+    row = payout(world)
+    initiations.advance(row["id"], max_steps=2)  # quoted, transfer created
+    tid = store.get_initiation(row["id"])["transfer_id"]
+    # Wise funded it, but our commit was lost (as after a crash): fund it behind our back
+    requests.post(f"{world['url']}/_control/transfers/{tid}/approve", timeout=10).raise_for_status()
+    out = initiations.advance(row["id"])
+    assert (out.status, out.step) == ("PROCESSING", "funded")
+    assert store.get_initiation(row["id"])["funding"]["errorCode"] == "transfer.invalid-state"
+
+
+def test_funding_rejected_by_wise_fails_the_initiation(world):
+    requests.post(f"{world['url']}/_control/balances/{world['balance']}", json={"amount": 0},
+                  timeout=10).raise_for_status()
+    row = payout(world)
+    out = initiations.advance(row["id"])
+    assert out.status == "FAILED"
+    assert "transfer.insufficient_funds" in store.get_initiation(row["id"])["error"]
+
+
+# ----------------------------------------------------------------- between own balances
+
+def wise_get(world, path, **params):
+    """Wise's JSON numbers as Decimal (never float)."""
+    r = requests.get(f"{world['url']}{path}", params=params, headers={"Authorization": f"Bearer {world['token']}"},
+                     timeout=10)
+    r.raise_for_status()
+    return json.loads(r.text, parse_float=Decimal)
+
+
+def balance_value(world, currency):
+    rows = wise_get(world, f"/v4/profiles/{world['profile']}/balances", types="STANDARD")
+    return next(b["amount"]["value"] for b in rows if b["currency"] == currency)
+
+
+def own_balance(world, currency, type_="STANDARD"):
+    return next(a["reference"] for a in store.internal_accounts(world["connector"]["id"], world["profile"])
+                if a["default_asset"].startswith(currency + "/") and a["metadata"]["com.wise.spec/type"] == type_)
+
+
+def transfer(world, destination, key=None, **over):
+    req = {"idempotency_key": key or uuid.uuid4().hex, "source_account": world["balance"],
+           "destination_account": destination, "amount": 10000, "asset": "EUR/2", "amount_side": "SOURCE",
+           "reference": "MOVE-1", **over}
+    return initiations.create(world["connector"]["id"], "TRANSFER", req)
+
+
+def test_a_transfer_between_own_balances_moves_both_balances(world):
+    requests.post(f"{world['url']}/_control/config", json={"bounce_share": 0}, timeout=10).raise_for_status()
+    cid = world["connector"]["id"]
+    gbp = own_balance(world, "GBP")
+    # the recipient that stands for the GBP balance (Wise: ownedByCustomer), found by paysync
+    stands_for = [r for r in store.own_recipient_ids(cid, world["profile"])
+                  if store.account(cid, r, "EXTERNAL")["default_asset"] == "GBP/2"]
+    assert len(stands_for) == 1
+    eur0, gbp0 = balance_value(world, "EUR"), balance_value(world, "GBP")
+    row = transfer(world, gbp)
+    assert row["target_account"] == stands_for[0] and (row["source_currency"], row["target_currency"]) == ("EUR", "GBP")
+    out = initiations.advance(row["id"])
+    assert (out.status, out.step) == ("PROCESSING", "funded")
+    world["ctl"].advance(3000)
+    out = initiations.advance(row["id"], seq=out.seq)
+    assert (out.status, out.step) == ("SUCCEEDED", "done")
+    row = store.get_initiation(row["id"])
+    (found,) = transfers_with_cti(world["url"], world["token"], world["profile"], str(row["customer_transaction_id"]))
+    t = wise_get(world, f"/v1/transfers/{found['id']}")
+    assert str(t["targetAccount"]) == stands_for[0]
+    # the TRANSFER payment type (to one of our own accounts), not a PAYOUT
+    pay = store.payment(cid, row["transfer_id"])
+    assert (pay["type"], pay["status"], pay["amount"], pay["asset"], pay["source_account_reference"]) == (
+        "TRANSFER", "SUCCEEDED", 10000, "EUR/2", world["balance"])
+    # the money moved between the balances, in Wise and in our rows after the next sync
+    assert balance_value(world, "EUR") == eur0 - Decimal("100.00")
+    assert balance_value(world, "GBP") == gbp0 + t["targetValue"]
+    cycle_inline(cid)
+    ours = {b["account"]: b["amount"] for b in store.list_balances(cid)}
+    assert ours[world["balance"]] == int((eur0 - Decimal("100.00")) * 100)
+    assert ours[gbp] == int((gbp0 + t["targetValue"]) * 100)
+
+
+def test_a_transfer_with_no_recipient_for_the_destination_balance_is_refused_naming_it(world):
+    jpy = own_balance(world, "JPY")  # Wise gives no JPY account details here: no recipient stands for it
+    with pytest.raises(initiations.InitiationError) as err:
+        transfer(world, jpy)
+    assert set(err.value.errors) == {"via_recipient"}
+    assert f"no recipient owned by the customer takes JPY in profile {world['profile']}" in \
+        err.value.errors["via_recipient"]
+    # a jar has no account details at all
+    jar = own_balance(world, "EUR", "SAVINGS")
+    with pytest.raises(initiations.InitiationError) as err:
+        transfer(world, jar)
+    assert "SAVINGS jar" in err.value.errors["destination_account"]
+    # a recipient named by hand must take the destination balance's currency
+    with pytest.raises(initiations.InitiationError) as err:
+        transfer(world, own_balance(world, "GBP"), via_recipient=world["recipient"])
+    assert "takes EUR, the balance GBP" in err.value.errors["via_recipient"]
+    # nothing was stored, nothing was sent
+    assert store.list_initiations(world["connector"]["id"]) == []

@@ -1,0 +1,124 @@
+"""Token refresh across processes against the sandbox: once under a lock, saved before use, crash-safe."""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+
+import pytest
+import requests
+
+from paysync import crashpoints
+from paysync.clients.xero import XeroClient
+from storage import connections
+from tests.accounting.xero_helpers import sandbox_merchant
+
+pytestmark = pytest.mark.e2e
+WORKERS = 8
+
+
+def _call_organisation(conn_id: int, barrier, out) -> None:
+    """One worker process: build the client from the stored connection, wait for the others, call."""
+    try:
+        client = XeroClient.for_connection(connections.get(conn_id), interactive=True)
+        barrier.wait(30)
+        org = client.get("Organisation")
+        out.put({"pid": os.getpid(), "token": client._token, "org": org["Organisations"][0]["OrganisationID"],
+                 "refreshes": client.tokens.refreshes})
+    except Exception as exc:  # pragma: no cover - reported to the test
+        out.put({"pid": os.getpid(), "error": repr(exc)})
+
+
+def counter(sandbox_ctl, key: str) -> int:
+    return int(sandbox_ctl.counters(key).get(key, 0))
+
+
+def refresh_directly(base: str, client_id: str, secret: str, token: str) -> requests.Response:
+    return requests.post(f"{base}/identity/connect/token", data={"grant_type": "refresh_token", "refresh_token": token},
+                         auth=(client_id, secret), timeout=10)
+
+
+def test_eight_workers_on_an_expired_token_make_exactly_one_refresh(db, redis_client, sandbox_ctl):
+    m, conns = sandbox_merchant(sandbox_ctl, {"user": "app-refresh"})
+    conn = conns["user"]
+    original = conn.credentials["refresh_token"]
+    # given the access token expired at Xero (the sandbox's clock moved 31 minutes; ours did not)
+    sandbox_ctl.advance(31 * 60)
+    ctx = mp.get_context("fork")
+    barrier, out = ctx.Barrier(WORKERS), ctx.Queue()
+    procs = [ctx.Process(target=_call_organisation, args=(conn.id, barrier, out)) for _ in range(WORKERS)]
+    # when 8 worker processes call at the same moment
+    for p in procs:
+        p.start()
+    results = [out.get(timeout=60) for _ in procs]
+    for p in procs:
+        p.join(10)
+    # then every worker proceeded ...
+    assert all("error" not in r for r in results), results
+    assert {r["org"] for r in results} == {conn.tenant_id}
+    # ... with the same new token, after exactly one refresh call to Xero
+    stored = connections.get(conn.id).credentials
+    assert {r["token"] for r in results} == {stored["access_token"]}
+    assert stored["access_token"] != conn.credentials["access_token"]
+    assert sum(r["refreshes"] for r in results) == 1
+    assert counter(sandbox_ctl, "xero:app-refresh:refresh") == 1
+    assert counter(sandbox_ctl, "xero:app-refresh:refresh_replay") == 0
+    # and the stored refresh token is the rotated one: the original is superseded (Xero
+    # replays its successor during the grace period), the stored one rotates afresh
+    assert stored["refresh_token"] != original
+    replay = refresh_directly(sandbox_ctl.url("xero"), "app-refresh", "secret-app-refresh", original)
+    assert replay.json()["refresh_token"] == stored["refresh_token"]
+    assert counter(sandbox_ctl, "xero:app-refresh:refresh_replay") == 1
+    fresh = refresh_directly(sandbox_ctl.url("xero"), "app-refresh", "secret-app-refresh", stored["refresh_token"])
+    assert fresh.status_code == 200 and counter(sandbox_ctl, "xero:app-refresh:refresh_replay") == 1
+
+
+def _refresh_and_die(conn_id: int) -> None:
+    client = XeroClient.for_connection(connections.get(conn_id), interactive=True)
+    client.get("Organisation")
+
+
+def test_refresher_killed_after_xero_rotated_but_before_saving_is_recovered_within_grace(
+        db, redis_client, sandbox_ctl, monkeypatch):
+    monkeypatch.setenv("PAYSYNC_XERO_REFRESH_LOCK_SECONDS", "3")
+    m, conns = sandbox_merchant(sandbox_ctl, {"user": "app-crash"})
+    conn = conns["user"]
+    original = conn.credentials["refresh_token"]
+    sandbox_ctl.advance(31 * 60)
+    # given the refresher will be killed (SIGKILL) right after Xero rotated the token
+    crashpoints.arm("xero.refresh.after_rotate")
+    proc = mp.get_context("fork").Process(target=_refresh_and_die, args=(conn.id,))
+    proc.start()
+    proc.join(30)
+    # then it died holding the lock, Xero rotated, and nothing was saved
+    assert proc.exitcode == -9
+    assert counter(sandbox_ctl, "xero:app-crash:refresh") == 1
+    assert connections.get(conn.id).credentials["refresh_token"] == original
+    # when the next worker needs a token (within the 30-minute grace period)
+    sandbox_ctl.advance(10 * 60)
+    client = XeroClient.for_connection(connections.get(conn.id), interactive=True)
+    assert client.get("Organisation")["Organisations"][0]["OrganisationID"] == conn.tenant_id
+    # then its refresh with the old token succeeded: Xero replayed the pair it had issued
+    assert counter(sandbox_ctl, "xero:app-crash:refresh_replay") == 1
+    saved = connections.get(conn.id).credentials
+    assert saved["refresh_token"] != original and connections.get(conn.id).status == "active"
+    # and the chain goes on after the grace period: the saved token is the live one
+    sandbox_ctl.advance(31 * 60)
+    again = XeroClient.for_connection(connections.get(conn.id), interactive=True)
+    again.get("Organisation")
+    assert again.tokens.refreshes == 1
+    assert counter(sandbox_ctl, "xero:app-crash:refresh_failed") == 0
+
+
+def test_refresh_after_the_grace_period_is_invalid_grant(db, redis_client, sandbox_ctl):
+    _, conns = sandbox_merchant(sandbox_ctl, {"user": "app-late"}, name="late-merchant")
+    conn = conns["user"]
+    base = sandbox_ctl.url("xero")
+    # given someone else rotated the token and we kept the old one past the grace period
+    refresh_directly(base, "app-late", "secret-app-late", conn.credentials["refresh_token"]).raise_for_status()
+    sandbox_ctl.advance(61 * 60)
+    from paysync.clients.xero_oauth import ReauthRequired
+
+    with pytest.raises(ReauthRequired):
+        XeroClient.for_connection(connections.get(conn.id), interactive=True).get("Organisation")
+    assert connections.get(conn.id).status == "needs_reauth"

@@ -1,0 +1,100 @@
+"""The receiver: only deliveries signed with the connector's key are stored, each once."""
+
+from __future__ import annotations
+
+import base64
+import uuid
+from typing import Any
+
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
+
+from paysync.sandbox.wise_webhooks import sign
+from storage.db import fetch_all, fetch_one
+from tests.webhooks.conftest import Receiver, event, later, signed
+
+
+def _rows() -> list[dict[str, Any]]:
+    return fetch_all("select id, connector_id, delivery_id, event_type, status, body from webhooks order by id")
+
+
+def _queued(redis_client: Any) -> list[bytes]:
+    out = []
+    for key in redis_client.keys("service*"):
+        if redis_client.type(key) == b"list":
+            out += redis_client.lrange(key, 0, -1)
+    return out
+
+
+def test_a_delivery_signed_by_the_sandbox_key_is_stored_once_and_enqueued(
+        receiver: Receiver, connector: dict[str, Any], redis_client: Any) -> None:
+    # given a state-change signed with the sandbox's webhook key
+    body, sig = signed(event(50000001, 30000001, "processing", later(5)))
+    # when it is delivered, then redelivered under the same X-Delivery-Id
+    first = receiver.post(connector["id"], body, sig, "d-1")
+    again = receiver.post(connector["id"], body, sig, "d-1")
+    # then it is stored once, exactly as received, and one translation job is queued by id
+    assert first.status_code == 200 and first.get_json()["status"] == "ok"
+    assert again.status_code == 200 and again.get_json()["status"] == "duplicate"
+    rows = _rows()
+    assert len(rows) == 1
+    assert rows[0]["body"].encode() == body and rows[0]["event_type"] == "transfers#state-change"
+    assert rows[0]["status"] == "received"
+    queued = _queued(redis_client)
+    assert any(b"wise.translate_webhook" in m and str(rows[0]["id"]).encode() in m for m in queued)
+    assert all(body not in m for m in queued)  # the job carries the id, not the body
+
+
+def test_mis_signed_unsigned_truncated_altered_and_oversized_store_nothing(
+        receiver: Receiver, connector: dict[str, Any]) -> None:
+    cid = connector["id"]
+    body, sig = signed(event(50000001, 30000001, "processing", later(5)))
+    other = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    foreign = base64.b64encode(other.sign(body, padding.PKCS1v15(), hashes.SHA256())).decode()
+    big = b'{"event_type": "balances#update", "pad": "' + b"x" * 70000 + b'"}'
+    cases = {
+        "unsigned": (body, None, 401),
+        "empty signature": (body, "", 401),
+        "not base64": (body, "%%%not-base64%%%", 401),
+        "signed by another key": (body, foreign, 401),
+        "truncated": (body[:-7], sig, 401),
+        "altered": (body.replace(b"processing", b"cancelled!"), sig, 401),
+        "oversized": (big, signed({"x": 1})[1], 413),
+    }
+    for name, (payload, signature, expected) in cases.items():
+        # when each bad request comes
+        resp = receiver.post(cid, payload, signature, str(uuid.uuid4()))
+        # then it is refused with a 4xx and nothing is stored
+        assert resp.status_code == expected, (name, resp.status_code, resp.data)
+    assert receiver.post(999999, body, sig, "d-x").status_code == 404
+    assert _rows() == []
+
+
+def test_test_notifications_are_answered_not_stored_and_bad_requests_refused(
+        receiver: Receiver, connector: dict[str, Any]) -> None:
+    cid = connector["id"]
+    body, sig = signed({"data": {}, "subscription_id": "s", "event_type": "transfers#state-change",
+                        "schema_version": "4.0.0", "sent_at": "2026-07-02T12:00:00Z"})
+    # when Wise probes (signed test notification), then 200 and nothing stored
+    resp = receiver.post(cid, body, sig, str(uuid.uuid4()), test=True)
+    assert resp.status_code == 200 and resp.get_json()["status"] == "test"
+    # an unsigned probe is still refused
+    assert receiver.post(cid, body, None, str(uuid.uuid4()), test=True).status_code == 401
+    # a signed delivery without X-Delivery-Id, or signed non-JSON, is refused
+    assert receiver.post(cid, body, sig, None).status_code == 400
+    junk = b"not json at all"
+    assert receiver.post(cid, junk, sign(junk), "d-junk").status_code == 400
+    assert _rows() == []
+    assert receiver.c.get("/healthz").get_json() == {"status": "ok"}
+
+
+def test_uninstalled_connector_gets_410_and_nothing_is_stored(receiver: Receiver, connector: dict[str, Any]) -> None:
+    from paysync.connectors.wise.install import uninstall
+
+    # given an uninstalled connector (and a fresh key cache)
+    uninstall(connector["id"])
+    fresh = Receiver()
+    body, sig = signed(event(50000001, 30000001, "processing", later(5)))
+    # when a delivery comes, then it is refused
+    assert fresh.post(connector["id"], body, sig, "d-1").status_code == 410
+    assert fetch_one("select count(*) as n from webhooks")["n"] == 0
