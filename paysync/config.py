@@ -50,6 +50,8 @@ class Settings:
     visibility_timeout: int
     max_countdown: int
     short_wait: float
+    inline_wait_interactive: float
+    inline_wait_batch: float
     time_scale: float
     db_pool_max: int
     http_timeout: float
@@ -88,6 +90,8 @@ def settings() -> Settings:
         visibility_timeout=visibility,
         max_countdown=max_countdown,
         short_wait=_float("PAYSYNC_SHORT_WAIT", 60.0),
+        inline_wait_interactive=_float("PAYSYNC_INLINE_WAIT_INTERACTIVE", 2.0),
+        inline_wait_batch=_float("PAYSYNC_INLINE_WAIT_BATCH", 0.5),
         time_scale=_float("PAYSYNC_TIME_SCALE", 1.0),
         db_pool_max=_int("PAYSYNC_DB_POOL_MAX", 8, minimum=1),
         http_timeout=_float("PAYSYNC_HTTP_TIMEOUT", 30.0),

@@ -57,7 +57,8 @@ def xero_stats(sandbox_url: str) -> dict[str, dict[str, dict[str, int]]]:
 
 
 def connection_calls(merchant_id: int, sandbox_url: str) -> list[dict[str, Any]]:
-    """One row per Xero connection of the merchant: its app's calls and 429s on its tenant."""
+    """One row per Xero connection of the merchant: its app's calls and 429s (every tenant of the app,
+    so the tenant-less ``GET /connections`` of the authorisation too; each app here has one tenant)."""
     from storage import connections
 
     stats = xero_stats(sandbox_url)
@@ -66,10 +67,11 @@ def connection_calls(merchant_id: int, sandbox_url: str) -> list[dict[str, Any]]
         carries.setdefault(connections.resolve(merchant_id, traffic).connection.id, []).append(traffic)
     rows = []
     for c in connections.for_merchant(merchant_id):
-        per = (stats.get(c.client_id) or {}).get(c.tenant_id or "-") or {}
+        per = stats.get(c.client_id) or {}  # tenant -> counters; "-" holds the tenant-less GET /connections
         rows.append({"role": c.role, "app": c.client_id, "tenant": c.tenant_name or c.tenant_id,
                      "carries": ", ".join(carries.get(c.id, [])) or "nothing",
-                     "xero_calls": int(per.get("calls", 0)), "xero_429s": int(per.get("429", 0))})
+                     "xero_calls": sum(int(v.get("calls", 0)) for v in per.values()),
+                     "xero_429s": sum(int(v.get("429", 0)) for v in per.values())})
     return rows
 
 

@@ -9,24 +9,16 @@ connections made by the Xero step); everything goes through the real workers.
 from __future__ import annotations
 
 import datetime as dt
-import time
 import uuid
 from typing import Any
 
 import requests
 
+from paysync.devstack import wait_until
+
 EUR_BANK = "091"  # the sandbox tenant's EUR bank account: the Xero account of the paying Wise balance
 DONE = ("written_back", "exception", "cancelled", "held")
 
-
-def _wait(check: Any, timeout: float, what: str, every: float = 0.3) -> Any:
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(every)
-    raise RuntimeError(f"demo: timed out waiting for {what}")
 
 
 def _healthy(base: str) -> bool:
@@ -45,7 +37,7 @@ def start_receiver(ctx: Any) -> str:
                          ctx.logdir / "webhooks-story.log", devstack.child_env(), name="webhooks-story")
     ctx.procs.append(proc)
     public = f"http://127.0.0.1:{port}"
-    _wait(lambda: _healthy(public), 30, "the webhook receiver")
+    wait_until(lambda: _healthy(public), 30, "the webhook receiver")
     return public
 
 
@@ -81,6 +73,7 @@ def autopay_story(ctx: Any) -> Any:
     from storage import wise as wise_store
     from storage.db import transaction
     from tasks.routing import enqueue
+    from tasks.wise import start_cycle
 
     base = ctx.sandbox_url.rstrip("/")
     xero, wise = f"{base}/xero", f"{base}/wise"
@@ -105,7 +98,8 @@ def autopay_story(ctx: Any) -> Any:
         states = {(s["stream"], s["scope"]) for s in sync_states.list_states(connectors.owner(conn["id"]))}
         return all(("transfers", f"profile:{p}") in states for p in profiles)
 
-    _wait(cycle_done, 120, "the Wise connector's first polling cycle")
+    start_cycle(conn["id"])  # the first polling cycle of this connector (beat's wise.poll_due would claim it too)
+    wait_until(cycle_done, 120, "the Wise connector's first polling cycle")
     business = profiles[1]
     balance = next(a["reference"] for a in wise_store.internal_accounts(conn["id"], business)
                    if a["default_asset"] == "EUR/2" and a["metadata"].get("com.wise.spec/type") == "STANDARD")
@@ -143,7 +137,7 @@ def autopay_story(ctx: Any) -> Any:
     # Execution: claims due payments, pays them with Wise payouts, writes them back to Xero.
     claimed = enqueue("autopay.run_due", {"merchant_id": m["id"]}).get(timeout=120)
     due = claimed["due"]
-    _wait(lambda: all((store.get(i) or {}).get("initiation_id") for i in due) and all(
+    wait_until(lambda: all((store.get(i) or {}).get("initiation_id") for i in due) and all(
         (wise_store.get_initiation(store.get(i)["initiation_id"]) or {}).get("step") not in ("created", "quoted")
         for i in due), 120, "the payouts' creation and funding")
     rows.append({"step": "run_due", "what": "autopay.run_due (user connection, batch)",
@@ -163,9 +157,9 @@ def autopay_story(ctx: Any) -> Any:
             return False
         return True
 
-    _wait(settled, 150, "the payouts' outcome and the write-back to Xero", every=1.0)
+    wait_until(settled, 150, "the payouts' outcome and the write-back to Xero", every=1.0)
     requests.post(f"{wise}/_control/webhooks/flush", json={"all": True}, timeout=60).raise_for_status()
-    _wait(lambda: not hooks.counts(conn["id"]).get("received"), 60, "the webhooks' translation")
+    wait_until(lambda: not hooks.counts(conn["id"]).get("received"), 60, "the webhooks' translation")
     ctx.facts["autopay_ids"] = due
 
     with transaction() as cur:

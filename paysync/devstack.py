@@ -13,7 +13,11 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
+
+T = TypeVar("T")
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -125,3 +129,14 @@ def start_worker(logdir: Path, queues: str, concurrency: int = 2, name: str | No
 def start_beat(logdir: Path, name: str = "beat", **env: object) -> Proc:
     args = [str(BIN / "celery"), "-A", "tasks", "beat", "--loglevel=INFO"]
     return Proc(args, logdir / f"{name}.log", child_env(**env), name=name)
+
+
+def wait_until(check: Callable[[], T], timeout: float, what: str, every: float = 0.2) -> T:
+    """Poll ``check`` until it returns something truthy; a TimeoutError names ``what``."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(every)
+    raise TimeoutError(f"timed out after {timeout:.0f}s waiting for {what}")

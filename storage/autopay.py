@@ -267,13 +267,6 @@ def claim_followups(recheck_seconds: float, merchant_id: int | None = None, limi
         return sorted(r["id"] for r in cur.fetchall())
 
 
-def bump_writeback_attempts(sp_id: int) -> int:
-    with transaction() as cur:
-        cur.execute("""update scheduled_payments set writeback_attempts = writeback_attempts + 1, updated_at=now()
-                       where id=%s returning writeback_attempts""", (sp_id,))
-        return int(cur.fetchone()["writeback_attempts"])
-
-
 # ----------------------------------------------------------------- Wise facts for a paid payout
 
 def payout_facts(connector_id: int, transfer_id: str | None, quote_id: str | None) -> dict[str, Any]:

@@ -229,7 +229,12 @@ def _step_write_back(cur: Any, sp: dict[str, Any], ctx: Context) -> Step:
     if ini is not None and ini["status"] in ("FAILED", "CANCELLED"):
         return _exception(cur, sp, "payout_bounced", f"the Wise payout went {ini['raw_status']} before it was "
                           "written to Xero: nothing was written; the bill is open in Xero")
-    attempts = store.bump_writeback_attempts(sp["id"])  # committed at once: bounded retries of 5xx
+    from storage import accounting
+
+    # Bounded retries of 5xx: record_payment commits its own attempt count before each call
+    # (this row is locked by this transaction, which a 5xx rolls back).
+    earlier = accounting.get_payment(sp["merchant_id"], payment_id(sp))
+    attempts = (earlier["attempts"] if earlier else 0) + 1
     reference = f"Wise transfer {sp['transfer_id']}"[:255]
     try:
         row = record_payment(sp["merchant_id"], payment_id(sp), sp["invoice_external_id"],
@@ -255,7 +260,7 @@ def _step_write_back(cur: Any, sp: dict[str, Any], ctx: Context) -> Step:
          f"written to Xero: payment {row['external_id']} on account {sp['account_code']}"
          + (f" at CurrencyRate {sp['currency_rate']}" if sp["currency_rate"] is not None else ""),
          reason=None, accounting_payment_id=row["payment_id"], xero_payment_id=row["external_id"],
-         next_check_at=dt.datetime.now(dt.UTC))
+         writeback_attempts=row["attempts"], next_check_at=dt.datetime.now(dt.UTC))
     return Step()
 
 

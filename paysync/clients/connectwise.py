@@ -78,7 +78,7 @@ class ConnectWiseClient:
     """Calls for one PSA connection, through its own bucket."""
 
     def __init__(self, connection: PsaConnection, *, interactive: bool = False, limiter: Limiter | None = None,
-                 session: requests.Session | None = None, max_inline_wait: float = 2.0) -> None:
+                 session: requests.Session | None = None, max_inline_wait: float | None = None) -> None:
         self.connection = connection
         self.limiter = limiter or Limiter.from_url()
         auth = basic_auth(connection.company, connection.public_key, connection.private_key)

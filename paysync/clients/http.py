@@ -3,9 +3,12 @@
 Each call takes one grant from the credential's bucket in the shared limiter (Redis),
 so every worker on every machine stays inside the provider's limits:
 
-- nothing free: wait in-process when the wait is short (``max_inline_wait``), otherwise
-  raise :class:`BudgetExhausted` with the exact wait; the task layer re-schedules or
-  parks the job (``tasks/contract.py``), so no worker sleeps through a long wait;
+- nothing free: wait in-process when the wait is short (``max_inline_wait``: by default
+  ``PAYSYNC_INLINE_WAIT_INTERACTIVE`` for interactive calls, the shorter
+  ``PAYSYNC_INLINE_WAIT_BATCH`` for batch ones, so batch jobs give their worker process
+  back to interactive jobs quickly), otherwise raise :class:`BudgetExhausted` with the
+  exact wait; the task layer re-schedules or parks the job (``tasks/contract.py``), so no
+  worker sleeps through a long wait;
 - 429: the bucket is blocked for every worker until ``Retry-After`` has passed, then the
   call is retried (or :class:`BudgetExhausted` when that is long: a spent daily budget);
 - 5xx, timeouts and connection errors: retried with exponential backoff and jitter;
@@ -72,11 +75,16 @@ class BudgetedHTTP:
     describe_error: Callable[[requests.Response], tuple[str, str | None]] | None = None
     on_response: Callable[[requests.Response], None] | None = None
     problem_of: Callable[[requests.Response], str | None] | None = None
-    max_inline_wait: float = 2.0
+    max_inline_wait: float | None = None
     retries: int = 4
     backoff: float = 0.5
     timeout: float = field(default_factory=lambda: settings().http_timeout)
     calls: int = 0
+
+    def __post_init__(self) -> None:
+        if self.max_inline_wait is None:
+            s = settings()
+            self.max_inline_wait = s.inline_wait_interactive if self.interactive else s.inline_wait_batch
 
     def request(self, method: str, path: str, *, params: Any = None, json: Any = None, data: Any = None,
                 headers: Mapping[str, str] | None = None, ok: tuple[int, ...] = ()) -> requests.Response:

@@ -87,7 +87,7 @@ class XeroClient:
     """Calls for one connection; construct with :meth:`for_connection`."""
 
     def __init__(self, connection: Connection, *, interactive: bool = False, limiter: Limiter | None = None,
-                 session: requests.Session | None = None, max_inline_wait: float = 2.0,
+                 session: requests.Session | None = None, max_inline_wait: float | None = None,
                  require_tenant: bool = True) -> None:
         if not connection.tenant_id and require_tenant:
             raise ReauthRequired(connection.id, "no tenant chosen yet")
@@ -106,7 +106,7 @@ class XeroClient:
     def for_connection(cls, connection: Connection, interactive: bool = False, **kwargs: Any) -> XeroClient:
         return cls(connection, interactive=interactive, **kwargs)
 
-    def _http(self, base: str, bucket: BucketSpec, interactive: bool, max_inline_wait: float,
+    def _http(self, base: str, bucket: BucketSpec, interactive: bool, max_inline_wait: float | None,
               tenant: str | None) -> BudgetedHTTP:
         def auth() -> Mapping[str, str]:
             out = {"Authorization": f"Bearer {self._token}"}

@@ -13,15 +13,11 @@ import json
 import random
 import time
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import ROUND_DOWN, ROUND_HALF_UP, ROUND_UP, Decimal
 from typing import Any
 
-try:  # the shared number-preserving JSON codec, when it exists (mappers/jsonnum.py)
-    from mappers import jsonnum as _jsonnum  # type: ignore[attr-defined]
-except ImportError:  # pragma: no cover - depends on what else is installed
-    _jsonnum = None
+from mappers import jsonnum
 
 # ---------------------------------------------------------------- currencies and money
 
@@ -157,60 +153,8 @@ def parse_date(text: str, end: bool = False) -> float | None:
 
 # ---------------------------------------------------------------- JSON with Decimal numbers
 
-def _encode(obj: Any, out: Callable[[str], Any]) -> None:
-    if isinstance(obj, str):
-        out(json.encoder.encode_basestring_ascii(obj))
-    elif obj is None:
-        out("null")
-    elif obj is True:
-        out("true")
-    elif obj is False:
-        out("false")
-    elif isinstance(obj, Decimal):
-        if not obj.is_finite():
-            raise ValueError(f"not a JSON number: {obj}")
-        out(format(obj, "f"))
-    elif isinstance(obj, int):
-        out(int.__repr__(obj))
-    elif isinstance(obj, float):
-        out(json.dumps(obj))
-    elif isinstance(obj, dict):
-        out("{")
-        first = True
-        for key, value in obj.items():
-            if not first:
-                out(",")
-            first = False
-            out(json.encoder.encode_basestring_ascii(str(key)))
-            out(":")
-            _encode(value, out)
-        out("}")
-    elif isinstance(obj, (list, tuple)):
-        out("[")
-        for i, value in enumerate(obj):
-            if i:
-                out(",")
-            _encode(value, out)
-        out("]")
-    else:
-        raise TypeError(f"cannot encode {type(obj).__name__}")
-
-
-def dumps(obj: Any) -> str:
-    """JSON text with every Decimal written as a plain JSON number (``12.30``, never ``"12.30"``)."""
-    if _jsonnum is not None and hasattr(_jsonnum, "dumps"):
-        text = _jsonnum.dumps(obj)
-        return text.decode() if isinstance(text, bytes) else text
-    parts: list[str] = []
-    _encode(obj, parts.append)
-    return "".join(parts)
-
-
-def loads(text: str | bytes) -> Any:
-    """JSON with numbers as Decimal (integers stay int)."""
-    if _jsonnum is not None and hasattr(_jsonnum, "loads"):
-        return _jsonnum.loads(text)
-    return json.loads(text, parse_float=Decimal)
+dumps = jsonnum.dumps  # every Decimal written as a plain JSON number (``12.30``, never ``"12.30"``)
+loads = jsonnum.loads  # numbers as Decimal (integers stay int)
 
 
 # ---------------------------------------------------------------- records

@@ -2,8 +2,7 @@
 
 Amounts travel as JSON numbers and never pass through ``float``: request bodies are parsed
 with ``parse_float=Decimal`` and responses are written by an encoder that prints a
-``Decimal`` as its digits (``46.00`` stays ``46.00``). ``mappers.jsonnum`` is used when it
-is importable; the fallback here behaves the same way (and refuses floats outright).
+``Decimal`` as its digits (``46.00`` stays ``46.00``): both are ``mappers.jsonnum``.
 """
 
 from __future__ import annotations
@@ -16,74 +15,12 @@ from decimal import Decimal, InvalidOperation
 from email.utils import parsedate_to_datetime
 from typing import Any
 
+from mappers import jsonnum
+
 # ---------------------------------------------------------------- JSON with Decimal numbers
 
-
-def _dumps_fallback(obj: Any) -> str:
-    parts: list[str] = []
-    _encode(obj, parts.append)
-    return "".join(parts)
-
-
-def _encode(obj: Any, out: Callable[[str], Any]) -> None:
-    if isinstance(obj, str):
-        out(json.dumps(obj, ensure_ascii=False))
-    elif obj is None:
-        out("null")
-    elif obj is True:
-        out("true")
-    elif obj is False:
-        out("false")
-    elif isinstance(obj, Decimal):
-        if not obj.is_finite():
-            raise ValueError(f"cannot write {obj} as JSON")
-        text = format(obj, "f")
-        out(text)
-    elif isinstance(obj, int):
-        out(str(obj))
-    elif isinstance(obj, float):
-        raise TypeError("floats are not allowed in sandbox responses; use Decimal")
-    elif isinstance(obj, dict):
-        out("{")
-        first = True
-        for key, value in obj.items():
-            if not first:
-                out(",")
-            first = False
-            out(json.dumps(str(key), ensure_ascii=False))
-            out(":")
-            _encode(value, out)
-        out("}")
-    elif isinstance(obj, list | tuple):
-        out("[")
-        for i, value in enumerate(obj):
-            if i:
-                out(",")
-            _encode(value, out)
-        out("]")
-    else:
-        raise TypeError(f"cannot write {type(obj).__name__} as JSON")
-
-
-def _loads_fallback(text: str | bytes) -> Any:
-    return json.loads(text, parse_float=Decimal)
-
-
-try:  # the project's exact-number JSON, when present
-    from mappers.jsonnum import dumps as _project_dumps
-    from mappers.jsonnum import loads as _project_loads
-except ImportError:  # pragma: no cover - the fallback keeps the sandbox standalone
-    _project_dumps = _project_loads = None
-
-
-def dumps(obj: Any) -> str:
-    """JSON text with every ``Decimal`` written as a JSON number, digits kept."""
-    return _project_dumps(obj) if _project_dumps is not None else _dumps_fallback(obj)
-
-
-def loads(text: str | bytes) -> Any:
-    """Parse JSON; non-integral numbers become ``Decimal`` directly (never ``float``)."""
-    return _project_loads(text) if _project_loads is not None else _loads_fallback(text)
+dumps = jsonnum.dumps  # every Decimal written as a JSON number, digits kept
+loads = jsonnum.loads  # non-integral numbers become Decimal directly (never float)
 
 
 # ----------------------------------------------------------------------------- money

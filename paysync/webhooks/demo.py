@@ -11,15 +11,7 @@ from typing import Any
 
 import requests
 
-
-def _wait(check: Any, timeout: float, what: str) -> Any:
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise RuntimeError(f"demo: timed out waiting for {what}")
+from paysync.devstack import wait_until
 
 
 def wise_webhooks(ctx: Any) -> Any:
@@ -37,7 +29,7 @@ def wise_webhooks(ctx: Any) -> Any:
                              ctx.logdir / "webhooks.log", devstack.child_env(), name="webhooks")
     public = f"http://127.0.0.1:{port}"
     try:
-        _wait(lambda: _healthy(public), 30, "the webhook receiver")
+        wait_until(lambda: _healthy(public), 30, "the webhook receiver")
         pem = requests.get(f"{wise}/_control/webhook-public-key", timeout=10).text
         user = requests.get(f"{wise}/_control/tokens", timeout=10).json()[0]
         token, business = user["token"], user["profiles"][1]["id"]
@@ -59,7 +51,7 @@ def wise_webhooks(ctx: Any) -> Any:
                  timeout=10).raise_for_status()
         # the creation and the funding debit first: translation fetches the transfer it does not know yet
         requests.post(f"{wise}/_control/webhooks/flush", json={}, timeout=60).raise_for_status()
-        _wait(lambda: store.payment(conn["id"], str(transfer["id"])) and not hooks.counts(conn["id"]).get("received"),
+        wait_until(lambda: store.payment(conn["id"], str(transfer["id"])) and not hooks.counts(conn["id"]).get("received"),
               60, "the first deliveries' translation")
         requests.post(f"{wise}/_control/transfers/{transfer['id']}/script", json={"steps": [
             ["processing", 1], ["outgoing_payment_sent", 2], ["bounced_back", 3], ["funds_refunded", 4]]},
@@ -74,7 +66,7 @@ def wise_webhooks(ctx: Any) -> Any:
             done = legs[1] is not None and legs[0]["raw_status"] == "funds_refunded"
             return legs if done and not hooks.counts(conn["id"]).get("received") else None
 
-        payout, refund = _wait(translated, 60, "the deliveries' translation")
+        payout, refund = wait_until(translated, 60, "the deliveries' translation")
         took = time.time() - started
         counts = hooks.counts(conn["id"])
         removed = uninstall(conn["id"])["webhooks"]

@@ -77,7 +77,7 @@ def test_a_row_held_by_another_executor_is_left_to_it(env):
     inv = env.new_bill("Paper Co", "10.00", due_in_days=1)
     env.allow("Paper Co")
     scheduler.schedule(env.merchant["id"])
-    claimed = execution.claim(merchant_id=env.merchant["id"], recheck_seconds=0)
+    claimed = execution.claim(merchant_id=env.merchant["id"], recheck_seconds=60)
     # given another executor holds the row
     with transaction() as cur:
         store.lock_nowait(cur, claimed["due"][0])

@@ -8,6 +8,7 @@ import uuid
 
 import pytest
 
+from paysync.devstack import wait_until
 from storage import connections, merchants, parked_jobs
 from tasks.routing import enqueue
 from tests.support import probe_tasks  # noqa: F401  (registers the probes in this process too)
@@ -20,14 +21,6 @@ def records(redis_client, token):
     return [json.loads(x) for x in redis_client.lrange(f"paysync:probe:{token}", 0, -1)]
 
 
-def wait_until(predicate, timeout: float, what: str):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def test_interactive_job_overtakes_queued_batch_jobs_and_gets_its_reserved_share(db, worker_factory, redis_client):

@@ -9,15 +9,7 @@ from typing import Any
 
 import requests
 
-
-def _wait(check: Any, timeout: float, what: str) -> Any:
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.3)
-    raise RuntimeError(f"demo: timed out waiting for {what}")
+from paysync.devstack import wait_until
 
 
 def wise_connector(ctx: Any) -> Any:
@@ -49,7 +41,7 @@ def wise_connector(ctx: Any) -> Any:
         states = {(s["stream"], s["scope"]) for s in sync_states.list_states(connectors.owner(conn["id"]))}
         return all(("transfers", f"profile:{p}") in states for p in profiles)
 
-    _wait(cycle_done, 120, "the polling cycle")
+    wait_until(cycle_done, 120, "the polling cycle")
     time.sleep(1.0)
     after_cycle = requests.get(f"{ctx.sandbox_url}/_sandbox/counters", params={"prefix": "wise:"}, timeout=10).json()
 
@@ -65,7 +57,7 @@ def wise_connector(ctx: Any) -> Any:
     requests.post(f"{ctx.sandbox_url}/_sandbox/clock", json={"advance": 3000}, timeout=10).raise_for_status()
     row = store.get_initiation(out["initiation_id"])
     enqueue("wise.poll_initiation", {"initiation_id": row["id"], "seq": row["poll_seq"]}).get(timeout=60)
-    row = _wait(lambda: (lambda r: r if r["status"] in ("SUCCEEDED", "FAILED", "CANCELLED") else None)(
+    row = wait_until(lambda: (lambda r: r if r["status"] in ("SUCCEEDED", "FAILED", "CANCELLED") else None)(
         store.get_initiation(out["initiation_id"])), 60, "the payout's terminal status")
     pay = store.payment(conn["id"], row["transfer_id"]) or {}
     calls = requests.get(f"{ctx.sandbox_url}/_sandbox/counters", params={"prefix": "wise:"}, timeout=10).json()
