@@ -141,7 +141,3 @@ def run_demo(as_json: bool = False, logdir: Path | None = None, sandbox_url: str
             emit(s.rows, s.columns, as_json=False)
         click.echo(f"\nlogs in {logdir}")
     return sections
-
-from paysync.autopay.demo import autopay_step  # noqa: E402  (auto-payments, issue 8)
-
-STEPS.append(autopay_step)

@@ -249,7 +249,7 @@ def claim_due(today: dt.date, recheck_seconds: float, merchant_id: int | None = 
 def claim_followups(recheck_seconds: float, merchant_id: int | None = None, limit: int = 200) -> list[int]:
     """In-flight scheduled payments that have something to do now, each pushed ``recheck_seconds``
     ahead so another beat does not dispatch it again: stuck claims, payouts whose initiation
-    ended (or has not reached Wise yet), payouts not yet written back, and written-back
+    ended, has not reached Wise yet or whose next poll is overdue, payouts not yet written back, and written-back
     payouts whose transfer has since failed (a bounce: reverse)."""
     with transaction() as cur:
         cur.execute(
@@ -260,7 +260,8 @@ def claim_followups(recheck_seconds: float, merchant_id: int | None = None, limi
                  where sp.next_check_at <= now() and (%(m)s::bigint is null or sp.merchant_id = %(m)s) and (
                    sp.state in ('claimed', 'payout_succeeded')
                    or (sp.state = 'payout_requested' and (i.id is null
-                       or i.status in ('SUCCEEDED', 'FAILED', 'CANCELLED') or i.step in {PRE_FUNDED!r}))
+                       or i.status in ('SUCCEEDED', 'FAILED', 'CANCELLED') or i.step in {PRE_FUNDED!r}
+                       or i.next_action_at < now() - %(re)s * interval '1 second'))
                    or (sp.state = 'written_back' and i.status in ('FAILED', 'CANCELLED')))
                  order by sp.next_check_at, sp.id for update of sp skip locked limit %(limit)s)
                returning s.id""", {"re": recheck_seconds, "m": merchant_id, "limit": limit})

@@ -42,14 +42,17 @@ def _smoke(task: Any, payload: dict[str, Any]) -> dict[str, Any]:
 
 @paysync_task("paysync.smoke_user", traffic="user", interactive=True, schema=SmokeSchema)
 def smoke_user(task: Any, payload: dict[str, Any]) -> dict[str, Any]:
+    """Smoke job: records one run and answers where it ran (user queue)."""
     return _smoke(task, payload)
 
 
 @paysync_task("paysync.smoke_company", traffic="company", interactive=False, schema=SmokeSchema)
 def smoke_company(task: Any, payload: dict[str, Any]) -> dict[str, Any]:
+    """Smoke job: records one run and answers where it ran (company queue)."""
     return _smoke(task, payload)
 
 
 @paysync_task("paysync.smoke_service", traffic="service", interactive=False, schema=SmokeSchema)
 def smoke_service(task: Any, payload: dict[str, Any]) -> dict[str, Any]:
+    """Smoke job: records one run and answers where it ran (service queue)."""
     return _smoke(task, payload)

@@ -41,7 +41,7 @@ from typing import Any
 from mappers import xero as xm
 from mappers.money import asset as asset_of
 from mappers.money import from_minor, to_minor
-from paysync.autopay import rules
+from paysync.autopay import rules, settings
 from paysync.clients.http import ProviderError
 from paysync.crashpoints import crash_point
 from storage import autopay as store
@@ -183,6 +183,10 @@ def _step_payout(cur: Any, sp: dict[str, Any], ctx: Context) -> Step:
         if outcome.poll_in is not None and outcome.seq is not None:
             ctx.polls.append({"initiation_id": ini["id"], "seq": outcome.seq, "poll_in": outcome.poll_in})
         ini = wise_store.get_initiation(ini["id"]) or ini
+    elif ini["status"] in wise_store.OPEN and ini["next_action_at"] is not None and ini["next_action_at"] < (
+            dt.datetime.now(dt.UTC) - dt.timedelta(seconds=settings.recheck_seconds())):
+        # its poll is overdue (say the job that would have sent it died): send one now, same seq
+        ctx.polls.append({"initiation_id": ini["id"], "seq": ini["poll_seq"], "poll_in": 0.0})
     status = ini["status"]
     if status == "SUCCEEDED":
         facts = store.payout_facts(sp["connector_id"], ini["transfer_id"], ini["quote_id"])
@@ -334,8 +338,6 @@ def advance(sp_id: int, *, today: dt.date | None = None) -> dict[str, Any]:
 def claim(today: dt.date | None = None, merchant_id: int | None = None,
           recheck_seconds: float | None = None) -> dict[str, list[int]]:
     """Claim due rows and in-flight rows with something to do (``autopay.run_due``)."""
-    from paysync.autopay import settings
-
     every = settings.recheck_seconds() if recheck_seconds is None else recheck_seconds
     due = store.claim_due(today or rules.today(), every, merchant_id)
     follow = [i for i in store.claim_followups(every, merchant_id) if i not in due]

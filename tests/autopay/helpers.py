@@ -118,12 +118,14 @@ class Env:
 
 
 def make_env(sandbox_ctl: Any, *, days_before: int = 3, limit: tuple[str, str] = ("1000.00", "5000.00"),
-             name: str = "Autopay Co", bounce_share: float = 0.0) -> Env:
+             name: str = "Autopay Co", bounce_share: float = 0.0, service_app: str | None = None) -> Env:
+    """``service_app``: a second app for the service connection, with multi-connection on."""
     wise_url = sandbox_ctl.url("wise")
     requests.post(f"{wise_url}/_control/config", json={"bounce_share": bounce_share},
                   timeout=10).raise_for_status()
     client_id = f"app-ap-{uuid.uuid4().hex[:6]}"
-    m, conns = sandbox_merchant(sandbox_ctl, {"user": client_id}, name=name)
+    apps = {"user": client_id, **({"service": service_app} if service_app else {})}
+    m, conns = sandbox_merchant(sandbox_ctl, apps, name=name, multi=bool(service_app))
     from paysync.connectors.wise.install import install
 
     user = token(wise_url)

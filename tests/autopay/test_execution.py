@@ -220,3 +220,26 @@ def test_a_failed_payout_leaves_the_bill_unpaid_with_the_reason(env):
     assert sp["state"] == "exception" and sp["exception_kind"] == "payout_failed", sp
     assert "insufficient" in sp["reason"] and sp["committed_amount"] is None
     assert env.live_payments(inv) == [] and env.invoice(inv)["Status"] == "AUTHORISED"
+
+
+def test_a_bill_paid_from_a_balance_in_another_currency_sends_wises_rate_as_currency_rate(env):
+    from tests.connectors.wise.sandbox_helpers import pick
+
+    # given the USD balance pays, mapped to Xero's USD bank account 094 (USD is the base currency)
+    usd_balance, _ = pick(env.connector_id, env.profile, "USD")
+    requests.post(f"{env.wise_url}/_control/balances/{usd_balance}", json={"amount": 100000}, timeout=10)
+    rules.set_rules(env.merchant["id"], source_balance=usd_balance, account_code="094")
+    inv = env.new_bill("Euro Supplies", "92.00", due_in_days=1)
+    env.allow("Euro Supplies")
+    # when the bill (EUR) is paid: the scheduler learns the base currency from Xero
+    sp = pay_through(env, inv)
+    assert store.get_rule(env.merchant["id"])["base_currency"] == "USD"
+    assert sp["state"] == "written_back", sp
+    # then Wise was asked for 92.00 EUR (target) from USD, and Xero got Wise's rate (EUR per USD)
+    (transfer,) = env.transfers(sp)
+    assert (transfer["sourceCurrency"], transfer["targetCurrency"]) == ("USD", "EUR")
+    assert Decimal(str(transfer["targetValue"])) == Decimal("92.00")
+    assert sp["currency_rate"] == Decimal(str(transfer["rate"])) and sp["fee_asset"] == "USD/2"
+    (paid,) = env.live_payments(inv)
+    assert Decimal(str(paid["CurrencyRate"])) == sp["currency_rate"].quantize(Decimal("0.000001"))
+    assert Decimal(str(paid["Amount"])) == Decimal("92.00")

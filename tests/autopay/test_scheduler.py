@@ -78,3 +78,28 @@ def test_rules_hold_or_cancel_bills_and_release_them_when_rules_change(env):
     scheduler.schedule(env.merchant["id"])
     assert env.sp(big)["state"] == "cancelled" and env.sp(big)["reason"] == "payee not on the allow-list"
     assert env.sp(usd)["state"] == "cancelled"
+
+
+def test_with_multi_connection_the_scheduler_reads_on_service_and_the_payments_go_on_user(db, redis_client,
+                                                                                          sandbox_ctl):
+    from tests.accounting.xero_helpers import api_calls
+
+    env = make_env(sandbox_ctl, service_app="app-ap-service")
+    inv = env.new_bill("Split Supplies", "12.00", due_in_days=1)
+    env.allow("Split Supplies")
+    tenant = env.xero.tenant_id
+    user_before, service_before = api_calls(sandbox_ctl, env.client_id, tenant), api_calls(sandbox_ctl,
+                                                                                        "app-ap-service", tenant)
+    # when the scheduler runs, it reads the books through the service connection only
+    out = scheduler.schedule(env.merchant["id"])
+    assert out["download"]["role"] == "service"
+    assert api_calls(sandbox_ctl, "app-ap-service", tenant) > service_before
+    assert api_calls(sandbox_ctl, env.client_id, tenant) == user_before
+    # when the payment executes, the re-read and the write-back use the user connection
+    service_after = api_calls(sandbox_ctl, "app-ap-service", tenant)
+    env.run()
+    env.settle_wise()
+    env.run()
+    assert env.sp(inv)["state"] == "written_back"
+    assert api_calls(sandbox_ctl, env.client_id, tenant) > user_before
+    assert api_calls(sandbox_ctl, "app-ap-service", tenant) == service_after
