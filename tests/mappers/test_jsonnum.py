@@ -72,3 +72,11 @@ def test_decode_response() -> None:
     responses.get(url + "/bad", body=b"<html>oops</html>", status=502)
     with pytest.raises(MapperError, match=r"GET https://api\.wise-sandbox\.com/v4/profiles/1/balances/bad -> 502"):
         jsonnum.decode(requests.get(url + "/bad"))
+
+
+def test_strings_and_keys_are_written_exactly_as_the_standard_library_writes_them():
+    import json
+
+    for text in ['a"b', "é€\n\t\\", "\u2028x", "", "plain", "\x00"]:
+        assert jsonnum.dumps(text) == json.dumps(text, ensure_ascii=False)
+        assert jsonnum.dumps({text: [text]}) == json.dumps({text: [text]}, ensure_ascii=False, separators=(",", ":"))
