@@ -12,8 +12,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-import psycopg2.errors
-
+from storage import db
 from storage.db import transaction
 
 INFLIGHT = ("claimed", "payout_requested", "payout_succeeded")
@@ -196,17 +195,8 @@ def list_for_merchant(merchant_id: int, states: tuple[str, ...] | None = None) -
 
 def lock_nowait(cur: Any, sp_id: int) -> dict[str, Any] | None:
     """The scheduled payment locked for this transaction, or None while another executor holds it."""
-    try:
-        cur.execute("savepoint lock_sp")
-        cur.execute("select * from scheduled_payments where id=%s for update nowait", (sp_id,))
-        row = cur.fetchone()
-        cur.execute("release savepoint lock_sp")
-    except psycopg2.errors.LockNotAvailable:
-        cur.execute("rollback to savepoint lock_sp")
-        return None
-    if row is None:
-        raise LookupError(f"unknown scheduled payment {sp_id}")
-    return dict(row)
+    return db.lock_nowait(cur, "select * from scheduled_payments where id=%s for update nowait", (sp_id,),
+                          f"scheduled payment {sp_id}")
 
 
 def committed_on_day(cur: Any, merchant_id: int, currency: str, day: dt.date) -> int:

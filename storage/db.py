@@ -13,6 +13,7 @@ from contextlib import contextmanager
 from typing import Any
 
 import psycopg2
+import psycopg2.errors
 import psycopg2.extras
 import psycopg2.pool
 
@@ -114,3 +115,23 @@ def execute(sql: str, params: Any = None) -> int:
 
 
 Json = psycopg2.extras.Json
+
+
+def lock_nowait(cur: Any, sql: str, params: Any, what: str) -> dict[str, Any] | None:
+    """Run a ``SELECT ... FOR UPDATE NOWAIT`` for one row inside ``cur``'s transaction.
+
+    Returns the row locked, or None when another transaction holds it (the caller backs
+    off instead of waiting); the savepoint keeps the caller's transaction usable either way.
+    A row that does not exist raises LookupError naming ``what``.
+    """
+    try:
+        cur.execute("savepoint paysync_lock_nowait")
+        cur.execute(sql, params)
+        row = cur.fetchone()
+        cur.execute("release savepoint paysync_lock_nowait")
+    except psycopg2.errors.LockNotAvailable:
+        cur.execute("rollback to savepoint paysync_lock_nowait")
+        return None
+    if row is None:
+        raise LookupError(f"unknown {what}")
+    return dict(row)

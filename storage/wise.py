@@ -19,6 +19,7 @@ import psycopg2.errors
 import psycopg2.extras
 
 from mappers import jsonnum
+from storage import db
 from storage.db import Json, transaction
 
 OPEN = ("PENDING", "PROCESSING", "WAITING_FOR_APPROVAL")
@@ -251,18 +252,8 @@ def get_initiation(initiation_id: int, cur: Any = None) -> dict[str, Any] | None
 
 def lock_initiation(cur: Any, initiation_id: int) -> dict[str, Any] | None:
     """The initiation locked for this transaction, or None when another worker holds it."""
-    try:
-        cur.execute("savepoint lock_initiation")
-        cur.execute(f"select {INITIATION_COLUMNS} from payment_initiations where id=%s for update nowait",
-                    (initiation_id,))
-        row = cur.fetchone()
-        cur.execute("release savepoint lock_initiation")
-    except psycopg2.errors.LockNotAvailable:
-        cur.execute("rollback to savepoint lock_initiation")
-        return None
-    if row is None:
-        raise LookupError(f"unknown initiation {initiation_id}")
-    return dict(row)
+    return db.lock_nowait(cur, f"select {INITIATION_COLUMNS} from payment_initiations where id=%s for update nowait",
+                          (initiation_id,), f"initiation {initiation_id}")
 
 
 def update_initiation(cur: Any, initiation_id: int, **columns: Any) -> dict[str, Any]:

@@ -10,6 +10,7 @@ import pytest
 from celery import Celery
 
 from paysync.config import settings
+from paysync.devstack import wait_until
 from storage import connectors, sync_states
 from storage import wise as store
 from tests.connectors.wise.sandbox_helpers import install, pick, transfers_with_cti
@@ -18,13 +19,7 @@ pytestmark = pytest.mark.e2e
 
 
 def wait_for(check, timeout=60.0, every=0.2):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(every)
-    raise AssertionError(f"timed out waiting for {check.__doc__ or check}")
+    return wait_until(check, timeout, check.__doc__ or getattr(check, "__name__", "a condition"), every)
 
 
 def cycle_done(connector_id: int, profiles: list[str]) -> bool:
