@@ -40,16 +40,10 @@ import os
 import sys
 import tempfile
 import time
-import uuid
 from pathlib import Path
-
-import psycopg2
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-BASE_DB = os.environ.get("DATABASE_URL", "postgresql://paysync:paysync@127.0.0.1:54329/paysync")
-DB_NAME = f"paysync_bench_{uuid.uuid4().hex[:8]}"
-os.environ["DATABASE_URL"] = BASE_DB.rsplit("/", 1)[0] + "/" + DB_NAME
 os.environ["REDIS_URL"] = os.environ.get("REDIS_URL", "redis://127.0.0.1:63790/0").rsplit("/", 1)[0] + \
     f"/{os.environ.get('BENCH_REDIS_DB', '11')}"
 os.environ.setdefault("PAYSYNC_ENV", "test")
@@ -72,11 +66,6 @@ os.environ.update({
 })
 SPAN = MINUTE + MARGIN_S  # the limiter's sliding-log length
 
-
-def admin() -> psycopg2.extensions.connection:
-    conn = psycopg2.connect(BASE_DB.rsplit("/", 1)[0] + "/postgres", connect_timeout=5)
-    conn.autocommit = True
-    return conn
 
 
 def reset_sandbox(ctl) -> None:
@@ -236,34 +225,25 @@ def main() -> int:
     from paysync.sandbox.control import SandboxControl
 
     sys.path.insert(0, str(Path(__file__).resolve().parent))
-    with admin().cursor() as cur:
-        cur.execute(f'create database "{DB_NAME}"')
-    procs: list = []
-    logdir = Path(tempfile.mkdtemp(prefix="bench-multiconnection-"))
-    try:
-        from storage import migrate
+    with devstack.scratch_database("paysync_bench"):
+        procs: list = []
+        logdir = Path(tempfile.mkdtemp(prefix="bench-multiconnection-"))
+        try:
+            import redis
 
-        migrate.upgrade("head")
-        import redis
-
-        redis.Redis.from_url(os.environ["REDIS_URL"]).flushdb()
-        sandbox, url = devstack.start_sandbox(logdir)
-        procs.append(sandbox)
-        ctl = SandboxControl(url)
-        for queue, n in CONCURRENCY.items():
-            procs.append(devstack.start_worker(logdir, queue, concurrency=n,
-                                               name="default" if queue == "celery" else queue))
-        off, _ = run_mode(ctl, "off", False)
-        on, world = run_mode(ctl, "on", True)
-        scen = latency_scenarios(ctl, world)
-    finally:
-        for proc in reversed(procs):
-            proc.stop()
-        from storage.db import close_pool
-
-        close_pool()
-        with admin().cursor() as cur:
-            cur.execute(f'drop database if exists "{DB_NAME}" with (force)')
+            redis.Redis.from_url(os.environ["REDIS_URL"]).flushdb()
+            sandbox, url = devstack.start_sandbox(logdir)
+            procs.append(sandbox)
+            ctl = SandboxControl(url)
+            for queue, n in CONCURRENCY.items():
+                procs.append(devstack.start_worker(logdir, queue, concurrency=n,
+                                                   name="default" if queue == "celery" else queue))
+            off, _ = run_mode(ctl, "off", False)
+            on, world = run_mode(ctl, "on", True)
+            scen = latency_scenarios(ctl, world)
+        finally:
+            for proc in reversed(procs):
+                proc.stop()
     report(off, on, scen)
     print(f"\n(logs in {logdir})")
     return 0

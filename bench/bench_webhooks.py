@@ -28,7 +28,6 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import psycopg2
 import requests
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -49,27 +48,27 @@ def main() -> int:
     args = ap.parse_args()
 
     os.environ.setdefault("PAYSYNC_ENV", "test")
-    base = os.environ.get("DATABASE_URL", "postgresql://paysync:paysync@127.0.0.1:54329/paysync")
-    name = f"paysync_bench_{uuid.uuid4().hex[:8]}"
-    admin = psycopg2.connect(base.rsplit("/", 1)[0] + "/postgres", connect_timeout=5)
-    admin.autocommit = True
-    with admin.cursor() as cur:
-        cur.execute(f'create database "{name}"')
-    db_url = base.rsplit("/", 1)[0] + "/" + name
     redis_url = os.environ.get("REDIS_URL", "redis://127.0.0.1:63790/0").rsplit("/", 1)[0] + "/15"
-    os.environ["DATABASE_URL"], os.environ["REDIS_URL"] = db_url, redis_url
+    os.environ["REDIS_URL"] = redis_url
+    from paysync import devstack
 
+    with devstack.scratch_database("paysync_bench") as db_url:
+        return measure(args, db_url, redis_url)
+
+
+def measure(args: argparse.Namespace, db_url: str, redis_url: str) -> int:
+    """Serve the receiver on a fresh database and time signed deliveries against it."""
+    name = db_url.rsplit("/", 1)[1]
     from mappers import jsonnum
     from paysync import devstack
     from paysync.config import settings
     from paysync.sandbox.wise_webhooks import public_pem, sign
 
     settings.cache_clear()
-    from storage import connectors, merchants, migrate
+    from storage import connectors, merchants
 
     proc = None
     try:
-        migrate.upgrade("head", url=db_url)
         m = merchants.create("bench")
         row = connectors.create(m["id"], "wise", "wise", {"webhookPublicKey": public_pem(), "pageSize": 25},
                                 {"apiKey": "unused"}, 1800)
@@ -165,12 +164,6 @@ def main() -> int:
     finally:
         if proc is not None:
             proc.stop()
-        from storage.db import close_pool
-
-        close_pool()
-        with admin.cursor() as cur:
-            cur.execute(f'drop database if exists "{name}" with (force)')
-        admin.close()
         import redis
 
         redis.Redis.from_url(redis_url).flushdb()

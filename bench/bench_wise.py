@@ -23,17 +23,12 @@ import os
 import sys
 import tempfile
 import time
-import uuid
 from pathlib import Path
 
-import psycopg2
 import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-BASE_DB = os.environ.get("DATABASE_URL", "postgresql://paysync:paysync@127.0.0.1:54329/paysync")
-DB_NAME = f"paysync_bench_{uuid.uuid4().hex[:8]}"
-os.environ["DATABASE_URL"] = BASE_DB.rsplit("/", 1)[0] + "/" + DB_NAME
 os.environ["REDIS_URL"] = os.environ.get("REDIS_URL", "redis://127.0.0.1:63790/0").rsplit("/", 1)[0] + \
     f"/{os.environ.get('BENCH_REDIS_DB', '13')}"
 os.environ.setdefault("PAYSYNC_ENV", "test")
@@ -44,36 +39,22 @@ TRANSFERS = int(os.environ.get("BENCH_WISE_TRANSFERS", "10000"))
 NEXT_STATE = {"incoming_payment_waiting": "cancelled", "outgoing_payment_received": "charged_back"}
 
 
-def admin() -> psycopg2.extensions.connection:
-    conn = psycopg2.connect(BASE_DB.rsplit("/", 1)[0] + "/postgres", connect_timeout=5)
-    conn.autocommit = True
-    return conn
-
 
 def main() -> int:
     from paysync import devstack
     from paysync.sandbox.control import SandboxControl
 
-    with admin().cursor() as cur:
-        cur.execute(f'create database "{DB_NAME}"')
-    proc = None
-    try:
-        from storage import migrate
-
-        migrate.upgrade("head")
-        proc, url = devstack.start_sandbox(Path(tempfile.mkdtemp(prefix="bench-wise-")))
-        ctl = SandboxControl(url)
-        ctl.reset(seed=0, size={"wise": {"users": 1, "profiles": 1, "transfers": TRANSFERS}}, scale=0)
-        requests.post(f"{url}/wise/_control/config", json={"bounce_share": 0}, timeout=10).raise_for_status()
-        return run(ctl, url)
-    finally:
-        if proc is not None:
-            proc.stop()
-        from storage.db import close_pool
-
-        close_pool()
-        with admin().cursor() as cur:
-            cur.execute(f'drop database if exists "{DB_NAME}" with (force)')
+    with devstack.scratch_database("paysync_bench"):
+        proc = None
+        try:
+            proc, url = devstack.start_sandbox(Path(tempfile.mkdtemp(prefix="bench-wise-")))
+            ctl = SandboxControl(url)
+            ctl.reset(seed=0, size={"wise": {"users": 1, "profiles": 1, "transfers": TRANSFERS}}, scale=0)
+            requests.post(f"{url}/wise/_control/config", json={"bounce_share": 0}, timeout=10).raise_for_status()
+            return run(ctl, url)
+        finally:
+            if proc is not None:
+                proc.stop()
 
 
 def cycle(connector_id: int) -> None:

@@ -28,14 +28,10 @@ import time
 import uuid
 from pathlib import Path
 
-import psycopg2
 import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-BASE_DB = os.environ.get("DATABASE_URL", "postgresql://paysync:paysync@127.0.0.1:54329/paysync")
-DB_NAME = f"paysync_bench_{uuid.uuid4().hex[:8]}"
-os.environ["DATABASE_URL"] = BASE_DB.rsplit("/", 1)[0] + "/" + DB_NAME
 os.environ["REDIS_URL"] = os.environ.get("REDIS_URL", "redis://127.0.0.1:63790/0").rsplit("/", 1)[0] + \
     f"/{os.environ.get('BENCH_REDIS_DB', '12')}"
 os.environ.setdefault("PAYSYNC_ENV", "test")
@@ -44,11 +40,6 @@ os.environ["PAYSYNC_XERO_MINUTE_SECONDS"] = str(MINUTE)
 os.environ.setdefault("PAYSYNC_LIMIT_MARGIN_SECONDS", "0.2")
 INVOICES = int(os.environ.get("BENCH_WISESYNC_INVOICES", "200"))
 
-
-def admin() -> psycopg2.extensions.connection:
-    conn = psycopg2.connect(BASE_DB.rsplit("/", 1)[0] + "/postgres", connect_timeout=5)
-    conn.autocommit = True
-    return conn
 
 
 def run_mode(ctl, batch: int) -> dict:
@@ -99,27 +90,18 @@ def main() -> int:
     from paysync import devstack
     from paysync.sandbox.control import SandboxControl
 
-    with admin().cursor() as cur:
-        cur.execute(f'create database "{DB_NAME}"')
-    proc = None
-    try:
-        from storage import migrate
+    with devstack.scratch_database("paysync_bench"):
+        proc = None
+        try:
+            import redis
 
-        migrate.upgrade("head")
-        import redis
-
-        redis.Redis.from_url(os.environ["REDIS_URL"]).flushdb()
-        proc, url = devstack.start_sandbox(Path(tempfile.mkdtemp(prefix="bench-wisesync-")))
-        ctl = SandboxControl(url)
-        rows = [run_mode(ctl, 50), run_mode(ctl, 1)]
-    finally:
-        if proc is not None:
-            proc.stop()
-        from storage.db import close_pool
-
-        close_pool()
-        with admin().cursor() as cur:
-            cur.execute(f'drop database if exists "{DB_NAME}" with (force)')
+            redis.Redis.from_url(os.environ["REDIS_URL"]).flushdb()
+            proc, url = devstack.start_sandbox(Path(tempfile.mkdtemp(prefix="bench-wisesync-")))
+            ctl = SandboxControl(url)
+            rows = [run_mode(ctl, 50), run_mode(ctl, 1)]
+        finally:
+            if proc is not None:
+                proc.stop()
     print(f"Wise-Sync, {INVOICES} ConnectWise invoices; Xero limit 60 calls per Xero minute "
           f"(time-scaled: 1 Xero minute = {MINUTE:g} s)\n")
     print("| writes | invoices synced | Xero calls | calls / invoice | elapsed (s) | invoices / Xero minute |")

@@ -13,7 +13,8 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TypeVar
 
@@ -140,3 +141,40 @@ def wait_until(check: Callable[[], T], timeout: float, what: str, every: float =
             return value
         time.sleep(every)
     raise TimeoutError(f"timed out after {timeout:.0f}s waiting for {what}")
+
+
+@contextmanager
+def scratch_database(prefix: str = "paysync_scratch") -> Iterator[str]:
+    """A new PostgreSQL database on DATABASE_URL's server, migrated to head, for one run.
+
+    It is exported as DATABASE_URL (worker subprocesses started inside inherit it) and
+    dropped afterwards, whatever happened; the previous DATABASE_URL comes back.
+    """
+    import psycopg2
+
+    from paysync.config import settings
+
+    base = os.environ.get("DATABASE_URL", "postgresql://paysync:paysync@127.0.0.1:54329/paysync")
+    server = base.rsplit("/", 1)[0]
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    admin = psycopg2.connect(f"{server}/postgres", connect_timeout=5)
+    admin.autocommit = True
+    with admin.cursor() as cur:
+        cur.execute(f'create database "{name}"')
+    url = f"{server}/{name}"
+    os.environ["DATABASE_URL"] = url
+    settings.cache_clear()
+    try:
+        from storage import migrate
+
+        migrate.upgrade("head", url=url)
+        yield url
+    finally:
+        from storage.db import close_pool
+
+        close_pool()
+        with admin.cursor() as cur:
+            cur.execute(f'drop database if exists "{name}" with (force)')
+        admin.close()
+        os.environ["DATABASE_URL"] = base
+        settings.cache_clear()

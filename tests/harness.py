@@ -12,13 +12,10 @@ Crash points (paysync/crashpoints.py) are enabled for every process started here
 
 from __future__ import annotations
 
-import os
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import psycopg2
 import pytest
 
 from paysync import devstack
@@ -27,26 +24,9 @@ from paysync.config import settings
 
 @pytest.fixture(scope="session")
 def database() -> Iterator[str]:
-    """A fresh database for this test session, migrated to head."""
-    base = os.environ.get("DATABASE_URL", "postgresql://paysync:paysync@127.0.0.1:54329/paysync")
-    name = f"paysync_test_{uuid.uuid4().hex[:10]}"
-    admin = psycopg2.connect(base.rsplit("/", 1)[0] + "/postgres", connect_timeout=5)
-    admin.autocommit = True
-    with admin.cursor() as cur:
-        cur.execute(f'create database "{name}"')
-    url = base.rsplit("/", 1)[0] + "/" + name
-    os.environ["DATABASE_URL"] = url
-    settings.cache_clear()
-    from storage import migrate
-
-    migrate.upgrade("head", url=url)
-    yield url
-    from storage.db import close_pool
-
-    close_pool()
-    with admin.cursor() as cur:
-        cur.execute(f'drop database if exists "{name}" with (force)')
-    admin.close()
+    """A fresh database for this test session, migrated to head, dropped at the end."""
+    with devstack.scratch_database("paysync_test") as url:
+        yield url
 
 
 @pytest.fixture
