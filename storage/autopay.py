@@ -19,17 +19,9 @@ INFLIGHT = ("claimed", "payout_requested", "payout_succeeded")
 PRE_FUNDED = ("created", "quoted", "transfer_created", "funding")
 
 
-def _fetch(sql: str, params: Any, cur: Any = None) -> list[dict[str, Any]]:
-    if cur is not None:
-        cur.execute(sql, params)
-        return [dict(r) for r in cur.fetchall()]
-    with transaction() as c:
-        c.execute(sql, params)
-        return [dict(r) for r in c.fetchall()]
-
 
 def _one(sql: str, params: Any, cur: Any = None) -> dict[str, Any] | None:
-    rows = _fetch(sql, params, cur)
+    rows = db.fetch_all(sql, params, cur)
     return rows[0] if rows else None
 
 
@@ -73,12 +65,12 @@ def delete_limit(merchant_id: int, currency: str) -> bool:
 
 
 def limits(merchant_id: int, cur: Any = None) -> dict[str, dict[str, Any]]:
-    rows = _fetch("select * from autopay_limits where merchant_id=%s order by currency", (merchant_id,), cur)
+    rows = db.fetch_all("select * from autopay_limits where merchant_id=%s order by currency", (merchant_id,), cur)
     return {r["currency"]: r for r in rows}
 
 
 def merchants_with_rules() -> list[int]:
-    return [r["merchant_id"] for r in _fetch("select merchant_id from autopay_rules where enabled order by 1", ())]
+    return [r["merchant_id"] for r in db.fetch_all("select merchant_id from autopay_rules where enabled order by 1", ())]
 
 
 # ----------------------------------------------------------------- payees (allow-list)
@@ -103,7 +95,7 @@ def remove_payee(merchant_id: int, contact_id: str) -> bool:
 
 
 def payees(merchant_id: int, cur: Any = None) -> dict[str, dict[str, Any]]:
-    rows = _fetch("""select p.*, c.name as contact_name from autopay_payees p
+    rows = db.fetch_all("""select p.*, c.name as contact_name from autopay_payees p
                      left join contacts c on c.merchant_id = p.merchant_id and c.provider = 'xero'
                                          and c.external_id = p.contact_external_id
                      where p.merchant_id=%s order by c.name nulls last, p.contact_external_id""", (merchant_id,), cur)
@@ -121,7 +113,7 @@ def find_contact(merchant_id: int, ref: str) -> dict[str, Any] | None:
 
 def payable_bills(merchant_id: int, cur: Any = None) -> list[dict[str, Any]]:
     """Outstanding payables (ACCPAY, AUTHORISED, amount due > 0) from the local copy of the books."""
-    return _fetch("""select i.*, c.name as contact_name from invoices i
+    return db.fetch_all("""select i.*, c.name as contact_name from invoices i
                      left join contacts c on c.merchant_id = i.merchant_id and c.provider = i.provider
                                           and c.external_id = i.contact_external_id
                      where i.merchant_id=%s and i.provider='xero' and i.type='ACCPAY' and i.outstanding
@@ -131,7 +123,7 @@ def payable_bills(merchant_id: int, cur: Any = None) -> list[dict[str, Any]]:
 def invoice_states(merchant_id: int, external_ids: list[str], cur: Any = None) -> dict[str, dict[str, Any]]:
     if not external_ids:
         return {}
-    rows = _fetch("""select external_id, status, type, amount_due, outstanding from invoices
+    rows = db.fetch_all("""select external_id, status, type, amount_due, outstanding from invoices
                      where merchant_id=%s and provider='xero' and external_id = any(%s)""",
                   (merchant_id, external_ids), cur)
     return {r["external_id"]: r for r in rows}
@@ -171,7 +163,7 @@ def event(cur: Any, sp_id: int, state: str, what: str) -> None:
 
 
 def events(sp_id: int) -> list[dict[str, Any]]:
-    return _fetch("""select state, what, created_at from scheduled_payment_events where scheduled_payment_id=%s
+    return db.fetch_all("""select state, what, created_at from scheduled_payment_events where scheduled_payment_id=%s
                      order by id""", (sp_id,))
 
 
@@ -190,7 +182,7 @@ def list_for_merchant(merchant_id: int, states: tuple[str, ...] | None = None) -
     if states:
         sql += " and state = any(%s)"
         params.append(list(states))
-    return _fetch(sql + " order by pay_on nulls last, id", params)
+    return db.fetch_all(sql + " order by pay_on nulls last, id", params)
 
 
 def lock_nowait(cur: Any, sp_id: int) -> dict[str, Any] | None:
@@ -290,7 +282,7 @@ def payout_facts(connector_id: int, transfer_id: str | None, quote_id: str | Non
 
 def needing_a_person(merchant_id: int) -> list[dict[str, Any]]:
     """Held and exception rows, and payouts waiting for approval in Wise."""
-    return _fetch("""select sp.*, i.status as initiation_status, i.raw_status as transfer_status,
+    return db.fetch_all("""select sp.*, i.status as initiation_status, i.raw_status as transfer_status,
                             i.error as initiation_error, c.name as contact_name
                      from scheduled_payments sp
                      left join payment_initiations i on i.id = sp.initiation_id

@@ -95,10 +95,14 @@ def transaction() -> Iterator[psycopg2.extras.RealDictCursor]:
         pool.putconn(conn, close=broken or bool(conn.closed))
 
 
-def fetch_all(sql: str, params: Any = None) -> list[dict[str, Any]]:
-    with transaction() as cur:
+def fetch_all(sql: str, params: Any = None, cur: Any = None) -> list[dict[str, Any]]:
+    """Every row of ``sql``, in ``cur``'s transaction when given, else in a transaction of its own."""
+    if cur is not None:
         cur.execute(sql, params)
         return [dict(r) for r in cur.fetchall()]
+    with transaction() as c:
+        c.execute(sql, params)
+        return [dict(r) for r in c.fetchall()]
 
 
 def fetch_one(sql: str, params: Any = None) -> dict[str, Any] | None:

@@ -92,7 +92,7 @@ def internal_accounts(connector_id: int, profile_id: str | None = None, cur: Any
            "where connector_id=%s and type='INTERNAL'" + (" and profile_id=%s" if profile_id else "") +
            " order by reference")
     params = (connector_id, profile_id) if profile_id else (connector_id,)
-    return _fetch(sql, params, cur)
+    return db.fetch_all(sql, params, cur)
 
 
 def own_recipient_ids(connector_id: int, profile_id: str | None = None, cur: Any = None) -> list[str]:
@@ -100,14 +100,14 @@ def own_recipient_ids(connector_id: int, profile_id: str | None = None, cur: Any
     sql = ("select reference from accounts where connector_id=%s and type='EXTERNAL' "
            "and coalesce(raw->>'ownedByCustomer', 'false') = 'true'" + (" and profile_id=%s" if profile_id else ""))
     params = (connector_id, profile_id) if profile_id else (connector_id,)
-    return [r["reference"] for r in _fetch(sql, params, cur)]
+    return [r["reference"] for r in db.fetch_all(sql, params, cur)]
 
 
 def account(connector_id: int, reference: str, type_: str | None = None, cur: Any = None) -> dict[str, Any] | None:
     sql = ("select id, reference, type, profile_id, name, default_asset, metadata, raw from accounts "
            "where connector_id=%s and reference=%s" + (" and type=%s" if type_ else "") + " order by type limit 1")
     params = (connector_id, str(reference), type_) if type_ else (connector_id, str(reference))
-    rows = _fetch(sql, params, cur)
+    rows = db.fetch_all(sql, params, cur)
     return rows[0] if rows else None
 
 
@@ -163,7 +163,7 @@ def insert_adjustments(cur: Any, rows: Sequence[tuple[int, str, str, datetime, A
 
 def watched_transfers(connector_id: int, profile_id: str, cur: Any = None) -> list[dict[str, Any]]:
     """Payout legs still to re-poll: not terminal, or settled inside the settlement window."""
-    return _fetch("""select reference, list_position from payments
+    return db.fetch_all("""select reference, list_position from payments
                      where connector_id=%s and profile_id=%s and leg='payout' and next_check_at is not null
                      order by list_position nulls last, reference""", (connector_id, profile_id), cur)
 
@@ -204,14 +204,14 @@ def upsert_others(cur: Any, connector_id: int, records: Iterable[Any]) -> dict[s
 
 def open_quotes(connector_id: int, profile_id: str, cur: Any = None) -> list[str]:
     """Quotes paysync requested that Wise may still change (not accepted, not expired)."""
-    return [r["id"] for r in _fetch(
+    return [r["id"] for r in db.fetch_all(
         """select id from others where connector_id=%s and type='wise-quotes'
            and metadata->>'com.wise.spec/profile_id' = %s and coalesce(raw->>'status', 'PENDING') = 'PENDING'""",
         (connector_id, profile_id), cur)]
 
 
 def profile_ids(connector_id: int, cur: Any = None) -> list[str]:
-    return [r["id"] for r in _fetch("select id from others where connector_id=%s and type='wise-profiles' order by id",
+    return [r["id"] for r in db.fetch_all("select id from others where connector_id=%s and type='wise-profiles' order by id",
                                     (connector_id,), cur)]
 
 
@@ -246,7 +246,7 @@ def insert_initiation(values: dict[str, Any]) -> tuple[dict[str, Any], bool]:
 
 
 def get_initiation(initiation_id: int, cur: Any = None) -> dict[str, Any] | None:
-    rows = _fetch(f"select {INITIATION_COLUMNS} from payment_initiations where id=%s", (initiation_id,), cur)
+    rows = db.fetch_all(f"select {INITIATION_COLUMNS} from payment_initiations where id=%s", (initiation_id,), cur)
     return rows[0] if rows else None
 
 
@@ -276,7 +276,7 @@ def record_attempt(cur: Any, initiation_id: int, attempt: int, cti: Any, quote_i
 
 
 def attempts(initiation_id: int) -> list[dict[str, Any]]:
-    return _fetch("select * from payment_initiation_attempts where initiation_id=%s order by attempt", (initiation_id,))
+    return db.fetch_all("select * from payment_initiation_attempts where initiation_id=%s order by attempt", (initiation_id,))
 
 
 def claim_stale_initiations(stale_seconds: float, limit: int = 100) -> list[dict[str, Any]]:
@@ -299,11 +299,11 @@ def claim_stale_initiations(stale_seconds: float, limit: int = 100) -> list[dict
 def list_accounts(connector_id: int, type_: str | None = None) -> list[dict[str, Any]]:
     sql = ("select id, reference, type, profile_id, name, default_asset, metadata, updated_at from accounts "
            "where connector_id=%s" + (" and type=%s" if type_ else "") + " order by type, profile_id, reference")
-    return _fetch(sql, (connector_id, type_) if type_ else (connector_id,))
+    return db.fetch_all(sql, (connector_id, type_) if type_ else (connector_id,))
 
 
 def list_balances(connector_id: int) -> list[dict[str, Any]]:
-    return _fetch("""select a.reference as account, a.name, a.profile_id, b.asset, b.amount, b.reserved,
+    return db.fetch_all("""select a.reference as account, a.name, a.profile_id, b.asset, b.amount, b.reserved,
                             b.provider_updated_at, b.updated_at
                      from balances b join accounts a on a.id = b.account_id
                      where a.connector_id=%s order by a.profile_id, a.reference""", (connector_id,))
@@ -315,16 +315,16 @@ def list_payments(connector_id: int, limit: int = 100, status: str | None = None
                      updated_at
               from payments where connector_id=%s""" + (" and status=%s" if status else "") +
            " order by provider_created_at desc, reference desc, leg limit %s")
-    return _fetch(sql, (connector_id, status, limit) if status else (connector_id, limit))
+    return db.fetch_all(sql, (connector_id, status, limit) if status else (connector_id, limit))
 
 
 def list_adjustments(payment_id: int) -> list[dict[str, Any]]:
-    return _fetch("select status, raw_status, occurred_at, source from payment_adjustments where payment_id=%s "
+    return db.fetch_all("select status, raw_status, occurred_at, source from payment_adjustments where payment_id=%s "
                   "order by occurred_at, id", (payment_id,))
 
 
 def payment(connector_id: int, reference: str, leg: str = "payout") -> dict[str, Any] | None:
-    rows = _fetch("select * from payments where connector_id=%s and reference=%s and leg=%s",
+    rows = db.fetch_all("select * from payments where connector_id=%s and reference=%s and leg=%s",
                   (connector_id, str(reference), leg))
     return rows[0] if rows else None
 
@@ -339,11 +339,11 @@ def list_initiations(connector_id: int | None = None, needing_action: bool = Fal
         where.append("(status = 'WAITING_FOR_APPROVAL' or (status = 'FAILED' and step <> 'done'))")
     sql = (f"select {INITIATION_COLUMNS} from payment_initiations" + (" where " + " and ".join(where) if where else "")
            + " order by id desc limit %s")
-    return _fetch(sql, (*params, limit))
+    return db.fetch_all(sql, (*params, limit))
 
 
 def counts(connector_id: int) -> dict[str, int]:
-    rows = _fetch("""select 'accounts' as t, count(*) as n from accounts where connector_id=%(c)s
+    rows = db.fetch_all("""select 'accounts' as t, count(*) as n from accounts where connector_id=%(c)s
                      union all select 'balances', count(*) from balances b join accounts a on a.id=b.account_id
                                                  where a.connector_id=%(c)s
                      union all select 'payments', count(*) from payments where connector_id=%(c)s
@@ -353,11 +353,3 @@ def counts(connector_id: int) -> dict[str, int]:
                      union all select 'others', count(*) from others where connector_id=%(c)s""", {"c": connector_id})
     return {r["t"]: r["n"] for r in rows}
 
-
-def _fetch(sql: str, params: Any, cur: Any = None) -> list[dict[str, Any]]:
-    if cur is not None:
-        cur.execute(sql, params)
-        return [dict(r) for r in cur.fetchall()]
-    with transaction() as c:
-        c.execute(sql, params)
-        return [dict(r) for r in c.fetchall()]

@@ -74,11 +74,10 @@ def poll_latest(task: Any, payload: dict[str, Any]) -> dict[str, Any]:
     """The scheduled poll: one merchant, or (no merchant_id) one job per merchant with an active connection."""
     if payload.get("merchant_id") is None:
         from storage.accounting import merchants_to_poll
-        from tasks.routing import enqueue
+        from tasks.routing import fan_out
 
         merchants = merchants_to_poll()
-        for merchant_id in merchants:
-            enqueue("accounting.poll_latest", {"merchant_id": merchant_id}, interactive=task.interactive)
+        fan_out("accounting.poll_latest", merchants, task.interactive)
         return {"merchants": merchants}
     return _download(task, {"merchant_id": payload["merchant_id"], "full": False})
 

@@ -19,7 +19,7 @@ from marshmallow import Schema, fields, validate
 
 from paysync.clients.http import ProviderError
 from tasks.contract import paysync_task
-from tasks.routing import enqueue
+from tasks.routing import enqueue, fan_out
 
 
 class MerchantOptionalSchema(Schema):
@@ -37,8 +37,7 @@ def schedule(task: Any, payload: dict[str, Any]) -> dict[str, Any]:
         from storage.autopay import merchants_with_rules
 
         merchants = merchants_with_rules()
-        for merchant_id in merchants:
-            enqueue("autopay.schedule", {"merchant_id": merchant_id}, interactive=task.interactive)
+        fan_out("autopay.schedule", merchants, task.interactive)
         return {"merchants": merchants}
     from paysync.autopay.scheduler import schedule as run
 

@@ -56,3 +56,12 @@ def enqueue(name: str, payload: dict[str, Any] | None = None, *, interactive: bo
     headers = {} if interactive is None else {CLASS_HEADER: "interactive" if interactive else "batch"}
     return app.send_task(name, kwargs=payload, task_id=task_id_for(name, payload), headers=headers,
                          queue=contract.traffic, priority=contract.priority(interactive), countdown=countdown)
+
+
+def fan_out(names: tuple[str, ...] | str, merchant_ids: list[int], interactive: bool) -> int:
+    """One job per merchant (and per task name) for a scheduled run that covers every merchant."""
+    names = (names,) if isinstance(names, str) else names
+    for merchant_id in merchant_ids:
+        for name in names:
+            enqueue(name, {"merchant_id": merchant_id}, interactive=interactive)
+    return len(merchant_ids) * len(names)

@@ -48,13 +48,7 @@ def apply_payments(task: Any, payload: dict[str, Any]) -> dict[str, Any]:
 def sync_due(task: Any, payload: dict[str, Any]) -> dict[str, Any]:
     """Beat entry: one batch job per direction for every merchant with an active PSA connection."""
     from storage import psa
-    from tasks.routing import enqueue
+    from tasks.routing import fan_out
 
-    sent = 0
-    for row in psa.list_all():
-        if row["status"] != "active":
-            continue
-        for name in ("wisesync.sync_invoices", "wisesync.apply_payments"):
-            enqueue(name, {"merchant_id": row["merchant_id"]}, interactive=False)
-            sent += 1
-    return {"sent": sent}
+    merchants = [row["merchant_id"] for row in psa.list_all() if row["status"] == "active"]
+    return {"sent": fan_out(("wisesync.sync_invoices", "wisesync.apply_payments"), merchants, interactive=False)}

@@ -13,6 +13,7 @@ from paysync.config import settings
 from paysync.devstack import wait_until
 from storage import connectors, sync_states
 from storage import wise as store
+from storage.db import fetch_all
 from tests.connectors.wise.sandbox_helpers import install, pick, transfers_with_cti
 
 pytestmark = pytest.mark.e2e
@@ -69,7 +70,7 @@ def test_install_poll_payout_rows(db, redis_client, sandbox_ctl, worker_factory)
     assert pay["source_account_reference"] == balance
     history = [a["raw_status"] for a in store.list_adjustments(pay["id"])]
     assert history[0] == "incoming_payment_waiting" and history[-1] == "outgoing_payment_received"
-    quotes = [o for o in store._fetch("select id from others where type='wise-quotes'", ())]
+    quotes = [o for o in fetch_all("select id from others where type='wise-quotes'")]
     assert len(quotes) == 1
 
 
