@@ -1,6 +1,6 @@
-"""SQL of Wise webhooks: stored deliveries (``webhooks``), the sweeper's claim, balance
-movements, and the payment writes translation makes (``payments`` / ``payment_adjustments``
-rows are the ones polling maintains, see ``storage/wise.py``)."""
+"""SQL of Wise webhooks: stored deliveries (``webhooks``), the sweeper's claim, and balance
+movements. The payment writes translation makes are the ones polling uses
+(``storage/wise/payments.py``)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from storage.db import transaction
-from storage.wise import jsonb
+from storage.wise.rows import jsonb
 
 WEBHOOK_COLUMNS = ("id, connector_id, delivery_id, event_type, schema_version, subscription_id, occurred_at, body, "
                    "signature, status, result, error, attempts, next_sweep_at, received_at, translated_at")
@@ -107,57 +107,6 @@ def counts(connector_id: int) -> dict[str, int]:
         return {r["status"]: int(r["n"]) for r in cur.fetchall()}
 
 
-# ----------------------------------------------------------------- payments
-
-def lock_payment(cur: Any, connector_id: int, reference: str, leg: str) -> dict[str, Any] | None:
-    cur.execute("""select id, profile_id, reference, leg, type, status, raw_status, amount, asset,
-                          source_account_reference, destination_account_reference, metadata, raw, status_since,
-                          next_check_at, provider_created_at, created_at, updated_at
-                   from payments where connector_id=%s and reference=%s and leg=%s for update""",
-                (connector_id, reference, leg))
-    row = cur.fetchone()
-    return dict(row) if row else None
-
-
-def state_applied_at(cur: Any, payment_id: int, raw_status: str, fallback: datetime) -> datetime:
-    """When the payment's current state was true for sure: the event time of the webhook that
-    set it, or, for a poll (or an initiation's poll), the moment that poll saw it (the
-    transfer was in that state then, so no event up to that moment is newer)."""
-    cur.execute("""select case when source = 'webhook' then occurred_at else greatest(occurred_at, created_at) end
-                          as applied_at
-                   from payment_adjustments where payment_id=%s and raw_status=%s order by id desc limit 1""",
-                (payment_id, raw_status))
-    row = cur.fetchone()
-    return row["applied_at"] if row and row["applied_at"] is not None else fallback
-
-
-def set_payment_state(cur: Any, payment_id: int, *, status: str, raw_status: str, raw: dict[str, Any],
-                      row_hash: str, status_since: datetime, next_check_at: datetime | None) -> None:
-    cur.execute("""update payments set status=%s, raw_status=%s, raw=%s, row_hash=%s, status_since=%s,
-                          next_check_at=%s, updated_at=now()
-                   where id=%s""",
-                (status, raw_status, jsonb(raw), row_hash, status_since, next_check_at, payment_id))
-
-
-def insert_payment(cur: Any, connector_id: int, row: dict[str, Any]) -> tuple[int, bool]:
-    """Insert a payment leg unless (connector, reference, leg) exists; (id, inserted)."""
-    cur.execute("""insert into payments (connector_id, profile_id, reference, leg, type, status, raw_status, amount,
-                                         asset, source_account_reference, destination_account_reference, metadata,
-                                         raw, row_hash, status_since, next_check_at, provider_created_at)
-                   values (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
-                   on conflict (connector_id, reference, leg) do nothing returning id""",
-                (connector_id, row["profile_id"], row["reference"], row["leg"], row["type"], row["status"],
-                 row["raw_status"], row["amount"], row["asset"], row["source"], row["destination"],
-                 jsonb(row["metadata"]), jsonb(row["raw"]), row["row_hash"], row["status_since"],
-                 row["next_check_at"], row["created_at"]))
-    got = cur.fetchone()
-    if got is not None:
-        return int(got["id"]), True
-    cur.execute("select id from payments where connector_id=%s and reference=%s and leg=%s",
-                (connector_id, row["reference"], row["leg"]))
-    return int(cur.fetchone()["id"]), False
-
-
 # ----------------------------------------------------------------- balances
 
 def insert_movement(cur: Any, connector_id: int, values: dict[str, Any]) -> bool:
@@ -189,6 +138,15 @@ def apply_balance(cur: Any, connector_id: int, balance_reference: str, asset: st
                       or balances.provider_updated_at < excluded.provider_updated_at
                    returning account_id""", (acc["id"], asset, amount, occurred_at))
     return "updated" if cur.fetchone() is not None else "older"
+
+
+def funding_balance(cur: Any, connector_id: int, transfer_reference: str) -> str | None:
+    """The balance a transfer was paid from, as the first ``balances#update`` debit named it."""
+    cur.execute("""select balance_reference from balance_movements where connector_id=%s
+                   and transfer_reference=%s and direction='debit' order by occurred_at limit 1""",
+                (connector_id, transfer_reference))
+    debit = cur.fetchone()
+    return debit["balance_reference"] if debit else None
 
 
 def list_movements(connector_id: int, balance_reference: str | None = None) -> list[dict[str, Any]]:

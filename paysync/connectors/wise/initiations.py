@@ -159,10 +159,7 @@ def create(connector_id: int, kind: str, request: dict[str, Any]) -> dict[str, A
     normalized = {k: request.get(k) for k in ("source_account", "destination_account", "amount", "asset",
                                               "amount_side", "reference", "via_recipient")}
     normalized["kind"] = kind
-    with transaction() as cur:
-        cur.execute("select id, request from payment_initiations where connector_id=%s and idempotency_key=%s",
-                    (connector_id, request["idempotency_key"]))
-        found = cur.fetchone()
+    found = store.find_initiation(connector_id, request["idempotency_key"])
     if found is not None:
         if found["request"] != normalized:
             raise InitiationError({"idempotency_key": f"already used by initiation {found['id']} for a different "
@@ -315,9 +312,7 @@ def _step_poll(cur: Any, run: Run, row: dict[str, Any]) -> str | Outcome:
     crash_point("wise.after_poll_answered")
     payments.persist_one(cur, run, row["profile_id"], transfer)
     state = transfer.get("status")
-    cur.execute("select status from payments where connector_id=%s and reference=%s and leg='payout'",
-                (run.id, row["transfer_id"]))
-    status = cur.fetchone()["status"]
+    status = store.payment_status(cur, run.id, row["transfer_id"])
     if row["step"] == "awaiting_approval" and state == WAITING:
         return _schedule(cur, row, settings.approval_poll().total_seconds(), raw_status=state)
     if status in ("SUCCEEDED", "FAILED", "CANCELLED"):

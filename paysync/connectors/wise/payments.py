@@ -32,7 +32,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from mappers import jsonnum
 from mappers.wise import _fields
 from mappers.wise.payments import map_transfer
 from mappers.wise.records import Leg, PaymentStatus
@@ -91,55 +90,41 @@ def watched(state: str, status: PaymentStatus, since: datetime, now: datetime, w
 
 def persist_transfers(cur: Any, connector_id: int, profile_id: str, items: Sequence[tuple[dict[str, Any], int | None]],
                       lk: Lookups, now: datetime, window: timedelta, source: str = "poll") -> dict[str, Any]:
-    """Map and upsert transfers (with their list positions) inside ``cur``'s transaction."""
-    existing = store.load_payments(cur, connector_id, [str(t["id"]) for t, _ in items])
-    rows: list[dict[str, Any]] = []
-    changed: list[tuple[tuple[str, str], str, str, datetime, str]] = []
-    follow: list[tuple[str, str, str]] = []
-    unchanged = 0
-    for transfer, position in items:
-        tid = str(transfer["id"])
-        state = transfer.get("status")
-        old = existing.get((tid, Leg.PAYOUT.value))
-        if old is not None and old["raw_status"] == state:
-            since = old["status_since"]
-        elif old is not None:
-            since = now
-        else:
-            created = _fields.timestamp(transfer, "created", f"wise transfer {tid}")
-            since = first_seen_since(state, created, now, window)
-        raw_text = jsonnum.dumps(transfer)  # written once, stored in the row and its adjustments
-        records = map_transfer(transfer, own_account_ids=lk.own_ids, profile_id=profile_id,
-                               source_balance_id=lk.standard_balance.get(str(transfer.get("sourceCurrency"))),
-                               now=now, settlement_window=window, status_since=since)
-        for rec in records:
-            prior = existing.get(rec.key)
-            leg_since = since if rec.leg == Leg.PAYOUT or prior is None else prior["status_since"]
-            watch = rec.leg == Leg.PAYOUT and watched(state, rec.status, since, now, window)
-            h = store.row_hash(rec.type.value, rec.status.value, rec.raw_status, rec.amount, rec.asset,
-                               rec.source_account_reference, rec.destination_account_reference, rec.metadata, rec.raw)
-            if prior is not None and prior["row_hash"] == h and prior["status_since"] == leg_since \
-                    and prior["watched"] == watch:
-                unchanged += 1
-                continue
-            rows.append({"profile_id": str(profile_id), "reference": rec.reference, "leg": rec.leg.value,
-                         "type": rec.type.value, "status": rec.status.value, "raw_status": rec.raw_status,
-                         "amount": rec.amount, "asset": rec.asset, "source": rec.source_account_reference,
-                         "destination": rec.destination_account_reference, "metadata": rec.metadata,
-                         "raw": raw_text, "row_hash": h, "list_position": position, "status_since": leg_since,
-                         "next_check_at": leg_since if watch else None, "created_at": rec.created_at})
-            if prior is None or (prior["status"], prior["raw_status"]) != (rec.status.value, rec.raw_status):
-                changed.append((rec.key, rec.status.value, rec.raw_status, leg_since, raw_text))
-                if prior is not None and rec.leg == Leg.PAYOUT:
-                    follow.append((tid, rec.status.value, rec.raw_status))
-    written = store.upsert_payments(cur, connector_id, rows)
-    ids = {(w["reference"], w["leg"]): w["id"] for w in written}
-    store.insert_adjustments(cur, [(ids[key], status, raw_status, at, raw, source)
-                                   for key, status, raw_status, at, raw in changed if key in ids])
-    store.follow_initiations(cur, connector_id, follow)
-    inserted = sum(1 for r in rows if (r["reference"], r["leg"]) not in existing)
-    return {"inserted": inserted, "updated": len(written) - inserted, "unchanged": unchanged,
-            "status_changes": len(changed)}
+    """Map transfers (with their list positions) and write what changed, inside ``cur``'s
+    transaction: read the stored legs, map each transfer with its settlement clock, then
+    storage compares and upserts (with history rows); funded initiations follow."""
+    stored = store.load_payments(cur, connector_id, [str(t["id"]) for t, _ in items])
+    legs = [leg for transfer, position in items
+            for leg in _legs(transfer, position, stored, profile_id, lk, now, window)]
+    saved = store.save_payments(cur, connector_id, str(profile_id), legs, stored, source)
+    store.follow_initiations(cur, connector_id, saved.payout_changes)
+    return saved.stats()
+
+
+def _legs(transfer: dict[str, Any], position: int | None, stored: store.Stored, profile_id: str, lk: Lookups,
+          now: datetime, window: timedelta) -> list[store.LegWrite]:
+    """One transfer's legs with their clocks: ``status_since`` is kept while the payout's raw
+    status is the stored one, and starts now (or at creation, for old history) when it changes."""
+    tid = str(transfer["id"])
+    state = transfer.get("status")
+    old = stored.get((tid, Leg.PAYOUT.value))
+    if old is not None and old["raw_status"] == state:
+        since = old["status_since"]
+    elif old is not None:
+        since = now
+    else:
+        created = _fields.timestamp(transfer, "created", f"wise transfer {tid}")
+        since = first_seen_since(state, created, now, window)
+    records = map_transfer(transfer, own_account_ids=lk.own_ids, profile_id=profile_id,
+                           source_balance_id=lk.standard_balance.get(str(transfer.get("sourceCurrency"))),
+                           now=now, settlement_window=window, status_since=since)
+    legs = []
+    for rec in records:
+        prior = stored.get(rec.key)
+        leg_since = since if rec.leg == Leg.PAYOUT or prior is None else prior["status_since"]
+        watch = rec.leg == Leg.PAYOUT and watched(state, rec.status, since, now, window)
+        legs.append(store.LegWrite(rec, status_since=leg_since, watched=watch, list_position=position))
+    return legs
 
 
 def _add(total: dict[str, Any], part: dict[str, Any]) -> None:

@@ -40,7 +40,7 @@ from typing import Any
 
 from mappers import MapperError, jsonnum
 from mappers.wise.payments import payout_status, status_for
-from mappers.wise.records import PaymentStatus
+from mappers.wise.records import Leg, PaymentRecord, PaymentStatus, PaymentType
 from mappers.wise.webhooks import BALANCE_UPDATE, STATE_CHANGE, parse_balance_update, parse_state_change
 from paysync.clients.http import BudgetedHTTP, ProviderError
 from paysync.clients.wise import for_connector
@@ -209,21 +209,17 @@ def _state_change(row: dict[str, Any], ev: Any, now: datetime | None) -> dict[st
         hook = store.lock(cur, row["id"])
         if hook is None or hook["status"] != "received":
             return {"skipped": "already translated"}
-        pay = store.lock_payment(cur, cid, ev.transfer_id, "payout")
+        pay = wise_store.lock_payment(cur, cid, ev.transfer_id, "payout")
         if pay is None:  # reset between the fetch and now: the next delivery or poll brings it
             raise RuntimeError(f"payment of transfer {ev.transfer_id} vanished during translation")
-        applied_at = store.state_applied_at(cur, pay["id"], pay["raw_status"], pay["status_since"])
+        applied_at = wise_store.state_applied_at(cur, pay["id"], pay["raw_status"], pay["status_since"])
         newer = ev.occurred_at > applied_at
         result: dict[str, Any] = {"transfer": ev.transfer_id, "state": state, "payment_id": pay["id"]}
         if newer and state != pay["raw_status"]:
             status = payout_status({"id": ev.transfer_id, "status": state}, now, window, ev.occurred_at)
             watch = watched(state, status, ev.occurred_at, now, window)
-            raw = {**(pay["raw"] or {}), "status": state}
-            h = wise_store.row_hash(pay["type"], status.value, state, pay["amount"], pay["asset"],
-                                    pay["source_account_reference"], pay["destination_account_reference"],
-                                    pay["metadata"], raw)
-            store.set_payment_state(cur, pay["id"], status=status.value, raw_status=state, raw=raw, row_hash=h,
-                                    status_since=ev.occurred_at, next_check_at=ev.occurred_at if watch else None)
+            wise_store.set_payment_state(cur, pay, status=status.value, raw_status=state,
+                                         status_since=ev.occurred_at, watched=watch)
             wise_store.follow_initiations(cur, cid, [(ev.transfer_id, status.value, state)])
             result.update(applied="current", status=status.value, previous=pay["status"])
         else:
@@ -237,22 +233,13 @@ def _state_change(row: dict[str, Any], ev: Any, now: datetime | None) -> dict[st
 
 def _history(cur: Any, payment_id: int, ev: Any, hook: dict[str, Any]) -> str:
     """Record the event as an adjustment, or give a poll's later sight of it the exact time."""
-    cur.execute("""select id, raw_status, source, occurred_at from payment_adjustments
-                   where payment_id=%s and case when source = 'webhook' then occurred_at
-                                                else greatest(occurred_at, created_at) end >= %s
-                   order by occurred_at, id limit 1""", (payment_id, ev.occurred_at))
-    first = cur.fetchone()
-    if first is None:  # nothing after the event: the latest one before it may be a poll's sight of it
-        cur.execute("""select id, raw_status, source, occurred_at from payment_adjustments where payment_id=%s
-                       order by occurred_at desc, id desc limit 1""", (payment_id,))
-        first = cur.fetchone()
+    first = wise_store.adjustment_for_event(cur, payment_id, ev.occurred_at)
     raw = jsonnum.loads(hook["body"])
     if first is not None and first["raw_status"] == ev.current_state:
         if first["source"] == "webhook" and first["occurred_at"] == ev.occurred_at:
             return "known"
         if first["source"] != "webhook":
-            cur.execute("""update payment_adjustments set occurred_at=%s, source='webhook', raw=%s where id=%s""",
-                        (ev.occurred_at, wise_store.jsonb(raw), first["id"]))
+            wise_store.refine_adjustment(cur, first["id"], ev.occurred_at, raw)
             return "refined"
     wise_store.insert_adjustments(cur, [(payment_id, status_for(ev.current_state).value, ev.current_state,
                                          ev.occurred_at, raw, "webhook")])
@@ -261,24 +248,18 @@ def _history(cur: Any, payment_id: int, ev: Any, hook: dict[str, Any]) -> str:
 
 def _refund_leg(cur: Any, connector_id: int, pay: dict[str, Any], ev: Any, hook: dict[str, Any]) -> int:
     """The refund leg (money back into the funding balance) as its own payment."""
-    raw = {**(pay["raw"] or {}), "status": "funds_refunded"}
-    source, destination = pay["destination_account_reference"], pay["source_account_reference"]
+    destination = pay["source_account_reference"]
     if destination is None:  # the funding balance, as its balances#update debit named it
-        cur.execute("""select balance_reference from balance_movements where connector_id=%s
-                       and transfer_reference=%s and direction='debit' order by occurred_at limit 1""",
-                    (connector_id, pay["reference"]))
-        debit = cur.fetchone()
-        destination = debit["balance_reference"] if debit else None
-    status = PaymentStatus.SUCCEEDED.value
-    row = {"profile_id": pay["profile_id"], "reference": pay["reference"], "leg": "refund", "type": "PAYIN",
-           "status": status, "raw_status": "funds_refunded", "amount": pay["amount"], "asset": pay["asset"],
-           "source": source, "destination": destination, "metadata": pay["metadata"], "raw": raw,
-           "row_hash": wise_store.row_hash("PAYIN", status, "funds_refunded", pay["amount"], pay["asset"], source,
-                                           destination, pay["metadata"], raw),
-           "status_since": ev.occurred_at, "next_check_at": None, "created_at": ev.occurred_at}
-    refund_id, inserted = store.insert_payment(cur, connector_id, row)
+        destination = store.funding_balance(cur, connector_id, pay["reference"])
+    record = PaymentRecord(
+        reference=pay["reference"], leg=Leg.REFUND, type=PaymentType.PAYIN, status=PaymentStatus.SUCCEEDED,
+        raw_status="funds_refunded", amount=pay["amount"], asset=pay["asset"], created_at=ev.occurred_at,
+        source_account_reference=pay["destination_account_reference"], destination_account_reference=destination,
+        metadata=pay["metadata"], raw={**(pay["raw"] or {}), "status": "funds_refunded"})
+    refund_id, inserted = wise_store.insert_payment(
+        cur, connector_id, pay["profile_id"], wise_store.LegWrite(record, status_since=ev.occurred_at, watched=False))
     if inserted:
-        wise_store.insert_adjustments(cur, [(refund_id, status, "funds_refunded", ev.occurred_at,
+        wise_store.insert_adjustments(cur, [(refund_id, record.status.value, record.raw_status, ev.occurred_at,
                                              jsonnum.loads(hook["body"]), "webhook")])
     return refund_id
 

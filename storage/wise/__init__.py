@@ -1,0 +1,108 @@
+"""SQL of the Wise connector, one module per table family; import it as ``storage.wise``.
+
+- ``accounts``: accounts (balances and recipients) and balances;
+- ``payments``: payments and their history (``payment_adjustments``), written from mapped
+  records: storage builds each row, computes its change hash and writes only what changed;
+- ``initiations``: transfers and payouts paysync makes, and their attempts;
+- ``others``: profiles and quotes; ``summary``: row counts; ``rows``: jsonb and the change hash.
+
+Upserts use ``INSERT ... ON CONFLICT DO UPDATE ... WHERE row_hash IS DISTINCT FROM`` so a
+row whose normalized content did not change is never rewritten (no new tuple, no
+``updated_at`` bump). Every writer runs inside the caller's transaction (``cur``) so a
+page of rows and its watermark commit together.
+"""
+
+from storage.wise.accounts import (
+    account,
+    internal_accounts,
+    list_accounts,
+    list_balances,
+    own_recipient_ids,
+    upsert_accounts,
+    upsert_balances,
+)
+from storage.wise.initiations import (
+    INITIATION_COLUMNS,
+    OPEN,
+    TERMINAL,
+    attempts,
+    claim_stale_initiations,
+    find_initiation,
+    follow_initiations,
+    get_initiation,
+    insert_initiation,
+    list_initiations,
+    lock_initiation,
+    record_attempt,
+    update_initiation,
+)
+from storage.wise.others import open_quotes, profile_ids, upsert_others
+from storage.wise.payments import (
+    LegWrite,
+    SavedPayments,
+    Stored,
+    adjustment_for_event,
+    insert_adjustments,
+    insert_payment,
+    list_adjustments,
+    list_payments,
+    load_payments,
+    lock_payment,
+    payment,
+    payment_hash,
+    payment_status,
+    refine_adjustment,
+    save_payments,
+    set_payment_state,
+    state_applied_at,
+    watched_transfers,
+)
+from storage.wise.rows import jsonb, row_hash
+from storage.wise.summary import counts
+
+__all__ = [
+    "INITIATION_COLUMNS",
+    "OPEN",
+    "TERMINAL",
+    "LegWrite",
+    "SavedPayments",
+    "Stored",
+    "account",
+    "adjustment_for_event",
+    "attempts",
+    "claim_stale_initiations",
+    "counts",
+    "find_initiation",
+    "follow_initiations",
+    "get_initiation",
+    "insert_adjustments",
+    "insert_initiation",
+    "insert_payment",
+    "internal_accounts",
+    "jsonb",
+    "list_accounts",
+    "list_adjustments",
+    "list_balances",
+    "list_initiations",
+    "list_payments",
+    "load_payments",
+    "lock_initiation",
+    "lock_payment",
+    "open_quotes",
+    "own_recipient_ids",
+    "payment",
+    "payment_hash",
+    "payment_status",
+    "profile_ids",
+    "record_attempt",
+    "refine_adjustment",
+    "row_hash",
+    "save_payments",
+    "set_payment_state",
+    "state_applied_at",
+    "update_initiation",
+    "upsert_accounts",
+    "upsert_balances",
+    "upsert_others",
+    "watched_transfers",
+]

@@ -1,0 +1,269 @@
+"""``payments`` (one row per Wise transfer and leg) and their history, ``payment_adjustments``.
+
+Writers take normalized records (:class:`~mappers.wise.records.PaymentRecord`) with the
+clocks the connector decided (:class:`LegWrite`); storage builds the row, computes its
+change hash, compares it with the stored row and writes only what changed, adding one
+history row per change of (status, raw status). A leg is *watched* (re-polled) while
+``next_check_at`` is set; it is set to the leg's ``status_since``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import psycopg2.extras
+
+from mappers import jsonnum
+from mappers.wise.records import Leg, PaymentRecord
+from storage import db
+from storage.wise.rows import jsonb, row_hash
+
+#: (transfer id, leg) -> the stored leg: id, reference, leg, status, raw_status, row_hash, status_since, watched
+Stored = Mapping[tuple[str, str], Mapping[str, Any]]
+
+
+@dataclass(frozen=True)
+class LegWrite:
+    """One payment leg to write: the mapped record and the clocks that go with it."""
+
+    record: PaymentRecord
+    status_since: datetime     # when the leg was first seen in its current state
+    watched: bool              # re-poll it (pending, or settled inside the settlement window)
+    list_position: int | None = None  # index in the profile's transfer list, when read from it
+
+
+@dataclass
+class SavedPayments:
+    """What :func:`save_payments` wrote."""
+
+    inserted: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    status_changes: int = 0
+    #: (transfer id, status, raw status) of stored payout legs whose status changed
+    payout_changes: list[tuple[str, str, str]] = field(default_factory=list)
+
+    def stats(self) -> dict[str, int]:
+        return {"inserted": self.inserted, "updated": self.updated, "unchanged": self.unchanged,
+                "status_changes": self.status_changes}
+
+
+def payment_hash(type_: str, status: str, raw_status: str, amount: int, asset: str, source: str | None,
+                 destination: str | None, metadata: Any, raw: Any) -> str:
+    """The change hash of a payment row's normalized content."""
+    return row_hash(type_, status, raw_status, amount, asset, source, destination, metadata, raw)
+
+
+def record_hash(record: PaymentRecord) -> str:
+    return payment_hash(record.type.value, record.status.value, record.raw_status, record.amount, record.asset,
+                        record.source_account_reference, record.destination_account_reference, record.metadata,
+                        record.raw)
+
+
+def _values(connector_id: int, profile_id: str | None, leg: LegWrite, digest: str, raw_text: str) -> tuple[Any, ...]:
+    """The row of one leg, in the column order of the inserts below."""
+    r = leg.record
+    return (connector_id, profile_id, r.reference, r.leg.value, r.type.value, r.status.value, r.raw_status, r.amount,
+            r.asset, r.source_account_reference, r.destination_account_reference, jsonb(r.metadata), jsonb(raw_text),
+            digest, leg.list_position, leg.status_since, leg.status_since if leg.watched else None, r.created_at)
+
+
+COLUMNS = """connector_id, profile_id, reference, leg, type, status, raw_status, amount, asset,
+             source_account_reference, destination_account_reference, metadata, raw, row_hash, list_position,
+             status_since, next_check_at, provider_created_at"""
+
+
+# ----------------------------------------------------------------- the polling write
+
+def load_payments(cur: Any, connector_id: int, references: Sequence[str]) -> dict[tuple[str, str], dict[str, Any]]:
+    """The stored state of these transfers' legs, locked for this transaction."""
+    if not references:
+        return {}
+    cur.execute("""select id, reference, leg, status, raw_status, row_hash, status_since,
+                          next_check_at is not null as watched
+                   from payments where connector_id=%s and reference = any(%s) for update""",
+                (connector_id, list(references)))
+    return {(r["reference"], r["leg"]): dict(r) for r in cur.fetchall()}
+
+
+def save_payments(cur: Any, connector_id: int, profile_id: str, legs: Sequence[LegWrite], stored: Stored,
+                  source: str) -> SavedPayments:
+    """Write the legs whose content, settlement clock or watch flag differ from ``stored``
+    (:func:`load_payments` in this transaction), with a history row (``source``: poll,
+    initiation, ...) for every leg new or changed in (status, raw status)."""
+    saved = SavedPayments()
+    rows: list[tuple[Any, ...]] = []
+    changed: list[tuple[tuple[str, str], str, str, datetime, str]] = []
+    new = 0
+    for leg in legs:
+        rec = leg.record
+        prior = stored.get(rec.key)
+        digest = record_hash(rec)
+        if prior is not None and (prior["row_hash"], prior["status_since"], prior["watched"]) \
+                == (digest, leg.status_since, leg.watched):
+            saved.unchanged += 1
+            continue
+        raw_text = jsonnum.dumps(rec.raw)  # written once: the row and its history row
+        rows.append(_values(connector_id, profile_id, leg, digest, raw_text))
+        if prior is None:
+            new += 1
+        if prior is None or (prior["status"], prior["raw_status"]) != (rec.status.value, rec.raw_status):
+            changed.append((rec.key, rec.status.value, rec.raw_status, leg.status_since, raw_text))
+            if prior is not None and rec.leg == Leg.PAYOUT:
+                saved.payout_changes.append((rec.reference, rec.status.value, rec.raw_status))
+    written = _upsert(cur, rows)
+    ids = {(w["reference"], w["leg"]): w["id"] for w in written}
+    insert_adjustments(cur, [(ids[key], status, raw_status, at, raw, source)
+                             for key, status, raw_status, at, raw in changed if key in ids])
+    saved.inserted = new
+    saved.updated = len(written) - saved.inserted
+    saved.status_changes = len(changed)
+    return saved
+
+
+def _upsert(cur: Any, rows: Sequence[tuple[Any, ...]]) -> list[dict[str, Any]]:
+    """Write payment rows (already known to be new or changed); returns id, reference, leg."""
+    if not rows:
+        return []
+    return [dict(x) for x in psycopg2.extras.execute_values(cur, f"""
+        insert into payments ({COLUMNS})
+        values %s
+        on conflict (connector_id, reference, leg) do update set
+            profile_id=excluded.profile_id, type=excluded.type, status=excluded.status,
+            raw_status=excluded.raw_status, amount=excluded.amount, asset=excluded.asset,
+            source_account_reference=excluded.source_account_reference,
+            destination_account_reference=excluded.destination_account_reference,
+            metadata=excluded.metadata, raw=excluded.raw, row_hash=excluded.row_hash,
+            list_position=coalesce(excluded.list_position, payments.list_position),
+            status_since=excluded.status_since, next_check_at=excluded.next_check_at, updated_at=now()
+        where (payments.row_hash, payments.status_since, payments.next_check_at is null)
+              is distinct from (excluded.row_hash, excluded.status_since, excluded.next_check_at is null)
+        returning id, reference, leg""", rows, page_size=len(rows), fetch=True)]
+
+
+def insert_adjustments(cur: Any, rows: Sequence[tuple[int, str, str, datetime, Any, str]]) -> int:
+    """(payment_id, status, raw_status, occurred_at, raw, source); the same change twice is kept once."""
+    if not rows:
+        return 0
+    psycopg2.extras.execute_values(cur, """
+        insert into payment_adjustments (payment_id, status, raw_status, occurred_at, raw, source) values %s
+        on conflict (payment_id, status, raw_status, occurred_at) do nothing""",
+        [(p, s, rs, at, jsonb(raw), src) for p, s, rs, at, raw, src in rows], page_size=len(rows))
+    return len(rows)
+
+
+def watched_transfers(connector_id: int, profile_id: str, cur: Any = None) -> list[dict[str, Any]]:
+    """Payout legs still to re-poll: not terminal, or settled inside the settlement window."""
+    return db.fetch_all("""select reference, list_position from payments
+                     where connector_id=%s and profile_id=%s and leg='payout' and next_check_at is not null
+                     order by list_position nulls last, reference""", (connector_id, profile_id), cur)
+
+
+def payment_status(cur: Any, connector_id: int, reference: str, leg: str = "payout") -> str:
+    """The stored status of one leg (read in ``cur``'s transaction, after writing it)."""
+    rows = db.fetch_all("select status from payments where connector_id=%s and reference=%s and leg=%s",
+                        (connector_id, reference, leg), cur)
+    if not rows:
+        raise LookupError(f"no {leg} leg of transfer {reference} in connector {connector_id}")
+    return str(rows[0]["status"])
+
+
+# ----------------------------------------------------------------- webhook writes
+
+def lock_payment(cur: Any, connector_id: int, reference: str, leg: str) -> dict[str, Any] | None:
+    cur.execute("""select id, profile_id, reference, leg, type, status, raw_status, amount, asset,
+                          source_account_reference, destination_account_reference, metadata, raw, status_since,
+                          next_check_at, provider_created_at, created_at, updated_at
+                   from payments where connector_id=%s and reference=%s and leg=%s for update""",
+                (connector_id, reference, leg))
+    row = cur.fetchone()
+    return dict(row) if row else None
+
+
+def state_applied_at(cur: Any, payment_id: int, raw_status: str, fallback: datetime) -> datetime:
+    """When the payment's current state was true for sure: the event time of the webhook that
+    set it, or, for a poll (or an initiation's poll), the moment that poll saw it (the
+    transfer was in that state then, so no event up to that moment is newer)."""
+    cur.execute("""select case when source = 'webhook' then occurred_at else greatest(occurred_at, created_at) end
+                          as applied_at
+                   from payment_adjustments where payment_id=%s and raw_status=%s order by id desc limit 1""",
+                (payment_id, raw_status))
+    row = cur.fetchone()
+    return row["applied_at"] if row and row["applied_at"] is not None else fallback
+
+
+def set_payment_state(cur: Any, payment: Mapping[str, Any], *, status: str, raw_status: str,
+                      status_since: datetime, watched: bool) -> None:
+    """Move a stored leg (as :func:`lock_payment` read it) to a new state: its raw JSON takes
+    the new ``status``, and its change hash is recomputed from the stored content."""
+    raw = {**(payment["raw"] or {}), "status": raw_status}
+    digest = payment_hash(payment["type"], status, raw_status, payment["amount"], payment["asset"],
+                          payment["source_account_reference"], payment["destination_account_reference"],
+                          payment["metadata"], raw)
+    cur.execute("""update payments set status=%s, raw_status=%s, raw=%s, row_hash=%s, status_since=%s,
+                          next_check_at=%s, updated_at=now()
+                   where id=%s""",
+                (status, raw_status, jsonb(raw), digest, status_since, status_since if watched else None,
+                 payment["id"]))
+
+
+def insert_payment(cur: Any, connector_id: int, profile_id: str | None, leg: LegWrite) -> tuple[int, bool]:
+    """Insert a payment leg unless (connector, reference, leg) exists; (id, inserted)."""
+    rec = leg.record
+    cur.execute(f"""insert into payments ({COLUMNS})
+                    values (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+                    on conflict (connector_id, reference, leg) do nothing returning id""",
+                _values(connector_id, profile_id, leg, record_hash(rec), jsonnum.dumps(rec.raw)))
+    got = cur.fetchone()
+    if got is not None:
+        return int(got["id"]), True
+    rows = db.fetch_all("select id from payments where connector_id=%s and reference=%s and leg=%s",
+                        (connector_id, rec.reference, rec.leg.value), cur)
+    return int(rows[0]["id"]), False
+
+
+def adjustment_for_event(cur: Any, payment_id: int, occurred_at: datetime) -> dict[str, Any] | None:
+    """The history row an event at ``occurred_at`` may already stand in: the first one at or
+    after it (a poll's row counts from when it was written, if later than its time), else the
+    latest one before it."""
+    cur.execute("""select id, raw_status, source, occurred_at from payment_adjustments
+                   where payment_id=%s and case when source = 'webhook' then occurred_at
+                                                else greatest(occurred_at, created_at) end >= %s
+                   order by occurred_at, id limit 1""", (payment_id, occurred_at))
+    first = cur.fetchone()
+    if first is None:
+        cur.execute("""select id, raw_status, source, occurred_at from payment_adjustments where payment_id=%s
+                       order by occurred_at desc, id desc limit 1""", (payment_id,))
+        first = cur.fetchone()
+    return dict(first) if first is not None else None
+
+
+def refine_adjustment(cur: Any, adjustment_id: int, occurred_at: datetime, raw: Any) -> None:
+    """A poll's history row gets the exact time (and body) of the webhook event it saw."""
+    cur.execute("update payment_adjustments set occurred_at=%s, source='webhook', raw=%s where id=%s",
+                (occurred_at, jsonb(raw), adjustment_id))
+
+
+# ----------------------------------------------------------------- read side
+
+def list_payments(connector_id: int, limit: int = 100, status: str | None = None) -> list[dict[str, Any]]:
+    sql = ("""select id, reference, leg, type, status, raw_status, amount, asset, source_account_reference as source,
+                     destination_account_reference as destination, profile_id, status_since, provider_created_at,
+                     updated_at
+              from payments where connector_id=%s""" + (" and status=%s" if status else "") +
+           " order by provider_created_at desc, reference desc, leg limit %s")
+    return db.fetch_all(sql, (connector_id, status, limit) if status else (connector_id, limit))
+
+
+def list_adjustments(payment_id: int) -> list[dict[str, Any]]:
+    return db.fetch_all("select status, raw_status, occurred_at, source from payment_adjustments where payment_id=%s "
+                  "order by occurred_at, id", (payment_id,))
+
+
+def payment(connector_id: int, reference: str, leg: str = "payout") -> dict[str, Any] | None:
+    rows = db.fetch_all("select * from payments where connector_id=%s and reference=%s and leg=%s",
+                  (connector_id, str(reference), leg))
+    return rows[0] if rows else None
