@@ -25,7 +25,7 @@ class MapperError(PaysyncError, ValueError):
         self.field = field
         self.value = value
 
-    def __reduce__(self):  # keyword-only arguments: make it survive pickling (Celery results)
+    def __reduce__(self) -> tuple[Any, ...]:  # keyword-only arguments: make it survive pickling (Celery results)
         return (_rebuild, (type(self), str(self), self.field, self.value))
 
 

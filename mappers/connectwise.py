@@ -110,7 +110,7 @@ class PsaInvoice:
     company_name: str
     currency: str
     asset: str
-    date: date
+    invoice_date: date
     due_date: date | None
     reference: str
     lines: tuple[PsaLine, ...]
@@ -161,7 +161,7 @@ def gl_invoice(txn: dict[str, Any]) -> PsaInvoice:
         raise MapperError(f"{where}: documentDate is missing", field="documentDate")
     return PsaInvoice(
         psa_invoice_id=int(txn["id"]), number=number, company_id=int(company["id"]),
-        company_name=str(company["name"]), currency=currency, asset=code, date=inv_date,
+        company_name=str(company["name"]), currency=currency, asset=code, invoice_date=inv_date,
         due_date=parse_day(txn.get("dueDate"), f"{where}.dueDate"),
         reference=str(txn.get("memo") or "")[:255], lines=tuple(lines), tax=tax,
         tax_name=str((txn.get("taxCode") or {}).get("name") or "Sales tax"),
@@ -198,7 +198,7 @@ def xero_invoice(inv: PsaInvoice, contact_id: str, *, tax_account: str | None = 
         lines.append(line)
     body: dict[str, Any] = {
         "Type": "ACCREC", "Contact": {"ContactID": contact_id}, "InvoiceNumber": inv.number,
-        "Reference": inv.reference, "Date": inv.date.isoformat(), "CurrencyCode": ccy,
+        "Reference": inv.reference, "Date": inv.invoice_date.isoformat(), "CurrencyCode": ccy,
         "LineAmountTypes": "NoTax", "Status": status, "LineItems": lines,
     }
     if inv.due_date is not None:

@@ -16,11 +16,26 @@ from typing import Any, Protocol
 
 from mappers import MapperError
 
-__all__ = ["decode", "dumps", "loads"]
+__all__ = ["Response", "decode", "dumps", "loads"]
 
 
-class _Response(Protocol):  # what decode() needs from a requests.Response
-    content: bytes
+class _Request(Protocol):
+    @property
+    def method(self) -> str | None: ...
+
+
+class Response(Protocol):
+    """What :func:`decode` reads from an HTTP response; ``requests.Response`` has it all.
+    Read-only members (properties), so a class with a property or a plain attribute fits."""
+
+    @property
+    def content(self) -> bytes | None: ...
+    @property
+    def url(self) -> str: ...
+    @property
+    def status_code(self) -> int: ...
+    @property
+    def request(self) -> _Request | None: ...  # None on a Response built by hand
 
 
 def _reject_constant(name: str) -> Any:
@@ -35,7 +50,7 @@ def loads(text: str | bytes | bytearray) -> Any:
     return json.loads(text, parse_float=Decimal, parse_int=int, parse_constant=_reject_constant)
 
 
-def decode(response: _Response) -> Any:
+def decode(response: Response) -> Any:
     """The JSON body of a ``requests`` response, parsed with :func:`loads`.
 
     An empty or non-JSON body is a :class:`~mappers.MapperError` naming the URL and status.
@@ -44,8 +59,8 @@ def decode(response: _Response) -> Any:
     try:
         return loads(body)
     except json.JSONDecodeError as exc:
-        method = getattr(getattr(response, "request", None), "method", None) or "GET"
-        where = f"{method} {getattr(response, 'url', '?')} -> {getattr(response, 'status_code', '?')}"
+        method = (response.request.method if response.request is not None else None) or "GET"
+        where = f"{method} {response.url} -> {response.status_code}"
         raise MapperError(f"response {where} is not JSON ({exc.msg} at {exc.pos}): {body[:200]!r}",
                           value=body[:200]) from None
 
@@ -62,7 +77,7 @@ def _number(value: Decimal | float) -> str:
 
 # The standard library's own string encoder (its C version where available): the same text
 # as json.dumps(s, ensure_ascii=False), without json.dumps' per-call overhead.
-_string: Callable[[str], str] = json.encoder.encode_basestring  # type: ignore[attr-defined]
+_string: Callable[[str], str] = json.encoder.encode_basestring
 
 
 def _encode(obj: Any, sort_keys: bool, default: Callable[[Any], Any] | None, out: list[str]) -> None:

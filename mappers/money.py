@@ -123,7 +123,9 @@ def to_minor(value: Decimal | int | str, currency: str) -> int:
     places = MINOR_UNITS[code]
     sign, digits, exponent = number.as_tuple()
     coefficient = int("".join(map(str, digits)) or "0")
-    shift = exponent + places  # exponent is an int for finite numbers
+    if not isinstance(exponent, int):  # 'n', 'N' or 'F': NaN or infinity, refused by _decimal already
+        raise MoneyError(f"amount {value!r} is not a finite number", value=value)
+    shift = exponent + places
     if shift >= 0:
         minor = coefficient * 10**shift
     else:

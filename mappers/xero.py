@@ -114,7 +114,7 @@ def invoice_record(raw: dict[str, Any]) -> dict[str, Any]:
         raise MapperError(f"{where}.CurrencyCode: {exc}", field=f"{where}.CurrencyCode", value=currency) from None
     contact = raw.get("Contact") or {}
     updated = parse_msdate(_required(raw, "UpdatedDateUTC", where), f"{where}.UpdatedDateUTC")
-    record = {
+    record: dict[str, Any] = {
         "external_id": invoice_id,
         "number": raw.get("InvoiceNumber") or None,
         "reference": raw.get("Reference") or None,

@@ -12,7 +12,7 @@ from typing import Any
 
 from mappers import jsonnum
 from storage import sync_states
-from storage.db import Json, transaction
+from storage.db import Json, one, transaction
 
 
 def _json(value: Any) -> Json:
@@ -116,7 +116,7 @@ def count_rows(merchant_id: int) -> dict[str, int]:
                       (select count(*) from contacts where merchant_id=%(m)s) as contacts,
                       (select count(*) from accounting_payments where merchant_id=%(m)s) as payments""",
             {"m": merchant_id})
-        return dict(cur.fetchone())
+        return one(cur, f"counts of merchant {merchant_id}")
 
 
 def merchants_to_poll() -> list[int]:
@@ -150,7 +150,7 @@ def create_payment(merchant_id: int, payment_id: str, *, connection_id: int, ten
             return dict(row), True
         cur.execute("select * from accounting_payments where merchant_id=%s and payment_id=%s",
                     (merchant_id, payment_id))
-        return dict(cur.fetchone()), False
+        return one(cur, f"payment {payment_id} of merchant {merchant_id}"), False
 
 
 def get_payment(merchant_id: int, payment_id: str) -> dict[str, Any] | None:
@@ -165,7 +165,7 @@ def note_attempt(row_id: int) -> int:
     with transaction() as cur:
         cur.execute("update accounting_payments set attempts = attempts + 1, updated_at = now() where id=%s "
                     "returning attempts", (row_id,))
-        return cur.fetchone()["attempts"]
+        return int(one(cur, f"accounting payment {row_id}")["attempts"])
 
 
 def mark_payment_recorded(row_id: int, external_id: str, raw: Any) -> dict[str, Any]:
@@ -173,7 +173,7 @@ def mark_payment_recorded(row_id: int, external_id: str, raw: Any) -> dict[str, 
         cur.execute(
             """update accounting_payments set status='recorded', external_id=%s, raw=%s, error=null, updated_at=now()
                where id=%s returning *""", (external_id, _json(raw), row_id))
-        return dict(cur.fetchone())
+        return one(cur, f"accounting payment {row_id}")
 
 
 def mark_payment_failed(row_id: int, error: str, raw: Any = None) -> dict[str, Any]:
@@ -185,7 +185,7 @@ def mark_payment_failed(row_id: int, error: str, raw: Any = None) -> dict[str, A
         row = cur.fetchone()
         if row is None:
             cur.execute("select * from accounting_payments where id=%s", (row_id,))
-            row = cur.fetchone()
+            return one(cur, f"accounting payment {row_id}")
         return dict(row)
 
 

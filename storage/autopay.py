@@ -35,7 +35,7 @@ def upsert_rule(merchant_id: int, values: dict[str, Any]) -> dict[str, Any]:
             f"""insert into autopay_rules (merchant_id, {', '.join(cols)}) values (%s, {', '.join(['%s'] * len(cols))})
                 on conflict (merchant_id) do update set {sets}, updated_at = now() returning *""",
             [merchant_id, *values.values()])
-        return dict(cur.fetchone())
+        return db.one(cur, f"auto-payment rule of merchant {merchant_id}")
 
 
 def get_rule(merchant_id: int, cur: Any = None) -> dict[str, Any] | None:
@@ -55,7 +55,7 @@ def set_limit(merchant_id: int, currency: str, per_payment: int, per_day: int) -
                on conflict (merchant_id, currency) do update set per_payment=excluded.per_payment,
                  per_day=excluded.per_day, updated_at=now() returning *""",
             (merchant_id, currency, per_payment, per_day))
-        return dict(cur.fetchone())
+        return db.one(cur, f"{currency} limit of merchant {merchant_id}")
 
 
 def delete_limit(merchant_id: int, currency: str) -> bool:
@@ -84,7 +84,7 @@ def add_payee(merchant_id: int, contact_id: str, recipient: str, recipient_curre
                on conflict (merchant_id, contact_external_id) do update set recipient=excluded.recipient,
                  recipient_currency=excluded.recipient_currency, note=excluded.note, updated_at=now()
                returning *""", (merchant_id, contact_id.lower(), recipient, recipient_currency, note))
-        return dict(cur.fetchone())
+        return db.one(cur, f"payee {contact_id} of merchant {merchant_id}")
 
 
 def remove_payee(merchant_id: int, contact_id: str) -> bool:

@@ -14,7 +14,7 @@ import psycopg2.errors
 
 from paysync.errors import NotFound, PaysyncError
 from storage import secrets
-from storage.db import transaction
+from storage.db import one, transaction
 
 ROLES = ("user", "company", "service")
 PRIMARY_ROLE = "user"
@@ -72,7 +72,7 @@ def add(merchant_id: int, role: str, client_id: str, credentials: dict[str, Any]
                    values (%s, %s, %s, %s, %s, %s, %s, %s) returning *""",
                 (merchant_id, role, provider, tenant_id, tenant_name, client_id,
                  secrets.encrypt_json(credentials), status))
-            return _row_to_connection(dict(cur.fetchone()))
+            return _row_to_connection(one(cur, f"{role} connection of merchant {merchant_id}"))
     except psycopg2.errors.UniqueViolation:
         raise PaysyncError(f"merchant {merchant_id} already has a {role} connection to {provider}") from None
 
@@ -116,7 +116,7 @@ def resolve(merchant_id: int, traffic: str, provider: str = "xero") -> Resolutio
     # A role's own connection carries its traffic only while it is active: pending (never
     # authorised), needs_reauth and disabled connections fall back to the primary one.
     usable = row is not None and (row["status"] == "active" or wanted == PRIMARY_ROLE)
-    if not usable:
+    if row is None or not usable:
         row = by_role.get(PRIMARY_ROLE)
         if row is None:
             raise NotFound(f"merchant {merchant_id} has no primary ({PRIMARY_ROLE}) connection to {provider}")

@@ -13,7 +13,7 @@ import psycopg2.errors
 
 from paysync.errors import NotFound, PaysyncError
 from storage import secrets, sync_states
-from storage.db import Json, transaction
+from storage.db import Json, one, transaction
 
 COLUMNS = ("id, merchant_id, provider, name, config, status, generation, polling_seconds, next_poll_at, "
            "last_poll_at, last_error, created_at, updated_at")
@@ -33,7 +33,7 @@ def create(merchant_id: int, provider: str, name: str, config: dict[str, Any], s
                 f"""insert into connectors (merchant_id, provider, name, config, secrets, polling_seconds)
                     values (%s, %s, %s, %s, %s, %s) returning {COLUMNS}""",
                 (merchant_id, provider, name, Json(config), secrets.encrypt_json(secret), polling_seconds))
-            return dict(cur.fetchone())
+            return one(cur, f"connector {name!r}")
     except psycopg2.errors.UniqueViolation:
         raise PaysyncError(f"merchant {merchant_id} already has a {provider} connector named {name!r}") from None
 
@@ -42,7 +42,7 @@ def activate(connector_id: int) -> dict[str, Any]:
     with transaction() as cur:
         cur.execute(f"""update connectors set status='active', next_poll_at=now(), last_error=null, updated_at=now()
                         where id=%s returning {COLUMNS}""", (connector_id,))
-        return dict(cur.fetchone())
+        return one(cur, f"connector {connector_id}")
 
 
 def delete(connector_id: int) -> None:
@@ -140,7 +140,7 @@ def uninstall(connector_id: int, purge: bool) -> dict[str, Any]:
         cur.execute(f"""update connectors set status='uninstalled', next_poll_at=null, secrets=null,
                         generation=generation+1, updated_at=now() where id=%s returning {COLUMNS}""",
                     (connector_id,))
-        row = dict(cur.fetchone())
+        row = one(cur, f"connector {connector_id}")
     row["removed"] = removed
     return row
 
@@ -159,7 +159,7 @@ def reset(connector_id: int) -> dict[str, Any]:
         removed["sync_states"] = sync_states.reset(owner(connector_id), cur=cur)
         cur.execute(f"""update connectors set generation=generation+1, next_poll_at=now(), last_error=null,
                         updated_at=now() where id=%s returning {COLUMNS}""", (connector_id,))
-        out = dict(cur.fetchone())
+        out = one(cur, f"connector {connector_id}")
     out["removed"] = removed
     return out
 

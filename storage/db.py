@@ -105,6 +105,15 @@ def fetch_all(sql: str, params: Any = None, cur: Any = None) -> list[dict[str, A
         return [dict(r) for r in c.fetchall()]
 
 
+def one(cur: Any, what: str) -> dict[str, Any]:
+    """The row the statement just run in ``cur`` returned (a ``RETURNING`` or an aggregate);
+    LookupError naming ``what`` when it returned none."""
+    row = cur.fetchone()
+    if row is None:
+        raise LookupError(f"no {what}")
+    return dict(row)
+
+
 def fetch_one(sql: str, params: Any = None) -> dict[str, Any] | None:
     with transaction() as cur:
         cur.execute(sql, params)

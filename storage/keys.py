@@ -5,7 +5,7 @@ from __future__ import annotations
 from psycopg2 import sql
 
 from storage import secrets
-from storage.db import transaction
+from storage.db import one, transaction
 
 
 def rotate_all() -> dict[str, int]:
@@ -14,7 +14,7 @@ def rotate_all() -> dict[str, int]:
     with transaction() as cur:
         for table, pk, column in secrets.ENCRYPTED_COLUMNS:
             cur.execute("select to_regclass(%s) as t", (table,))
-            if cur.fetchone()["t"] is None:
+            if one(cur, f"to_regclass of {table}")["t"] is None:
                 continue
             cur.execute(sql.SQL("select {pk} as id, {col} as token from {t} where {col} is not null for update").format(
                 pk=sql.Identifier(pk), col=sql.Identifier(column), t=sql.Identifier(table)))

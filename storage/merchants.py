@@ -7,7 +7,7 @@ from typing import Any
 import psycopg2.errors
 
 from paysync.errors import NotFound, PaysyncError
-from storage.db import transaction
+from storage.db import one, transaction
 
 
 class MerchantExists(PaysyncError):
@@ -21,7 +21,7 @@ def create(name: str) -> dict[str, Any]:
     try:
         with transaction() as cur:
             cur.execute("insert into merchants (name) values (%s) returning *", (name,))
-            return dict(cur.fetchone())
+            return one(cur, f"merchant {name!r}")
     except psycopg2.errors.UniqueViolation:
         raise MerchantExists(f"merchant {name!r} already exists") from None
 
@@ -50,4 +50,4 @@ def set_multi_connection(ref: str | int, enabled: bool) -> dict[str, Any]:
     with transaction() as cur:
         cur.execute("update merchants set multi_connection=%s, updated_at=now() where id=%s returning *",
                     (enabled, merchant["id"]))
-        return dict(cur.fetchone())
+        return one(cur, f"merchant {merchant['id']}")

@@ -6,7 +6,7 @@ import datetime as dt
 from collections.abc import Callable
 from typing import Any
 
-from storage.db import Json, transaction
+from storage.db import Json, one, transaction
 
 
 def park(task_name: str, task_id: str, payload: dict[str, Any], traffic: str, interactive: bool,
@@ -53,4 +53,4 @@ def waiting(merchant_id: int | None = None) -> list[dict[str, Any]]:
 def next_due() -> dt.datetime | None:
     with transaction() as cur:
         cur.execute("select min(not_before) as t from parked_jobs where dispatched_at is null")
-        return cur.fetchone()["t"]
+        return one(cur, "earliest parked job")["t"]

@@ -12,7 +12,7 @@ from typing import Any
 
 from paysync.errors import NotFound, PaysyncError
 from storage import secrets
-from storage.db import Json, transaction
+from storage.db import Json, one, transaction
 
 PROVIDER = "connectwise"
 
@@ -68,7 +68,7 @@ def add(merchant_id: int, *, site: str, company: str, client_id: str, public_key
                returning *""",
             (merchant_id, PROVIDER, site.strip(), company.strip(), codebase, client_id.strip(), ciphertext,
              Json(settings or {})))
-        return _row(dict(cur.fetchone()))
+        return _row(one(cur, f"ConnectWise connection of merchant {merchant_id}"))
 
 
 def for_merchant(merchant_id: int) -> PsaConnection:

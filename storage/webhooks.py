@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from storage.db import transaction
+from storage.db import one, transaction
 from storage.wise.rows import jsonb
 
 WEBHOOK_COLUMNS = ("id, connector_id, delivery_id, event_type, schema_version, subscription_id, occurred_at, body, "
@@ -43,8 +43,8 @@ def insert_delivery(connector_id: int, delivery_id: str, event_type: str, schema
             return int(row["id"]), True, "received"
         cur.execute("select id, status from webhooks where connector_id=%s and delivery_id=%s",
                     (connector_id, delivery_id))
-        row = cur.fetchone()
-        return int(row["id"]), False, str(row["status"])
+        stored = one(cur, f"webhook delivery {delivery_id} of connector {connector_id}")
+        return int(stored["id"]), False, str(stored["status"])
 
 
 # ----------------------------------------------------------------- translation side

@@ -16,7 +16,7 @@ from typing import Any
 
 from mappers import jsonnum
 from paysync.errors import PaysyncError
-from storage.db import Json, _get_pool, transaction
+from storage.db import Json, _get_pool, one, transaction
 
 LOCK_NAMESPACE = 0x5753  # "WS": first key of the advisory lock
 DIRECTIONS = {"invoices": 1, "payments": 2}
@@ -49,7 +49,8 @@ def run_lock(merchant_id: int, direction: str) -> Iterator[None]:
         conn.autocommit = True
         with conn.cursor() as cur:
             cur.execute("select pg_try_advisory_lock(%s, %s)", (LOCK_NAMESPACE, key))
-            if not cur.fetchone()[0]:
+            locked = cur.fetchone()
+            if locked is None or not locked[0]:
                 raise AlreadyRunning(f"a {direction} sync for merchant {merchant_id} is already running")
         try:
             yield
@@ -126,7 +127,7 @@ def prepare_writes(merchant_id: int, psa_connection_id: int, tenant_id: str,
                 (merchant_id, psa_connection_id, item["psa_invoice_id"], item["psa_invoice_number"],
                  item.get("psa_company_id"), tenant_id, key, item["hash"], _json(item["body"]), item.get("total"),
                  item.get("asset")))
-            out.append(dict(cur.fetchone()))
+            out.append(one(cur, f"sync link of invoice {item['psa_invoice_id']}"))
     return out
 
 
@@ -175,7 +176,7 @@ def first_link_at(merchant_id: int, tenant_id: str) -> Any:
     with transaction() as cur:
         cur.execute("select min(created_at) as at from sync_links where merchant_id=%s and tenant_id=%s "
                     "and xero_invoice_id is not null", (merchant_id, tenant_id))
-        return cur.fetchone()["at"]
+        return one(cur, "first link time")["at"]
 
 
 def link_counts(merchant_id: int) -> dict[str, int]:
@@ -283,7 +284,7 @@ def start_run(merchant_id: int, direction: str, task_id: str | None, interactive
         cur.execute("""insert into sync_runs (merchant_id, direction, task_id, interactive, connection_id,
                            connection_role) values (%s, %s, %s, %s, %s, %s) returning id""",
                     (merchant_id, direction, task_id, interactive, connection_id, connection_role))
-        return cur.fetchone()["id"]
+        return int(one(cur, "sync run")["id"])
 
 
 def finish_run(run_id: int, status: str, counts: dict[str, int], errors: list[dict[str, Any]], xero_calls: int,

@@ -1,11 +1,15 @@
-"""Field access for the Wise mappers: every failure is a MapperError naming field and value."""
+"""Field access for the Wise mappers: every failure is a MapperError naming field and value.
+
+``ident``, ``text``, ``number``, ``minor`` and ``timestamp`` take ``required``: a required
+field is typed without ``None`` (a missing one raises), an optional one may be ``None``.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, Literal, overload
 
 from mappers import MapperError
 from mappers.money import MoneyError, asset, to_minor
@@ -58,6 +62,11 @@ def require(obj: Mapping[str, Any], path: str, ctx: str) -> Any:
     return value
 
 
+@overload
+def ident(obj: Mapping[str, Any], path: str, ctx: str, *, required: Literal[True] = ...) -> str: ...
+@overload
+def ident(obj: Mapping[str, Any], path: str, ctx: str, *, required: bool) -> str | None: ...
+
 def ident(obj: Mapping[str, Any], path: str, ctx: str, *, required: bool = True) -> str | None:
     """An id as a string: Wise ids are JSON integers (or UUID strings)."""
     value = require(obj, path, ctx) if required else get(obj, path, ctx)
@@ -67,6 +76,11 @@ def ident(obj: Mapping[str, Any], path: str, ctx: str, *, required: bool = True)
         raise fail(ctx, path, value, "must be an integer or string id")
     return str(value)
 
+
+@overload
+def text(obj: Mapping[str, Any], path: str, ctx: str, *, required: Literal[True]) -> str: ...
+@overload
+def text(obj: Mapping[str, Any], path: str, ctx: str, *, required: bool = ...) -> str | None: ...
 
 def text(obj: Mapping[str, Any], path: str, ctx: str, *, required: bool = False) -> str | None:
     value = require(obj, path, ctx) if required else get(obj, path, ctx)
@@ -87,6 +101,11 @@ def currency(obj: Mapping[str, Any], path: str, ctx: str) -> tuple[str, str]:
     return code_asset.split("/", 1)[0], code_asset
 
 
+@overload
+def number(obj: Mapping[str, Any], path: str, ctx: str, *, required: Literal[True] = ...) -> Decimal: ...
+@overload
+def number(obj: Mapping[str, Any], path: str, ctx: str, *, required: bool) -> Decimal | None: ...
+
 def number(obj: Mapping[str, Any], path: str, ctx: str, *, required: bool = True) -> Decimal | None:
     value = require(obj, path, ctx) if required else get(obj, path, ctx)
     if value is None:
@@ -104,6 +123,11 @@ def number(obj: Mapping[str, Any], path: str, ctx: str, *, required: bool = True
     return result
 
 
+@overload
+def minor(obj: Mapping[str, Any], path: str, code: str, ctx: str, *, required: Literal[True] = ...) -> int: ...
+@overload
+def minor(obj: Mapping[str, Any], path: str, code: str, ctx: str, *, required: bool) -> int | None: ...
+
 def minor(obj: Mapping[str, Any], path: str, code: str, ctx: str, *, required: bool = True) -> int | None:
     """A major-unit JSON number at ``path`` in ``code``, as exact minor units."""
     value = number(obj, path, ctx, required=required)
@@ -114,6 +138,11 @@ def minor(obj: Mapping[str, Any], path: str, code: str, ctx: str, *, required: b
     except MoneyError as exc:
         raise fail(ctx, path, get(obj, path, ctx), str(exc)) from None
 
+
+@overload
+def timestamp(obj: Mapping[str, Any], path: str, ctx: str, *, required: Literal[True] = ...) -> datetime: ...
+@overload
+def timestamp(obj: Mapping[str, Any], path: str, ctx: str, *, required: bool) -> datetime | None: ...
 
 def timestamp(obj: Mapping[str, Any], path: str, ctx: str, *, required: bool = True) -> datetime | None:
     """An aware UTC datetime from Wise's formats: "2026-07-02 12:38:02" (UTC, no zone),

@@ -84,7 +84,7 @@ def settles_at(status_since: datetime, settlement_window: timedelta) -> datetime
 
 
 def _state(transfer: Mapping[str, Any], ctx: str) -> str:
-    return f.text(transfer, "status", ctx, required=True)  # type: ignore[return-value]
+    return f.text(transfer, "status", ctx, required=True)
 
 
 def payout_status(

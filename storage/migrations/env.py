@@ -3,7 +3,10 @@
 from alembic import context
 from sqlalchemy import create_engine, pool
 
-url = context.config.get_main_option("sqlalchemy.url").replace("postgresql://", "postgresql+psycopg2://", 1)
+configured = context.config.get_main_option("sqlalchemy.url")
+if not configured:
+    raise RuntimeError("alembic has no sqlalchemy.url: run migrations with 'paysync db upgrade'")
+url = configured.replace("postgresql://", "postgresql+psycopg2://", 1)
 engine = create_engine(url, poolclass=pool.NullPool)
 with engine.connect() as connection:
     context.configure(connection=connection, transaction_per_migration=True)
