@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from mappers.wise.records import BalanceMovement
 from storage.db import one, transaction
 from storage.wise.rows import jsonb
 
@@ -109,8 +110,17 @@ def counts(connector_id: int) -> dict[str, int]:
 
 # ----------------------------------------------------------------- balances
 
-def insert_movement(cur: Any, connector_id: int, values: dict[str, Any]) -> bool:
-    """One balance movement; False when the same step was recorded before."""
+def insert_movement(cur: Any, connector_id: int, mv: BalanceMovement, webhook_id: int) -> bool:
+    """One balance movement (from the delivery ``webhook_id``); False when the same step was
+    recorded before: a movement is keyed by balance, direction and Wise's step id (or, before
+    schema 3.0.0, its time, amount and transfer)."""
+    step = f"step:{mv.step_id}" if mv.step_id else f"at:{mv.occurred_at.isoformat()}:{mv.amount}:{mv.transfer_reference}"
+    values = {"profile_id": mv.profile_id, "balance_reference": mv.balance_id, "direction": mv.direction.value,
+              "amount": mv.amount, "asset": mv.asset, "source": mv.source_account_reference,
+              "destination": mv.destination_account_reference, "post_balance": mv.post_transaction_balance,
+              "transfer_reference": mv.transfer_reference, "channel_name": mv.channel_name, "step_id": mv.step_id,
+              "occurred_at": mv.occurred_at, "dedupe_key": f"{mv.balance_id}:{mv.direction.value}:{step}",
+              "webhook_id": webhook_id}
     cur.execute("""insert into balance_movements (connector_id, profile_id, balance_reference, direction, amount,
                        asset, source_account_reference, destination_account_reference, post_transaction_balance,
                        transfer_reference, channel_name, step_id, occurred_at, dedupe_key, webhook_id, raw)
@@ -118,7 +128,7 @@ def insert_movement(cur: Any, connector_id: int, values: dict[str, Any]) -> bool
                        %(asset)s, %(source)s, %(destination)s, %(post_balance)s, %(transfer_reference)s,
                        %(channel_name)s, %(step_id)s, %(occurred_at)s, %(dedupe_key)s, %(webhook_id)s, %(raw)s)
                    on conflict (connector_id, dedupe_key) do nothing returning id""",
-                {**values, "connector_id": connector_id, "raw": jsonb(values["raw"])})
+                {**values, "connector_id": connector_id, "raw": jsonb(mv.raw)})
     return cur.fetchone() is not None
 
 

@@ -266,13 +266,6 @@ def _refund_leg(cur: Any, connector_id: int, pay: dict[str, Any], ev: Any, hook:
 
 def _balance_update(row: dict[str, Any], mv: Any) -> dict[str, Any]:
     cid = row["connector_id"]
-    step = f"step:{mv.step_id}" if mv.step_id else f"at:{mv.occurred_at.isoformat()}:{mv.amount}:{mv.transfer_reference}"
-    values = {"profile_id": mv.profile_id, "balance_reference": mv.balance_id, "direction": mv.direction.value,
-              "amount": mv.amount, "asset": mv.asset, "source": mv.source_account_reference,
-              "destination": mv.destination_account_reference, "post_balance": mv.post_transaction_balance,
-              "transfer_reference": mv.transfer_reference, "channel_name": mv.channel_name, "step_id": mv.step_id,
-              "occurred_at": mv.occurred_at, "dedupe_key": f"{mv.balance_id}:{mv.direction.value}:{step}",
-              "webhook_id": row["id"], "raw": mv.raw}
     with transaction() as cur:
         if not connectors.current(cur, cid):
             store.finish(cur, row["id"], "ignored", {"balance": mv.balance_id}, "connector inactive")
@@ -280,7 +273,7 @@ def _balance_update(row: dict[str, Any], mv: Any) -> dict[str, Any]:
         hook = store.lock(cur, row["id"])
         if hook is None or hook["status"] != "received":
             return {"skipped": "already translated"}
-        recorded = store.insert_movement(cur, cid, values)
+        recorded = store.insert_movement(cur, cid, mv, row["id"])
         balance = "not in event"
         if mv.post_transaction_balance is not None:
             balance = store.apply_balance(cur, cid, mv.balance_id, mv.asset, mv.post_transaction_balance,
