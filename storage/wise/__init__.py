@@ -22,7 +22,6 @@ from storage.wise.accounts import (
     upsert_balances,
 )
 from storage.wise.initiations import (
-    INITIATION_COLUMNS,
     OPEN,
     TERMINAL,
     attempts,
@@ -57,11 +56,9 @@ from storage.wise.payments import (
     state_applied_at,
     watched_transfers,
 )
-from storage.wise.rows import jsonb, row_hash
 from storage.wise.summary import counts
 
 __all__ = [
-    "INITIATION_COLUMNS",
     "OPEN",
     "TERMINAL",
     "LegWrite",
@@ -79,7 +76,6 @@ __all__ = [
     "insert_initiation",
     "insert_payment",
     "internal_accounts",
-    "jsonb",
     "list_accounts",
     "list_adjustments",
     "list_balances",
@@ -96,7 +92,6 @@ __all__ = [
     "profile_ids",
     "record_attempt",
     "refine_adjustment",
-    "row_hash",
     "save_payments",
     "set_payment_state",
     "state_applied_at",
