@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 import time
 from decimal import Decimal
 
@@ -131,3 +132,16 @@ def test_a_batch_identifier_used_before_means_already_posted(client):
 def test_codebase_comes_from_companyinfo():
     responses.get(f"https://{SITE}/login/companyinfo/acme", json={"Codebase": "v2025_1/", "CompanyID": "acme"})
     assert discover_codebase(SITE, "acme") == "v2025_1/"
+
+
+@responses.activate
+def test_an_export_names_the_invoices_and_posts_nothing_and_its_transactions_are_read(client):
+    responses.post(f"{API}/finance/accounting/export", json={"batchIdentifier": "read-1", "transactions": [
+        {"documentNumber": "INV-1", "documentType": "Invoice"}]})
+    responses.post(f"{API}/finance/accounting/export", json={"batchIdentifier": "read-2"})
+    assert accounting.export_transactions(client, [5, "6"], "read-1") == [
+        {"documentNumber": "INV-1", "documentType": "Invoice"}]
+    assert accounting.export_transactions(client, [7], "read-2") == []
+    assert json.loads(responses.calls[0].request.body) == {
+        "batchIdentifier": "read-1", "exportInvoicesFlag": True, "exportExpensesFlag": False,
+        "exportProductsFlag": False, "includedInvoiceIds": [5, 6]}
