@@ -72,7 +72,7 @@ def build_world(ctl: Any, mode: str, multi: bool) -> World:
     import requests
 
     from paysync.accounting.onboarding import authorize
-    from paysync.clients.xero_oauth import XeroUrls
+    from paysync.clients.xero import XeroUrls
     from paysync.sandbox.connectwise import DEFAULT_CONFIG as CW
     from storage import accounting, connections, merchants, psa
     from tasks.routing import enqueue

@@ -45,7 +45,7 @@ INVOICES = int(os.environ.get("BENCH_WISESYNC_INVOICES", "200"))
 def run_mode(ctl, batch: int) -> dict:
     from paysync.accounting.onboarding import authorize
     from paysync.clients.http import BudgetExhausted
-    from paysync.clients.xero_oauth import XeroUrls
+    from paysync.clients.xero import XeroUrls
     from paysync.sandbox.connectwise import DEFAULT_CONFIG as CW
     from paysync.wisesync.invoices import sync_invoices
     from storage import connections, merchants, psa

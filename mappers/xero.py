@@ -22,7 +22,7 @@ from decimal import Decimal
 from typing import Any
 
 from mappers import MapperError
-from mappers.money import MoneyError, asset, from_minor, to_minor
+from mappers.money import MoneyError, asset, to_minor
 
 __all__ = [
     "INVOICE_TYPES",
@@ -33,8 +33,6 @@ __all__ = [
     "parse_day",
     "parse_msdate",
     "payment_record",
-    "payment_request",
-    "validation_messages",
 ]
 
 # Types that "Outstanding Transactions" lists: receivables and payables.
@@ -176,47 +174,4 @@ def payment_record(raw: dict[str, Any]) -> dict[str, Any]:
     if currency:
         out["amount"] = _minor(raw, "Amount", currency, where)
         out["asset"] = asset(currency)
-    return out
-
-
-def payment_request(invoice_id: str, amount_minor: int, currency: str, day: date, account_code: str,
-                    reference: str | None) -> dict[str, Any]:
-    """The ``PUT /Payments`` body for one payment against an invoice (amount written exactly)."""
-    item: dict[str, Any] = {
-        "Invoice": {"InvoiceID": invoice_id},
-        "Account": {"Code": account_code},
-        "Date": day.isoformat(),
-        "Amount": from_minor(amount_minor, currency),
-    }
-    if reference:
-        item["Reference"] = reference
-    return {"Payments": [item]}
-
-
-def validation_messages(body: Any) -> list[str]:
-    """Xero's own words for a refused call.
-
-    ``Elements[].ValidationErrors[].Message`` (a ``ValidationException``), then items of a
-    ``summarizeErrors=false`` answer, then ``Message``, ``Detail``, ``Title``, OAuth's
-    ``error_description`` / ``error``. Duplicates are dropped, order kept.
-    """
-    out: list[str] = []
-
-    def add(msg: Any) -> None:
-        if isinstance(msg, str) and msg.strip() and msg.strip() not in out:
-            out.append(msg.strip())
-
-    if not isinstance(body, dict):
-        return out
-    for key in ("Elements", "Payments", "Invoices", "Contacts"):
-        for elem in body.get(key) or []:
-            if isinstance(elem, dict):
-                for err in elem.get("ValidationErrors") or []:
-                    if isinstance(err, dict):
-                        add(err.get("Message"))
-    if not out:
-        for key in ("Message", "Detail", "Title", "error_description", "error"):
-            add(body.get(key))
-            if out:
-                break
     return out

@@ -40,6 +40,13 @@ def _float(name: str, default: float) -> float:
         raise ConfigError(f"{name} must be a number, got {raw!r}") from None
 
 
+def _positive(name: str, default: float) -> float:
+    value = _float(name, default)
+    if value <= 0:
+        raise ConfigError(f"{name} must be a positive number of seconds, got {value}")
+    return value
+
+
 @dataclass(frozen=True)
 class Settings:
     env: str
@@ -55,6 +62,7 @@ class Settings:
     time_scale: float
     db_pool_max: int
     http_timeout: float
+    redis_timeout: float
     crash_points_enabled: bool
 
     @property
@@ -95,5 +103,6 @@ def settings() -> Settings:
         time_scale=_float("PAYSYNC_TIME_SCALE", 1.0),
         db_pool_max=_int("PAYSYNC_DB_POOL_MAX", 8, minimum=1),
         http_timeout=_float("PAYSYNC_HTTP_TIMEOUT", 30.0),
+        redis_timeout=_positive("PAYSYNC_REDIS_TIMEOUT", 5.0),
         crash_points_enabled=os.environ.get("PAYSYNC_CRASH_POINTS", "") == "1",
     )

@@ -11,12 +11,13 @@ from __future__ import annotations
 from typing import Any
 
 from paysync.budgets import Limiter, xero_bucket
+from paysync.redis_client import shared_limiter
 from storage import connections, merchants
 
 
 def connection_rows(merchant_ref: str | int, limiter: Limiter | None = None) -> tuple[list[dict[str, Any]], list[str]]:
     merchant = merchants.get(merchant_ref)
-    limiter = limiter or Limiter.from_url()
+    limiter = limiter or shared_limiter()
     conns = connections.for_merchant(merchant["id"])
     routes: dict[int, list[str]] = {}
     notes: list[str] = []

@@ -16,6 +16,7 @@ import signal
 import redis
 
 from paysync.config import settings
+from paysync.redis_client import redis_client
 
 _PREFIX = "paysync:crash:"
 _TAKE = """
@@ -29,7 +30,7 @@ return scope
 
 
 def _client() -> redis.Redis:
-    return redis.Redis.from_url(settings().redis_url)
+    return redis_client()
 
 
 def arm(name: str, times: int = 1, scope: str = "process") -> None:

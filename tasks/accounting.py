@@ -3,7 +3,10 @@
 Payloads carry ids only. Each task resolves its connection when it runs
 (``storage.connections.resolve``), so a multi-connection switch applies to the next job.
 ``BudgetExhausted`` propagates (the base class re-schedules or parks the job);
-``ReauthRequired`` and ``PaymentRejected`` fail the job at once, never retried.
+``ReauthRequired`` and ``PaymentRejected`` fail the job at once, never retried. A payment
+Xero could not take (5xx, timeouts after the client's own retries) stays pending and the
+job runs again under its :data:`PAYMENT_RETRY` policy: the same request, the same
+Idempotency-Key, through the same connection.
 """
 
 from __future__ import annotations
@@ -15,8 +18,10 @@ from typing import Any
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from mappers.money import MoneyError, to_minor
-from paysync.clients.http import ProviderError
-from tasks.contract import paysync_task
+from tasks.contract import RetryPolicy, paysync_task, provider_unavailable
+
+# 6 runs in all, 10 s after the first failure and doubling (10, 20, 40, 80, 160 s).
+PAYMENT_RETRY = RetryPolicy(on=provider_unavailable, attempts=6, backoff=10.0, factor=2.0, cap=300.0)
 
 
 class DownloadSchema(Schema):
@@ -83,26 +88,14 @@ def poll_latest(task: Any, payload: dict[str, Any]) -> dict[str, Any]:
 
 
 @paysync_task("accounting.record_payment", traffic="user", interactive=True, schema=RecordPaymentSchema,
-              idempotency_key=lambda p: f"{p['merchant_id']}:{p['payment_id']}")
+              idempotency_key=lambda p: f"{p['merchant_id']}:{p['payment_id']}", retry=PAYMENT_RETRY)
 def record_payment(task: Any, payload: dict[str, Any]) -> dict[str, Any]:
     """Write a payment against an invoice to Xero, once (Idempotency-Key from the payment id)."""
     from paysync.accounting.record_payment import record_payment as record
 
-    try:
-        row = record(payload["merchant_id"], payload["payment_id"], str(payload["invoice_id"]),
-                     payload["amount"], payload["currency"], payload["date"], payload["account_code"],
-                     payload.get("reference"), traffic=task.contract.traffic, interactive=task.interactive)
-    except ProviderError as exc:
-        # 5xx or timeouts after the client's own retries: the row stays pending; try the same
-        # request (same Idempotency-Key) again later, a few times, without holding a worker.
-        if exc.retriable and not (task.request.called_directly or task.request.is_eager):
-            from storage.accounting import get_payment
-
-            row = get_payment(payload["merchant_id"], payload["payment_id"])
-            attempts = row["attempts"] if row else 0
-            if attempts < 6:
-                task.reschedule(min(300.0, 5.0 * 2 ** attempts))
-        raise
+    row = record(payload["merchant_id"], payload["payment_id"], str(payload["invoice_id"]),
+                 payload["amount"], payload["currency"], payload["date"], payload["account_code"],
+                 payload.get("reference"), traffic=task.contract.traffic, interactive=task.interactive)
     return _payment_result(row)
 
 

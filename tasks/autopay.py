@@ -6,9 +6,12 @@ Thin: validate, call ``paysync.autopay``, enqueue what comes next. Payloads carr
     autopay.run_due (beat) -> claims due + in-flight rows -> autopay.execute {scheduled_payment_id}
     autopay.execute -> Wise payout steps (+ wise.poll_initiation with a countdown), Xero write-back
 
-``BudgetExhausted`` propagates (the base class re-schedules or parks the job). A 5xx from
-Xero during the write-back leaves the row ``payout_succeeded``; ``autopay.run_due``
-dispatches it again after ``PAYSYNC_AUTOPAY_RECHECK_SECONDS`` (a bounded number of times).
+``BudgetExhausted`` propagates (the base class re-schedules or parks the job). A provider
+that stays unavailable (5xx, timeouts after the client's own retries) leaves the step
+uncommitted; ``autopay.execute`` runs again under :data:`EXECUTE_RETRY`, and once its
+attempts are spent ``paysync.autopay.execution.give_up`` decides: a write-back Xero never
+took becomes ``exception`` ``xero_unavailable``; another step stays in flight and
+``autopay.run_due`` dispatches it again after ``PAYSYNC_AUTOPAY_RECHECK_SECONDS``.
 """
 
 from __future__ import annotations
@@ -17,8 +20,7 @@ from typing import Any
 
 from marshmallow import Schema, fields, validate
 
-from paysync.clients.http import ProviderError
-from tasks.contract import paysync_task
+from tasks.contract import RetryPolicy, paysync_task, provider_unavailable
 from tasks.routing import enqueue, fan_out
 
 
@@ -55,19 +57,23 @@ def run_due(task: Any, payload: dict[str, Any]) -> dict[str, Any]:
     return claimed
 
 
-@paysync_task("autopay.execute", traffic="user", interactive=False, schema=ExecuteSchema)
+def _give_up(task: Any, payload: dict[str, Any], failure: BaseException, attempts: int) -> dict[str, Any]:
+    from paysync.autopay.execution import give_up
+
+    return give_up(payload["scheduled_payment_id"], failure, attempts)
+
+
+# 6 runs in all, 10 s after the first failure and doubling; then give_up() above.
+EXECUTE_RETRY = RetryPolicy(on=provider_unavailable, attempts=6, backoff=10.0, factor=2.0, cap=300.0,
+                            give_up=_give_up)
+
+
+@paysync_task("autopay.execute", traffic="user", interactive=False, schema=ExecuteSchema, retry=EXECUTE_RETRY)
 def execute(task: Any, payload: dict[str, Any]) -> dict[str, Any]:
     """Advance one scheduled payment: re-check, Wise payout, Xero write-back, or reversal after a bounce."""
     from paysync.autopay.execution import advance
 
-    try:
-        out = advance(payload["scheduled_payment_id"])
-    except ProviderError as exc:
-        if not exc.retriable:
-            raise
-        # a 5xx or timeout after the client's own retries: the step is not committed; the
-        # row stays in flight and autopay.run_due dispatches it again after the recheck delay
-        return {"scheduled_payment_id": payload["scheduled_payment_id"], "deferred": str(exc)[:300]}
+    out = advance(payload["scheduled_payment_id"])
     for poll in out.pop("polls"):
         enqueue("wise.poll_initiation", {"initiation_id": poll["initiation_id"], "seq": poll["seq"]},
                 countdown=poll["poll_in"])

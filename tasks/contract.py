@@ -1,7 +1,8 @@
-"""How a task declares itself, and what every task does before its body runs.
+"""How a task declares itself, and what every task does around its body.
 
     @paysync_task("wise.create_payout", traffic="user", interactive=True,
-                  schema=CreatePayoutSchema, idempotency_key=lambda p: p["idempotency_key"])
+                  schema=CreatePayoutSchema, idempotency_key=lambda p: p["idempotency_key"],
+                  retry=RetryPolicy(on=provider_unavailable, attempts=6, backoff=10.0))
     def create_payout(task, payload): ...
 
 The declaration is the one source of routing (``tasks/routing.py`` reads it). Before the
@@ -13,20 +14,31 @@ body runs, the base class:
    without paysync's routing) to its traffic queue, then drops the original;
 3. claims the execution by task id, so a job forwarded twice (a crash between forward
    and acknowledgement) or otherwise duplicated runs once (``tasks/executions.py``).
+
+When the body raises, the base class:
+
+- turns ``BudgetExhausted`` into a re-schedule (a short wait) or a parked job (a long one);
+- applies the task's :class:`RetryPolicy`: a failure it names runs the job again after the
+  policy's backoff (capped by ``PAYSYNC_MAX_COUNTDOWN``), as a new copy under the same task
+  id (the execution claim is released first, so the copy may claim it), counting attempts
+  in the ``paysync_attempt`` header; when the attempts are spent, the policy's ``give_up``
+  decides the job's result, or the failure fails the job. A budget wait never spends an
+  attempt. Jobs run eagerly or called directly are never retried: the failure propagates.
 """
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from celery import Task
-from celery.exceptions import Ignore
+from celery.exceptions import Ignore, Reject, Retry
 from marshmallow import Schema, ValidationError
 
-from paysync.clients.http import BudgetExhausted
+from paysync.clients.http import BudgetExhausted, ProviderError
 from paysync.config import settings
 from paysync.crashpoints import crash_point
 from paysync.errors import PayloadError
@@ -39,6 +51,50 @@ INTERACTIVE_PRIORITY = 0  # Redis transport: 0 is served first
 BATCH_PRIORITY = 9
 CLASS_HEADER = "paysync_class"  # "interactive" | "batch": overrides the declared class per job
 COPY_HEADER = "paysync_copy"  # one id per physical copy of a job (see executions.py)
+ATTEMPT_HEADER = "paysync_attempt"  # which run of the job this copy is, under its RetryPolicy (1 = first)
+
+log = logging.getLogger(__name__)
+
+
+def provider_unavailable(exc: BaseException) -> bool:
+    """A provider failed in a way worth trying again later (5xx, timeouts: ``ProviderError.retriable``)."""
+    return isinstance(exc, ProviderError) and exc.retriable
+
+
+GiveUp = Callable[[Any, dict[str, Any], BaseException, int], Any]  # (task, payload, failure, attempts) -> result
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Which failures a task retries, how many runs it gets, and the waits between them.
+
+    ``on``: exception classes, or a predicate on the exception (:func:`provider_unavailable`).
+    ``attempts``: runs in all, the first included. The wait after run ``n`` fails is
+    ``backoff * factor ** (n - 1)`` seconds, at most ``cap`` (and at most
+    ``PAYSYNC_MAX_COUNTDOWN``). ``give_up(task, payload, failure, attempts)``, when given,
+    runs after the last attempt failed and its value is the job's result; without it the
+    failure fails the job.
+    """
+
+    on: tuple[type[BaseException], ...] | Callable[[BaseException], bool]
+    attempts: int
+    backoff: float = 5.0
+    factor: float = 2.0
+    cap: float = 300.0
+    give_up: GiveUp | None = None
+
+    def __post_init__(self) -> None:
+        if self.attempts < 1 or self.backoff < 0 or self.factor < 1 or self.cap < 0:
+            raise ValueError("a retry policy needs attempts >= 1, backoff >= 0, factor >= 1 and cap >= 0")
+
+    def matches(self, exc: BaseException) -> bool:
+        if isinstance(self.on, tuple):
+            return isinstance(exc, self.on)
+        return bool(self.on(exc))
+
+    def countdown(self, attempt: int) -> float:
+        """Seconds to wait after run ``attempt`` failed (before ``PAYSYNC_MAX_COUNTDOWN``'s cap)."""
+        return min(self.cap, self.backoff * self.factor ** (attempt - 1))
 
 
 @dataclass(frozen=True)
@@ -48,6 +104,7 @@ class TaskContract:
     interactive: bool
     schema: type[Schema] | None = None
     idempotency_key: Callable[[dict[str, Any]], str] | None = None
+    retry: RetryPolicy | None = None
 
     def validate(self, payload: Any) -> dict[str, Any]:
         if not isinstance(payload, dict):
@@ -96,6 +153,14 @@ class PaysyncTask(Task):
         cls = header(self.request, CLASS_HEADER)
         return self.contract.interactive if cls is None else cls == "interactive"
 
+    @property
+    def attempt(self) -> int:
+        """Which run of this job this is under its retry policy (1 for the first)."""
+        try:
+            return max(1, int(header(self.request, ATTEMPT_HEADER) or 1))
+        except (TypeError, ValueError):
+            return 1
+
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         if args and len(args) == 1 and isinstance(args[0], dict) and not kwargs:
             raw = args[0]
@@ -119,6 +184,27 @@ class PaysyncTask(Task):
             if req.called_directly or req.is_eager:
                 raise
             self._wait_for_budget(raw, exc)
+        except (Ignore, Reject, Retry):
+            raise
+        except Exception as exc:
+            policy = self.contract.retry
+            if policy is None or not policy.matches(exc) or req.called_directly or req.is_eager:
+                raise
+            return self._retry(payload, policy, exc)
+
+    def _retry(self, payload: dict[str, Any], policy: RetryPolicy, exc: Exception) -> Any:
+        """Run the job again after the policy's backoff, or give up once its attempts are spent."""
+        attempt = self.attempt
+        if attempt >= policy.attempts:
+            log.warning("%s[%s]: attempt %d of %d failed, giving up: %s", self.name, self.request.id, attempt,
+                        policy.attempts, exc)
+            if policy.give_up is None:
+                raise exc
+            return policy.give_up(self, payload, exc, attempt)
+        countdown = policy.countdown(attempt)
+        log.warning("%s[%s]: attempt %d of %d failed, again in %.0fs: %s", self.name, self.request.id, attempt,
+                    policy.attempts, countdown, exc)
+        self.reschedule(countdown, attempt=attempt + 1)
 
     def _wait_for_budget(self, raw: dict[str, Any], exc: BudgetExhausted) -> None:
         """A short wait re-schedules the job; a long one parks it in PostgreSQL (no worker held)."""
@@ -145,34 +231,39 @@ class PaysyncTask(Task):
         elif status == "RETRY":
             executions.release(task_id)
 
-    def send_copy(self, raw: dict[str, Any], task_id: str, interactive: bool, countdown: float | None = None) -> None:
+    def send_copy(self, raw: dict[str, Any], task_id: str, interactive: bool, countdown: float | None = None,
+                  attempt: int = 1) -> None:
         """Publish one more copy of this job (same task id) on its traffic queue."""
+        headers: dict[str, Any] = {COPY_HEADER: uuid.uuid4().hex, CLASS_HEADER: "interactive" if interactive else "batch"}
+        if attempt > 1:
+            headers[ATTEMPT_HEADER] = attempt
         app.send_task(self.name, kwargs=raw, task_id=task_id, countdown=countdown, queue=self.contract.traffic,
-                      priority=self.contract.priority(interactive),
-                      headers={COPY_HEADER: uuid.uuid4().hex, CLASS_HEADER: "interactive" if interactive else "batch"})
+                      priority=self.contract.priority(interactive), headers=headers)
 
-    def reschedule(self, countdown: float) -> None:
-        """Run this job again after ``countdown`` seconds without spending a retry.
+    def reschedule(self, countdown: float, attempt: int | None = None) -> None:
+        """Run this job again after ``countdown`` seconds, as run ``attempt`` (default: this run's
+        number, so a short limiter wait spends no retry).
 
-        Used for short limiter waits. The countdown is capped below the visibility
-        timeout; longer waits must park the job instead (see budgets).
+        The countdown is capped below the visibility timeout; longer waits must park the job
+        instead (see budgets).
         """
         countdown = max(0.0, min(float(countdown), settings().max_countdown))
         req = self.request
         executions.release(req.id)
-        self.send_copy(dict(req.kwargs or {}), req.id, self.interactive, countdown=countdown)
+        self.send_copy(dict(req.kwargs or {}), req.id, self.interactive, countdown=countdown,
+                       attempt=self.attempt if attempt is None else attempt)
         raise Ignore()
 
 
 def paysync_task(name: str, *, traffic: Traffic, interactive: bool, schema: type[Schema] | None = None,
-                 idempotency_key: Callable[[dict[str, Any]], str] | None = None,
+                 idempotency_key: Callable[[dict[str, Any]], str] | None = None, retry: RetryPolicy | None = None,
                  **celery_options: Any) -> Callable[[Callable[..., Any]], PaysyncTask]:
-    """Declare a task: its name, kind of traffic, class, payload schema and idempotency key."""
+    """Declare a task: its name, kind of traffic, class, payload schema, idempotency key and retry policy."""
     if traffic not in TRAFFIC:
         raise ValueError(f"traffic must be one of {TRAFFIC}, got {traffic!r}")
     if name in REGISTRY:
         raise ValueError(f"task {name!r} is declared twice")
-    contract = TaskContract(name, traffic, interactive, schema, idempotency_key)
+    contract = TaskContract(name, traffic, interactive, schema, idempotency_key, retry)
 
     def decorate(fn: Callable[..., Any]) -> PaysyncTask:
         REGISTRY[name] = contract

@@ -10,9 +10,8 @@ Once the task finishes, every later copy is dropped.
 
 from __future__ import annotations
 
-import redis
-
 from paysync.config import settings
+from paysync.redis_client import redis_client
 
 _DONE_TTL = 7 * 24 * 3600
 _CLAIM = """
@@ -25,18 +24,6 @@ end
 return 'busy'
 """
 
-_client: redis.Redis | None = None
-_client_url: str | None = None
-
-
-def _redis() -> redis.Redis:
-    global _client, _client_url
-    url = settings().redis_url
-    if _client is None or _client_url != url:
-        _client, _client_url = redis.Redis.from_url(url), url
-    return _client
-
-
 def _keys(task_id: str) -> tuple[str, str]:
     return f"paysync:exec:{task_id}:done", f"paysync:exec:{task_id}:owner"
 
@@ -44,21 +31,21 @@ def _keys(task_id: str) -> tuple[str, str]:
 def claim(task_id: str, copy: str) -> str:
     """'run' (go ahead), 'busy' (another copy holds it) or 'done' (already finished)."""
     ttl = settings().visibility_timeout + 300
-    result = _redis().eval(_CLAIM, 2, *_keys(task_id), copy, ttl)
+    result = redis_client().eval(_CLAIM, 2, *_keys(task_id), copy, ttl)
     return result.decode() if isinstance(result, bytes) else result
 
 
 def finish(task_id: str) -> None:
     done, owner = _keys(task_id)
-    pipe = _redis().pipeline()
+    pipe = redis_client().pipeline()
     pipe.set(done, 1, ex=_DONE_TTL)
     pipe.delete(owner)
     pipe.execute()
 
 
 def release(task_id: str) -> None:
-    _redis().delete(_keys(task_id)[1])
+    redis_client().delete(_keys(task_id)[1])
 
 
 def is_done(task_id: str) -> bool:
-    return bool(_redis().exists(_keys(task_id)[0]))
+    return bool(redis_client().exists(_keys(task_id)[0]))

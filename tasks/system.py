@@ -7,11 +7,10 @@ import socket
 import time
 from typing import Any
 
-import redis
 from marshmallow import Schema, fields, validate
 
-from paysync.config import settings
 from paysync.crashpoints import crash_point
+from paysync.redis_client import redis_client
 from tasks.contract import paysync_task
 
 
@@ -26,7 +25,7 @@ def _smoke(task: Any, payload: dict[str, Any]) -> dict[str, Any]:
     if payload["sleep"]:
         time.sleep(payload["sleep"])
     crash_point("smoke.mid_task")
-    r = redis.Redis.from_url(settings().redis_url)
+    r = redis_client()
     runs = r.incr(f"paysync:smoke:{payload['token']}")
     where = {
         "task": task.name,

@@ -17,7 +17,7 @@ def xero_multi_connection(ctx: Any) -> Any:
     """Xero: authorise three connections, multi-connection on, download outstanding invoices, pay one."""
     from mappers.money import from_minor
     from paysync.accounting.onboarding import authorize
-    from paysync.clients.xero_oauth import XeroUrls
+    from paysync.clients.xero import XeroUrls
     from paysync.demo import Section
     from storage import accounting, connections, merchants
     from tasks.routing import enqueue

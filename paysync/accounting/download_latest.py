@@ -22,13 +22,13 @@ import os
 from collections.abc import Callable
 from typing import Any
 
-import requests
-
 from mappers import xero as xm
-from paysync.budgets import Limiter
 from paysync.clients.xero import XeroClient
+from paysync.clients.xero import contacts as xero_contacts
+from paysync.clients.xero import invoices as xero_invoices
 from paysync.errors import ConfigError
 from storage import accounting, connections, sync_states
+from storage.connections import Resolution
 from storage.db import transaction
 
 
@@ -57,16 +57,19 @@ def _store_invoices(cur: Any, merchant_id: int, tenant: str, records: list[dict[
     accounting.upsert_invoices(cur, merchant_id, tenant, records)
 
 
-# stream, API path, list key, mapper, store, extra query parameters
-STREAMS: tuple[tuple[str, str, str, Callable[[dict], dict], Callable[..., None], dict[str, str]], ...] = (
-    ("xero.contacts", "Contacts", "Contacts", xm.contact_record, _store_contacts, {"includeArchived": "true"}),
-    ("xero.invoices", "Invoices", "Invoices", xm.invoice_record, _store_invoices, {}),
+ReadPage = Callable[..., list[dict[str, Any]]]  # (client, *, since, page, size) -> the page's records
+
+# stream, the page reader (paysync.clients.xero), mapper, store
+STREAMS: tuple[tuple[str, ReadPage, Callable[[dict], dict], Callable[..., None]], ...] = (
+    ("xero.contacts", xero_contacts.modified_page, xm.contact_record, _store_contacts),
+    ("xero.invoices", xero_invoices.modified_page, xm.invoice_record, _store_invoices),
 )
 
 
-def sync_stream(client: XeroClient, merchant_id: int, stream: str, path: str, key: str,
-                mapper: Callable[[dict], dict], store: Callable[..., None], extra: dict[str, str],
+def sync_stream(client: XeroClient, merchant_id: int, stream: str, read_page: ReadPage,
+                mapper: Callable[[dict], dict], store: Callable[..., None],
                 full: bool = False, size: int | None = None) -> dict[str, Any]:
+    """Read one stream from its bookmark to the end, committing each page with the advanced bookmark."""
     tenant = client.connection.tenant_id or ""
     scope = f"tenant:{tenant}"
     size = size or page_size()
@@ -75,10 +78,7 @@ def sync_stream(client: XeroClient, merchant_id: int, stream: str, path: str, ke
     page = int((state or {}).get("page") or 1)
     pages = records_read = 0
     while True:
-        params = {"page": page, "pageSize": size, "order": "UpdatedDateUTC ASC", **extra}
-        headers = {"If-Modified-Since": since} if since else None
-        body = client.get(path, params=params, headers=headers)
-        items = (body.get(key) or []) if isinstance(body, dict) else []
+        items = read_page(client, since=since, page=page, size=size)
         records = [mapper(item) for item in items]
         pages += 1
         records_read += len(records)
@@ -103,16 +103,23 @@ def sync_stream(client: XeroClient, merchant_id: int, stream: str, path: str, ke
 
 
 def download_latest(merchant_id: int, traffic: str, interactive: bool, *, full: bool = False,
-                    session: requests.Session | None = None, limiter: Limiter | None = None) -> dict[str, Any]:
-    """Read contacts and invoices changed since the bookmarks through the connection ``traffic`` uses now."""
-    res = connections.resolve(merchant_id, traffic)
+                    resolution: Resolution | None = None, client: XeroClient | None = None) -> dict[str, Any]:
+    """Read contacts and invoices changed since the bookmarks through the connection ``traffic`` uses now.
+
+    A job that resolved its connection already passes the ``resolution`` (and may pass its
+    ``client`` on that connection) instead of having it resolved again here.
+    """
+    res = resolution or connections.resolve(merchant_id, traffic)
     conn = res.connection
-    client = XeroClient.for_connection(conn, interactive=interactive, session=session, limiter=limiter)
+    if client is None:
+        client = XeroClient.for_connection(conn, interactive=interactive)
+    elif client.connection.id != conn.id:
+        raise ValueError(f"the client is for connection {client.connection.id}, the resolution names {conn.id}")
     out: dict[str, Any] = {"merchant_id": merchant_id, "traffic": traffic, "connection_id": conn.id,
                            "role": conn.role, "app": conn.client_id, "tenant": conn.tenant_id,
                            "multi_connection": res.multi_connection, "fallback": res.fallback}
-    for stream, path, key, mapper, store, extra in STREAMS:
-        out[stream] = sync_stream(client, merchant_id, stream, path, key, mapper, store, extra, full=full)
+    for stream, read_page, mapper, store in STREAMS:
+        out[stream] = sync_stream(client, merchant_id, stream, read_page, mapper, store, full=full)
     out["calls"] = client.calls
     out["outstanding"] = accounting.count_rows(merchant_id)["outstanding"]
     return out

@@ -30,10 +30,9 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-import requests
-
-from paysync.clients import xero_oauth as xo
 from paysync.clients.xero import XeroClient
+from paysync.clients.xero import connections as xero_connections
+from paysync.clients.xero import oauth as xo
 from paysync.errors import PaysyncError
 from storage import connections
 from storage.connections import Connection
@@ -92,7 +91,7 @@ def authorize(connection_id: int, *, redirect_port: int = 8910, redirect_host: s
               tenant: str | None = None, open_url: bool = False, urls: dict[str, str] | None = None,
               echo: Callable[[str], None] = print,
               choose: Callable[[list[dict[str, Any]]], dict[str, Any]] | None = None,
-              timeout: float = 300.0, session: requests.Session | None = None) -> Connection:
+              timeout: float = 300.0) -> Connection:
     """Run the authorization-code flow for a connection (module docstring); returns it, active."""
     if urls:
         set_urls(connection_id, urls)
@@ -113,9 +112,9 @@ def authorize(connection_id: int, *, redirect_port: int = 8910, redirect_host: s
         echo(f"Open this URL to authorise connection {conn.id} ({conn.role}, app {conn.client_id}):\n{url}")
         echo(f"Waiting for Xero's redirect to {redirect_uri} ...")
         if open_url:
-            resp = (session or requests.Session()).get(url, timeout=30, allow_redirects=True)
-            if resp.status_code >= 400 and not server.done.is_set():
-                raise OnboardingError(f"the authorize page answered {resp.status_code}: {resp.text[:300]}")
+            status, text = xo.open_authorize_page(url)
+            if status >= 400 and not server.done.is_set():
+                raise OnboardingError(f"the authorize page answered {status}: {text}")
         if not server.done.wait(timeout):
             raise OnboardingError(f"no redirect to {redirect_uri} within {timeout:.0f}s")
     finally:
@@ -131,7 +130,7 @@ def authorize(connection_id: int, *, redirect_port: int = 8910, redirect_host: s
     if not code:
         raise OnboardingError("the redirect carried no code")
     body = xo.token_call(conn, base, {"grant_type": "authorization_code", "code": code,
-                                      "redirect_uri": redirect_uri, "code_verifier": verifier}, session=session)
+                                      "redirect_uri": redirect_uri, "code_verifier": verifier})
     creds = xo.token_fields(body, conn.credentials, time.time())
     if not body.get("refresh_token"):
         raise OnboardingError("Xero issued no refresh token: the offline_access scope was not granted")
@@ -139,7 +138,7 @@ def authorize(connection_id: int, *, redirect_port: int = 8910, redirect_host: s
     connections.save_credentials(conn.id, creds, status="pending", last_error=None)
     conn = connections.get(conn.id)
     event = xo.jwt_claims(creds["access_token"]).get("authentication_event_id")
-    tenants = list_tenants(conn, session=session)
+    tenants = list_tenants(conn)
     mine = [t for t in tenants if event and t.get("authEventId") == event] or tenants
     chosen = pick_tenant(mine if tenant is None else tenants, tenant, choose)
     connections.save_credentials(conn.id, creds, status="active", last_error=None, tenant_id=chosen["tenantId"],
@@ -147,9 +146,9 @@ def authorize(connection_id: int, *, redirect_port: int = 8910, redirect_host: s
     return connections.get(conn.id)
 
 
-def list_tenants(conn: Connection, session: requests.Session | None = None) -> list[dict[str, Any]]:
+def list_tenants(conn: Connection) -> list[dict[str, Any]]:
     """``GET /connections`` with the connection's tokens (no tenant needed)."""
-    return XeroClient(conn, interactive=True, session=session, require_tenant=False).list_connections()
+    return xero_connections.list_tenants(XeroClient(conn, interactive=True, require_tenant=False))
 
 
 def pick_tenant(tenants: list[dict[str, Any]], wanted: str | None,
@@ -169,11 +168,11 @@ def pick_tenant(tenants: list[dict[str, Any]], wanted: str | None,
     return choose(tenants)
 
 
-def verify(connection_id: int, session: requests.Session | None = None) -> Connection:
+def verify(connection_id: int) -> Connection:
     """Is the connection's tenant still connected? Marks ``needs_reauth`` when not."""
     conn = connections.get(connection_id)
     try:
-        tenants = list_tenants(conn, session=session)
+        tenants = list_tenants(conn)
     except xo.ReauthRequired:
         return connections.get(connection_id)
     if conn.tenant_id and not any(str(t.get("tenantId", "")).lower() == conn.tenant_id.lower() for t in tenants):

@@ -21,14 +21,12 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-import requests
-
-from mappers import xero as xm
 from mappers.money import asset as asset_of
 from mappers.money import parse_asset, to_minor
-from paysync.budgets import Limiter
 from paysync.clients.http import ProviderError
 from paysync.clients.xero import XeroClient
+from paysync.clients.xero import invoices as xero_invoices
+from paysync.clients.xero import payments as xero_payments
 from paysync.crashpoints import crash_point
 from paysync.errors import PaysyncError
 from storage import accounting, connections
@@ -73,23 +71,26 @@ def _check_invoice(client: XeroClient, merchant_id: int, row: dict[str, Any], cu
         invoice_currency = local["currency"]
     else:
         try:
-            body = client.get(f"Invoices/{row['invoice_external_id']}")
+            found = xero_invoices.get(client, row["invoice_external_id"])
         except ProviderError as exc:
             if exc.status == 404:
                 raise _reject(row, f"invoice {row['invoice_external_id']} not found in Xero ({exc.message})",
                               exc.body) from None
             raise
-        found = (body.get("Invoices") or [{}])[0]
-        invoice_currency = found.get("CurrencyCode")
+        invoice_currency = (found or {}).get("CurrencyCode")
     if invoice_currency and invoice_currency.upper() != currency:
         raise _reject(row, f"invoice {row['invoice_external_id']} is in {invoice_currency}, the payment in {currency}")
 
 
 def record_payment(merchant_id: int, payment_id: str, invoice_id: str, amount: Decimal | str, currency: str,
                    day: date, account_code: str, reference: str | None = None, *, traffic: str = "user",
-                   interactive: bool = True, session: requests.Session | None = None,
-                   limiter: Limiter | None = None, currency_rate: Decimal | None = None) -> dict[str, Any]:
+                   interactive: bool = True, client: XeroClient | None = None,
+                   currency_rate: Decimal | None = None) -> dict[str, Any]:
     """Record the payment in Xero once; returns the ``accounting_payments`` row.
+
+    ``client``: a client on the connection ``traffic`` resolves to, when the job resolved it
+    already (otherwise it is resolved here). A new payment is sent through it; a pending one
+    through the connection it was first sent through, whatever ``traffic`` resolves to now.
 
     ``currency_rate`` (optional) is sent as Xero's ``CurrencyRate`` (units of the invoice's
     currency per unit of the bank account's); it is stored with the row, so a retry sends
@@ -101,7 +102,7 @@ def record_payment(merchant_id: int, payment_id: str, invoice_id: str, amount: D
     invoice_id = invoice_id.lower()
     row = accounting.get_payment(merchant_id, payment_id)
     if row is None:
-        conn = connections.resolve(merchant_id, traffic).connection
+        conn = client.connection if client is not None else connections.resolve(merchant_id, traffic).connection
         row, _ = accounting.create_payment(
             merchant_id, payment_id, connection_id=conn.id, tenant_id=conn.tenant_id, invoice_external_id=invoice_id,
             amount=minor, asset=code, paid_on=day, account_code=account_code,
@@ -118,28 +119,22 @@ def record_payment(merchant_id: int, payment_id: str, invoice_id: str, amount: D
         raise PaysyncError(f"payment {payment_id}: its connection was deleted; it cannot be retried safely")
     # A pending row is (re)sent through the connection it was first sent through: the same
     # Idempotency-Key on another app would not be recognised by Xero.
-    conn = connections.get(row["connection_id"])
-    client = XeroClient.for_connection(conn, interactive=interactive, session=session, limiter=limiter)
+    if client is None or client.connection.id != row["connection_id"]:
+        client = XeroClient.for_connection(connections.get(row["connection_id"]), interactive=interactive)
     row_currency = parse_asset(row["asset"])[0]
     if row["attempts"] == 0:
         _check_invoice(client, merchant_id, row, row_currency)
-    body = xm.payment_request(row["invoice_external_id"], row["amount"], row_currency, row["paid_on"],
-                              row["account_code"], row["reference"])
-    if row.get("currency_rate") is not None:  # autopay: a bank account in another currency than the bill
-        body["Payments"][0]["CurrencyRate"] = row["currency_rate"]
+    # currency_rate: autopay from a bank account in another currency than the bill
+    body = xero_payments.request_body(row["invoice_external_id"], row["amount"], row_currency, row["paid_on"],
+                                      row["account_code"], row["reference"], row.get("currency_rate"))
     accounting.note_attempt(row["id"])
     try:
-        answer = client.put("Payments", body, headers={"Idempotency-Key": row["idempotency_key"]})
+        paid = xero_payments.create(client, body, idempotency_key=row["idempotency_key"])
     except ProviderError as exc:
         if not exc.retriable and exc.status is not None and 400 <= exc.status < 500:
             raise _reject(row, exc.message, exc.body) from None
         raise
     crash_point("accounting.after_xero_payment")  # Xero holds the payment; our row is still pending
-    payments = answer.get("Payments") or []
-    if not payments:
-        raise ProviderError("xero", None, "PUT /Payments answered without a payment", retriable=True)
-    paid = payments[0]
-    errors = xm.validation_messages({"Payments": [paid]})
-    if errors or not paid.get("PaymentID"):
-        raise _reject(row, "; ".join(errors) or "Xero returned no PaymentID", paid)
-    return accounting.mark_payment_recorded(row["id"], str(paid["PaymentID"]).lower(), paid)
+    if paid.errors or not paid.id:
+        raise _reject(row, "; ".join(paid.errors) or "Xero returned no PaymentID", paid.raw)
+    return accounting.mark_payment_recorded(row["id"], str(paid.id).lower(), paid.raw)

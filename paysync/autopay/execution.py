@@ -21,6 +21,13 @@ Exactly once:
 - **Xero.** The write-back is ``accounting.record_payment``'s domain function with payment
   id ``autopay-<id>-<attempt>``: its row and ``Idempotency-Key`` are stored before the call
   and a retry goes through the same connection, so Xero replays instead of paying twice.
+  The job resolves the user connection once (:class:`~paysync.autopay.books.Books`) and
+  every step that reads or writes Xero goes through it.
+- **Xero unavailable.** A 5xx or timeout (after the client's own retries) leaves the step
+  uncommitted and propagates: ``autopay.execute`` declares a retry policy (``tasks/autopay.py``)
+  that runs the job again with backoff, and once its attempts are spent calls :func:`give_up`:
+  a write-back Xero never took becomes the exception ``xero_unavailable``; any other step
+  stays in flight for ``autopay.run_due``.
 - **Per-day limits** are counted from what is committed today (``committed_amount`` of
   rows whose payout was requested today) under an advisory lock per merchant and currency.
 
@@ -42,13 +49,15 @@ from mappers import xero as xm
 from mappers.money import asset as asset_of
 from mappers.money import from_minor, to_minor
 from paysync.autopay import rules, settings
+from paysync.autopay.books import Books
 from paysync.clients.http import ProviderError
+from paysync.clients.xero import invoices as xero_invoices
+from paysync.clients.xero import payments as xero_payments
 from paysync.crashpoints import crash_point
 from storage import autopay as store
 from storage.db import transaction
 
 MAX_STEPS = 8
-MAX_WRITEBACK_ATTEMPTS = 6
 _REVERSE_NS = uuid.UUID("4b0f3c7e-2f55-4c61-9a57-6e1d2b7a9c10")
 
 
@@ -57,6 +66,13 @@ class Context:
     today: dt.date
     polls: list[dict[str, Any]] = field(default_factory=list)   # wise.poll_initiation to schedule
     steps: list[str] = field(default_factory=list)
+    books: Books | None = None                                   # the job's Xero connection (user traffic)
+
+    def xero(self, sp: dict[str, Any]) -> Books:
+        """The job's :class:`Books` on the user connection, created on first need."""
+        if self.books is None:
+            self.books = Books(sp["merchant_id"], "user", interactive=False)
+        return self.books
 
 
 @dataclass
@@ -91,20 +107,14 @@ def _exception(cur: Any, sp: dict[str, Any], kind: str, reason: str, **columns: 
 
 # ----------------------------------------------------------------- claimed: re-check, commit the limit
 
-def _xero_bill(sp: dict[str, Any]) -> dict[str, Any] | None:
-    from paysync.clients.xero import XeroClient
-    from storage import connections
-
-    conn = connections.resolve(sp["merchant_id"], "user").connection
-    client = XeroClient.for_connection(conn, interactive=False)
+def _xero_bill(ctx: Context, sp: dict[str, Any]) -> dict[str, Any] | None:
     try:
-        body = client.get(f"Invoices/{sp['invoice_external_id']}")
+        found = xero_invoices.get(ctx.xero(sp).client(), sp["invoice_external_id"])
     except ProviderError as exc:
         if exc.status == 404:
             return None
         raise
-    items = body.get("Invoices") or []
-    return xm.invoice_record(items[0]) if items else None
+    return xm.invoice_record(found) if found else None
 
 
 def _step_claimed(cur: Any, sp: dict[str, Any], ctx: Context) -> Step:
@@ -113,7 +123,7 @@ def _step_claimed(cur: Any, sp: dict[str, Any], ctx: Context) -> Step:
         _set(cur, sp, "cancelled", "auto-payments turned off before execution",
              reason="auto-payments turned off before execution", next_check_at=None)
         return Step()
-    bill = _xero_bill(sp)  # the books now, through the user connection
+    bill = _xero_bill(ctx, sp)  # the books now, through the user connection
     if bill is None or bill["status"] != "AUTHORISED" or bill["amount_due"] <= 0:
         from paysync.autopay.scheduler import _gone_reason
 
@@ -226,25 +236,19 @@ def _step_payout(cur: Any, sp: dict[str, Any], ctx: Context) -> Step:
 
 def _step_write_back(cur: Any, sp: dict[str, Any], ctx: Context) -> Step:
     from paysync.accounting.record_payment import PaymentConflict, PaymentRejected, record_payment
-    from paysync.clients.xero_oauth import ReauthRequired
+    from paysync.clients.xero import ReauthRequired
     from storage import wise as wise_store
 
     ini = wise_store.get_initiation(sp["initiation_id"]) if sp["initiation_id"] else None
     if ini is not None and ini["status"] in ("FAILED", "CANCELLED"):
         return _exception(cur, sp, "payout_bounced", f"the Wise payout went {ini['raw_status']} before it was "
                           "written to Xero: nothing was written; the bill is open in Xero")
-    from storage import accounting
-
-    # Bounded retries of 5xx: record_payment commits its own attempt count before each call
-    # (this row is locked by this transaction, which a 5xx rolls back).
-    earlier = accounting.get_payment(sp["merchant_id"], payment_id(sp))
-    attempts = (earlier["attempts"] if earlier else 0) + 1
     reference = f"Wise transfer {sp['transfer_id']}"[:255]
     try:
         row = record_payment(sp["merchant_id"], payment_id(sp), sp["invoice_external_id"],
                              from_minor(sp["amount"], sp["currency"]), sp["currency"], sp["paid_on"],
                              sp["account_code"], reference, traffic="user", interactive=False,
-                             currency_rate=sp["currency_rate"])
+                             client=ctx.xero(sp).client(), currency_rate=sp["currency_rate"])
     except (PaymentRejected, PaymentConflict) as exc:
         reason = exc.reason if isinstance(exc, PaymentRejected) else str(exc)
         return _exception(cur, sp, "xero_refused", f"Wise paid (transfer {sp['transfer_id']}) but Xero refused the "
@@ -255,10 +259,9 @@ def _step_write_back(cur: Any, sp: dict[str, Any], ctx: Context) -> Step:
         _set(cur, sp, "payout_succeeded", note, reason=note)
         return Step()
     except ProviderError as exc:
-        if exc.retriable and attempts < MAX_WRITEBACK_ATTEMPTS:
-            raise
-        return _exception(cur, sp, "xero_unavailable", f"Wise paid (transfer {sp['transfer_id']}) but Xero did not "
-                          f"take the payment after {attempts} attempts: {exc}", accounting_payment_id=payment_id(sp))
+        if exc.retriable:
+            raise  # not committed: the job's retry policy runs it again, then give_up()
+        return _unavailable(cur, sp, exc)
     crash_point("autopay.after_xero_answered")  # Xero holds the payment; this step is not committed yet
     _set(cur, sp, "written_back",
          f"written to Xero: payment {row['external_id']} on account {sp['account_code']}"
@@ -268,11 +271,20 @@ def _step_write_back(cur: Any, sp: dict[str, Any], ctx: Context) -> Step:
     return Step()
 
 
+def _unavailable(cur: Any, sp: dict[str, Any], error: BaseException, attempts: int = 1) -> Step:
+    """Xero did not take the write-back and no more attempts are made: a person settles it."""
+    from storage import accounting
+
+    earlier = accounting.get_payment(sp["merchant_id"], payment_id(sp))
+    tries = max(attempts, earlier["attempts"] if earlier else 0)
+    return _exception(cur, sp, "xero_unavailable", f"Wise paid (transfer {sp['transfer_id']}) but Xero did not "
+                      f"take the payment after {tries} attempts: {error}", accounting_payment_id=payment_id(sp))
+
+
 # ----------------------------------------------------------------- written_back: a later bounce reverses
 
 def _step_reverse(cur: Any, sp: dict[str, Any], ctx: Context) -> Step:
-    from paysync.clients.xero import XeroClient
-    from storage import accounting, connections
+    from storage import accounting
     from storage import wise as wise_store
 
     ini = wise_store.get_initiation(sp["initiation_id"]) if sp["initiation_id"] else None
@@ -280,11 +292,9 @@ def _step_reverse(cur: Any, sp: dict[str, Any], ctx: Context) -> Step:
         return Step()
     paid = accounting.get_payment(sp["merchant_id"], sp["accounting_payment_id"])
     conn_id = paid["connection_id"] if paid and paid["connection_id"] else None
-    conn = connections.get(conn_id) if conn_id else connections.resolve(sp["merchant_id"], "user").connection
-    client = XeroClient.for_connection(conn, interactive=False)
+    client = ctx.xero(sp).client_for(conn_id)
     try:
-        client.post(f"Payments/{sp['xero_payment_id']}", {"Status": "DELETED"},
-                    headers={"Idempotency-Key": reverse_key(sp)})
+        xero_payments.delete(client, sp["xero_payment_id"], idempotency_key=reverse_key(sp))
         done = f"Xero payment {sp['xero_payment_id']} deleted; the bill is open again in Xero"
     except ProviderError as exc:
         if exc.retriable or exc.status is None or not 400 <= exc.status < 500:
@@ -333,6 +343,25 @@ def advance(sp_id: int, *, today: dt.date | None = None) -> dict[str, Any]:
     row = store.get(sp_id) or {}
     return {"scheduled_payment_id": sp_id, "state": row.get("state"), "reason": row.get("reason"),
             "exception_kind": row.get("exception_kind"), "steps": ctx.steps, "busy": busy, "polls": ctx.polls}
+
+
+def give_up(sp_id: int, error: BaseException, attempts: int) -> dict[str, Any]:
+    """The job's attempts are spent on ``error`` (a provider still unavailable).
+
+    A write-back Xero never took becomes the exception ``xero_unavailable`` (Wise has paid:
+    a person records it). Any other step stays in flight: ``autopay.run_due`` dispatches it
+    again after ``PAYSYNC_AUTOPAY_RECHECK_SECONDS``. A row another executor holds is left to it.
+    """
+    with transaction() as cur:
+        sp = store.lock_nowait(cur, sp_id)
+        if sp is not None and sp["state"] == "payout_succeeded":
+            _unavailable(cur, sp, error, attempts)
+    row = store.get(sp_id) or {}
+    out = {"scheduled_payment_id": sp_id, "state": row.get("state"), "reason": row.get("reason"),
+           "exception_kind": row.get("exception_kind")}
+    if row.get("state") != "exception":
+        out["deferred"] = str(error)[:300]
+    return out
 
 
 def claim(today: dt.date | None = None, merchant_id: int | None = None,

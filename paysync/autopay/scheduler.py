@@ -27,6 +27,8 @@ from collections import Counter
 from typing import Any
 
 from paysync.autopay import rules
+from paysync.autopay.books import Books
+from paysync.clients.xero import organisation
 from storage import autopay as store
 from storage.db import transaction
 
@@ -41,34 +43,30 @@ def _gone_reason(status: str | None, amount_due: int | None) -> str:
     return f"bill no longer payable ({status or 'missing'} in Xero)"
 
 
-def base_currency(merchant_id: int, traffic: str = "service", interactive: bool = False) -> str:
-    """The Xero organisation's base currency (``GET /Organisation``), through ``traffic``'s connection."""
-    from paysync.clients.xero import XeroClient
-    from storage import connections
-
-    conn = connections.resolve(merchant_id, traffic).connection
-    body = XeroClient.for_connection(conn, interactive=interactive).get("Organisation")
-    return str((body.get("Organisations") or [{}])[0].get("BaseCurrency") or "").upper()
-
-
 def schedule(merchant_id: int, *, download: bool = True, interactive: bool = False) -> dict[str, Any]:
-    """Download the latest books on the service connection, then reconcile scheduled payments."""
+    """Download the latest books on the service connection, then reconcile scheduled payments.
+
+    The service connection is resolved once for the job (on first need) and both the
+    download and the base-currency read go through one client on it.
+    """
     rule = store.get_rule(merchant_id)
     out: dict[str, Any] = {"merchant_id": merchant_id}
     if rule is None or not rule["enabled"]:
         out["skipped"] = "no auto-payment rules" if rule is None else "auto-payments are turned off"
         return out
+    books = Books(merchant_id, "service", interactive)
     if download:
         from paysync.accounting.download_latest import download_latest
 
-        res = download_latest(merchant_id, "service", interactive)
+        res = download_latest(merchant_id, "service", interactive, resolution=books.resolution(),
+                              client=books.client())
         out["download"] = {"connection_id": res["connection_id"], "role": res["role"], "calls": res["calls"],
                            "invoices_read": res["xero.invoices"]["records"]}
     if rule.get("base_currency") is None:
         payees = store.payees(merchant_id)
         if any(b["currency"] != rule["balance_currency"] and b["contact_external_id"] in payees
                for b in store.payable_bills(merchant_id)):
-            store.set_base_currency(merchant_id, base_currency(merchant_id, "service", interactive))
+            store.set_base_currency(merchant_id, organisation.base_currency(books.client()))
     out.update(reconcile(merchant_id))
     return out
 

@@ -8,7 +8,10 @@
   environment variables (listed in its docstring).
 
 A refusal is not an error: callers decide whether to sleep (``acquire_blocking``),
-re-schedule the task or park it.
+re-schedule the task or park it. ``with limiter.lease(spec) as grant:`` is the form for one
+call: it takes a grant (sleeping through a short wait) or raises :class:`BudgetExhausted`,
+and releases the grant's concurrency slot when the block ends. One limiter per process:
+``paysync.redis_client.shared_limiter()``.
 """
 
 from paysync.budgets.buckets import (
@@ -20,13 +23,14 @@ from paysync.budgets.buckets import (
 )
 from paysync.budgets.config import budget_settings
 from paysync.budgets.limiter import Limiter
-from paysync.budgets.spec import BucketSpec, BucketState, Grant, Window, WindowState
+from paysync.budgets.spec import BucketSpec, BucketState, BudgetExhausted, Grant, Window, WindowState
 
 __all__ = [
     "XERO_PROBLEM_WINDOWS",
     "XERO_REMAINING_HEADERS",
     "BucketSpec",
     "BucketState",
+    "BudgetExhausted",
     "Grant",
     "Limiter",
     "Window",

@@ -9,12 +9,13 @@ from __future__ import annotations
 import math
 import secrets
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from importlib.resources import files
 
 import redis
 
-from paysync.budgets.spec import BucketSpec, BucketState, Grant, WindowState
-from paysync.config import settings
+from paysync.budgets.spec import BucketSpec, BucketState, BudgetExhausted, Grant, WindowState
 
 
 def _script(client: redis.Redis, name: str):
@@ -49,7 +50,10 @@ class Limiter:
 
     @classmethod
     def from_url(cls, url: str | None = None) -> Limiter:
-        return cls(redis.Redis.from_url(url or settings().redis_url))
+        """A limiter on this process's Redis client for ``url`` (``paysync.redis_client``)."""
+        from paysync.redis_client import redis_client
+
+        return cls(redis_client(url))
 
     def acquire(self, spec: BucketSpec, interactive: bool = False) -> Grant:
         """Take one call from every window (and a lease) of ``spec``, or nothing and the wait."""
@@ -76,6 +80,21 @@ class Limiter:
             if grant.ok or time.monotonic() + pause > deadline:
                 return grant
             time.sleep(pause)
+
+    @contextmanager
+    def lease(self, spec: BucketSpec, interactive: bool = False, max_wait: float = 0.0) -> Iterator[Grant]:
+        """One call's grant, held for the ``with`` block and released when it ends.
+
+        Sleeps through a wait that fits in ``max_wait`` seconds (``acquire_blocking``);
+        otherwise raises :class:`BudgetExhausted` with the wait, having taken nothing.
+        """
+        grant = self.acquire_blocking(spec, interactive, max_wait=max_wait)
+        if not grant.ok:
+            raise BudgetExhausted(spec.name, grant.wait, grant.reason)
+        try:
+            yield grant
+        finally:
+            self.release(spec, grant.lease)
 
     def release(self, spec: BucketSpec, lease: str | None) -> float | None:
         """End a lease; returns the Redis time it was freed, or None if it was no longer held."""

@@ -10,6 +10,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+from paysync.errors import PaysyncError
+
 
 def share_for_batch(limit: int, reserve: float) -> int:
     """Calls of ``limit`` that batch work may use when ``reserve`` is kept for interactive calls.
@@ -116,6 +118,17 @@ class Grant:
     lease: str | None
     reason: str
     granted_at: float
+
+
+class BudgetExhausted(PaysyncError):
+    """No call may be made for ``wait`` seconds on ``bucket``; the job should wait, not a worker."""
+
+    def __init__(self, bucket: str, wait: float, reason: str) -> None:
+        self.bucket, self.wait, self.reason = bucket, wait, reason
+        super().__init__(f"budget {bucket} exhausted ({reason}): next call in {wait:.1f}s")
+
+    def __reduce__(self) -> tuple:
+        return (BudgetExhausted, (self.bucket, self.wait, self.reason))
 
 
 @dataclass(frozen=True)

@@ -43,7 +43,7 @@ def authorize(connection_id: int, redirect_port: int, tenant: str | None, open_u
               timeout: float, as_json: bool) -> None:
     """Authorise a connection with Xero (OAuth2 code flow); tokens are stored encrypted."""
     from paysync.accounting.onboarding import authorize as run
-    from paysync.clients.xero_oauth import XeroUrls
+    from paysync.clients.xero import XeroUrls
 
     urls: dict[str, str] = XeroUrls.sandbox(base_url) if base_url else {}
     urls.update({k: v for k, v in {"api": api_url, "connections": connections_url, "identity": identity_url,

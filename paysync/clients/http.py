@@ -29,22 +29,13 @@ from typing import Any
 import requests
 
 from mappers import jsonnum
-from paysync.budgets import BucketSpec, Limiter
+from paysync.budgets import BucketSpec, BudgetExhausted, Limiter
 from paysync.config import settings
 from paysync.errors import PaysyncError
 
+__all__ = ["BudgetExhausted", "BudgetedHTTP", "ProviderError"]
+
 log = logging.getLogger(__name__)
-
-
-class BudgetExhausted(PaysyncError):
-    """No call may be made for ``wait`` seconds on ``bucket``; the job should wait, not a worker."""
-
-    def __init__(self, bucket: str, wait: float, reason: str) -> None:
-        self.bucket, self.wait, self.reason = bucket, wait, reason
-        super().__init__(f"budget {bucket} exhausted ({reason}): next call in {wait:.1f}s")
-
-    def __reduce__(self) -> tuple:
-        return (BudgetExhausted, (self.bucket, self.wait, self.reason))
 
 
 class ProviderError(PaysyncError):
@@ -94,24 +85,23 @@ class BudgetedHTTP:
         attempt = 0
         while True:
             attempt += 1
-            grant = self.limiter.acquire_blocking(self.bucket, self.interactive, max_wait=self.max_inline_wait)
-            if not grant.ok:
-                raise BudgetExhausted(self.bucket.name, grant.wait, grant.reason)
-            try:
+            failure: Exception | None = None
+            with self.limiter.lease(self.bucket, self.interactive, max_wait=self.max_inline_wait or 0.0):
                 hdrs = {"Accept": "application/json", **self.auth_headers(), **(headers or {})}
                 if body is not None:
                     hdrs["Content-Type"] = "application/json"
                 self.calls += 1
-                resp = self.session.request(method, url, params=params, data=body if body is not None else data,
-                                            headers=hdrs, timeout=self.timeout)
-            except (requests.ConnectionError, requests.Timeout) as exc:
+                try:
+                    resp = self.session.request(method, url, params=params, data=body if body is not None else data,
+                                                headers=hdrs, timeout=self.timeout)
+                except (requests.ConnectionError, requests.Timeout) as exc:
+                    failure = exc
+            if failure is not None:
                 if attempt > self.retries:
-                    raise ProviderError(self.provider, None, f"{type(exc).__name__} calling {method} {path}",
+                    raise ProviderError(self.provider, None, f"{type(failure).__name__} calling {method} {path}",
                                         retriable=True) from None
                 self._sleep_backoff(attempt)
                 continue
-            finally:
-                self.limiter.release(self.bucket, grant.lease)
             if self.on_response is not None:
                 self.on_response(resp)
             if resp.status_code < 300 or resp.status_code in ok:

@@ -9,8 +9,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-import requests
-
 from paysync.clients.connectwise import ConnectWiseClient
 from paysync.clients.http import BudgetExhausted
 from paysync.clients.xero import XeroClient
@@ -74,16 +72,15 @@ def _quiet(_stage: str, _done: int, _total: int) -> None:
 
 @contextmanager
 def run(direction: str, merchant_id: int, *, interactive: bool, task_id: str | None = None,
-        progress: Progress | None = None, xero_session: requests.Session | None = None,
-        cw_session: requests.Session | None = None) -> Iterator[Context]:
+        progress: Progress | None = None) -> Iterator[Context]:
     """Lock, resolve the company connection now, build both clients, record the run."""
     with store.run_lock(merchant_id, direction):
         resolution = connections.resolve(merchant_id, "company")
         psa_conn = psa.for_merchant(merchant_id)
         report = Report(direction, merchant_id, connection_role=resolution.connection.role,
                         connection_id=resolution.connection.id, tenant_id=resolution.connection.tenant_id)
-        xero = XeroClient.for_connection(resolution.connection, interactive=interactive, session=xero_session)
-        cw = ConnectWiseClient(psa_conn, interactive=interactive, session=cw_session)
+        xero = XeroClient.for_connection(resolution.connection, interactive=interactive)
+        cw = ConnectWiseClient(psa_conn, interactive=interactive)
         report.run_id = store.start_run(merchant_id, direction, task_id, interactive, resolution.connection.id,
                                         resolution.connection.role)
         ctx = Context(merchant_id, interactive, psa_conn, resolution, xero, cw, report, progress or _quiet)

@@ -12,7 +12,7 @@ def run_demo_step(sandbox_url: str, merchant_id: int | None = None) -> list[dict
     """Both directions; on ``merchant_id``'s own connections when given (the demo's story),
     else on a new merchant with a user and a company app."""
     from paysync.accounting.onboarding import authorize
-    from paysync.clients.xero_oauth import XeroUrls
+    from paysync.clients.xero import XeroUrls
     from paysync.sandbox.connectwise import DEFAULT_CONFIG as CW
     from storage import connections, merchants, psa
     from storage import wisesync as store

@@ -28,8 +28,10 @@ from typing import Any
 
 from mappers import MapperError
 from mappers.connectwise import PsaInvoice, content_hash, expected_total, gl_invoice, xero_invoice
-from mappers.xero import validation_messages
+from paysync.clients.connectwise import accounting as cw_accounting
 from paysync.clients.http import ProviderError
+from paysync.clients.xero import contacts as xero_contacts
+from paysync.clients.xero import invoices as xero_invoices
 from paysync.crashpoints import crash_point
 from paysync.wisesync.common import Context, Progress, batch_size, chunks, run
 from paysync.wisesync.matching import ContactIndex
@@ -37,13 +39,13 @@ from storage import wisesync as store
 
 EXPORT_CHUNK = 100
 LOCKED_STATUSES = ("PAID", "VOIDED", "DELETED")
+RECONCILE_STATUSES = ("DRAFT", "SUBMITTED", "AUTHORISED", "PAID", "VOIDED")
 
 
 def sync_invoices(merchant_id: int, *, interactive: bool, task_id: str | None = None,
-                  progress: Progress | None = None, **sessions: Any) -> dict[str, Any]:
+                  progress: Progress | None = None) -> dict[str, Any]:
     """One run of the PSA-to-books direction; returns the run report (also stored in ``sync_runs``)."""
-    with run("invoices", merchant_id, interactive=interactive, task_id=task_id, progress=progress,
-             **sessions) as ctx:
+    with run("invoices", merchant_id, interactive=interactive, task_id=task_id, progress=progress) as ctx:
         _sync(ctx)
     return ctx.report.as_dict()
 
@@ -54,7 +56,7 @@ def _sync(ctx: Context) -> None:
     pending = [link for link in links.values() if link["status"] == "pending"]
     if pending:
         _reconcile(ctx, pending)
-    unposted = ctx.cw.unposted_invoices()
+    unposted = cw_accounting.unposted_invoices(ctx.cw)
     report.counts["unposted"] = len(unposted)
     ctx.progress("read", len(unposted), len(unposted))
     if not unposted:
@@ -101,8 +103,8 @@ def _sync(ctx: Context) -> None:
 def _export(ctx: Context, ids: list[int]) -> list[PsaInvoice]:
     out: list[PsaInvoice] = []
     for group in chunks(ids, EXPORT_CHUNK):
-        export = ctx.cw.export_invoices(group, batch_identifier=f"paysync-read-{ctx.report.run_id}")
-        for txn in export.get("transactions") or []:
+        transactions = cw_accounting.export_transactions(ctx.cw, group, f"paysync-read-{ctx.report.run_id}")
+        for txn in transactions:
             if str(txn.get("documentType") or "Invoice").lower() not in ("invoice", ""):
                 ctx.report.error(str(txn.get("documentNumber")), f"{txn.get('documentType')} is not an invoice",
                                  "skipped")
@@ -115,17 +117,7 @@ def _export(ctx: Context, ids: list[int]) -> list[PsaInvoice]:
 
 
 def _contacts(ctx: Context) -> ContactIndex:
-    contacts: list[dict[str, Any]] = []
-    page = 1
-    while True:
-        data = ctx.xero.get("Contacts", params={"page": page, "pageSize": 1000, "summaryOnly": "true"})
-        batch = data.get("Contacts") or []
-        contacts += batch
-        pagination = data.get("pagination") or {}
-        if not batch or page >= int(pagination.get("pageCount") or page):
-            break
-        page += 1
-    return ContactIndex(contacts)
+    return ContactIndex(xero_contacts.summaries(ctx.xero))
 
 
 def _resolve_contacts(ctx: Context, invoices: list[PsaInvoice], index: ContactIndex) -> dict[int, str]:
@@ -147,20 +139,17 @@ def _resolve_contacts(ctx: Context, invoices: list[PsaInvoice], index: ContactIn
     if missing:
         items = list(missing.items())
         for group in chunks(items, batch_size()):
-            body = {"Contacts": [{"Name": name} for _, name in group]}
             key = "ws-c-" + hashlib.sha256("|".join(f"{cid}:{n}" for cid, n in group).encode()).hexdigest()[:40]
-            answer = ctx.xero.put("Contacts", body, headers={"Idempotency-Key": key},
-                                  params={"summarizeErrors": "false"})
-            for (company_id, name), contact in zip(group, answer.get("Contacts") or [], strict=False):
-                if contact.get("ContactID") and not contact.get("HasValidationErrors") \
-                        and not contact.get("ValidationErrors"):
-                    store.save_contact_link(ctx.merchant_id, ctx.tenant_id, company_id, contact["ContactID"],
-                                            "created")
-                    index.add(contact)
-                    links[company_id] = contact["ContactID"].lower()
+            created = xero_contacts.create(ctx.xero, [name for _, name in group], idempotency_key=key)
+            for (company_id, name), contact in zip(group, created, strict=False):
+                if contact.ok:
+                    assert contact.id is not None
+                    store.save_contact_link(ctx.merchant_id, ctx.tenant_id, company_id, contact.id, "created")
+                    index.add(contact.raw)
+                    links[company_id] = contact.id.lower()
                     ctx.report.counts["contacts_created"] += 1
                 else:
-                    msg = "; ".join(validation_messages({"Contacts": [contact]})) or "refused"
+                    msg = "; ".join(contact.errors) or "refused"
                     ctx.report.error(name, f"creating the Xero contact failed: {msg}")
         for inv in invoices:
             if inv.psa_invoice_id not in out and inv.company_id in links and inv.company_id in missing:
@@ -186,10 +175,8 @@ def _write(ctx: Context, items: list[dict[str, Any]], update: bool) -> list[dict
             element["InvoiceID"] = row["xero_invoice_id"]
         elements.append(element)
     crash_point("wisesync.before_xero_write")
-    method = ctx.xero.post if update else ctx.xero.put
     try:
-        answer = method("Invoices", {"Invoices": elements}, headers={"Idempotency-Key": _batch_key(rows, update)},
-                        params={"summarizeErrors": "false"})
+        results = xero_invoices.save(ctx.xero, elements, idempotency_key=_batch_key(rows, update), update=update)
     except ProviderError as exc:
         if exc.retriable or exc.status in (401, 403, 429):
             raise  # the links stay pending; the next run reconciles them
@@ -199,16 +186,13 @@ def _write(ctx: Context, items: list[dict[str, Any]], update: bool) -> list[dict
         return []
     crash_point("wisesync.after_xero_write")
     synced = []
-    results = answer.get("Invoices") or []
-    for i, row in enumerate(rows):
-        result = results[i] if i < len(results) else {}
-        messages = [str(e.get("Message")) for e in result.get("ValidationErrors") or [] if isinstance(e, dict)]
-        if result.get("InvoiceID") and not messages and not result.get("HasErrors"):
-            store.mark_synced(row["id"], result["InvoiceID"], result.get("Status"), row["pending_hash"])
+    for row, result in zip(rows, results, strict=True):
+        if result.ok:
+            store.mark_synced(row["id"], result.id, result.status, row["pending_hash"])
             ctx.report.counts["updated" if update else "created"] += 1
-            synced.append(dict(row, xero_invoice_id=result["InvoiceID"]))
+            synced.append(dict(row, xero_invoice_id=result.id))
         else:
-            message = "; ".join(messages) or "Xero refused the invoice"
+            message = "; ".join(result.errors) or "Xero refused the invoice"
             if "must be unique" in message:
                 message += " (Xero already has this invoice number from elsewhere: renumber or remove it there)"
             store.mark_failed(row["id"], message)
@@ -221,9 +205,8 @@ def _update(ctx: Context, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Update invoices Xero still lets change; report the others (paid, voided, with payments)."""
     allowed: list[dict[str, Any]] = []
     for group in chunks(items, batch_size()):
-        ids = ",".join(item["link"]["xero_invoice_id"] for item in group)
-        current = {i["InvoiceID"].lower(): i for i in
-                   ctx.xero.get("Invoices", params={"IDs": ids, "summaryOnly": "true"}).get("Invoices") or []}
+        ids = [item["link"]["xero_invoice_id"] for item in group]
+        current = {i["InvoiceID"].lower(): i for i in xero_invoices.by_ids(ctx.xero, ids)}
         for item in group:
             link = item["link"]
             now = current.get(link["xero_invoice_id"])
@@ -247,9 +230,8 @@ def _update(ctx: Context, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def _reconcile(ctx: Context, pending: list[dict[str, Any]]) -> None:
     """Links a dead run left pending: adopt what Xero has (our number, contact and total)."""
     for group in chunks(pending, 40):
-        numbers = ",".join(link["psa_invoice_number"] for link in group)
-        found = ctx.xero.get("Invoices", params={"InvoiceNumbers": numbers, "Statuses": "DRAFT,SUBMITTED,AUTHORISED,"
-                                                 "PAID,VOIDED", "summaryOnly": "true"}).get("Invoices") or []
+        numbers = [link["psa_invoice_number"] for link in group]
+        found = xero_invoices.by_numbers(ctx.xero, numbers, RECONCILE_STATUSES)
         by_number = {(i.get("InvoiceNumber") or ""): i for i in found if i.get("Type") == "ACCREC"}
         for link in group:
             inv = by_number.get(link["psa_invoice_number"])
@@ -285,13 +267,13 @@ def _post_in_psa(ctx: Context, links: list[dict[str, Any]]) -> None:
     for n, group in enumerate(chunks(links, EXPORT_CHUNK)):
         identifier = f"PAYSYNC-{ctx.report.run_id}-{n + 1}"
         try:
-            ctx.cw.create_batch(identifier, [link["psa_invoice_id"] for link in group])
+            cw_accounting.create_batch(ctx.cw, identifier, [link["psa_invoice_id"] for link in group])
         except ProviderError as exc:
             if exc.retriable or exc.status != 400:
                 raise
             for i, link in enumerate(group):  # one refused id refuses the batch: go one by one
                 try:
-                    ctx.cw.create_batch(f"{identifier}-{i + 1}", [link["psa_invoice_id"]])
+                    cw_accounting.create_batch(ctx.cw, f"{identifier}-{i + 1}", [link["psa_invoice_id"]])
                 except ProviderError as one:
                     if one.retriable or one.status != 400:
                         raise

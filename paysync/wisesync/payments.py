@@ -27,7 +27,9 @@ from mappers.connectwise import psa_payment
 from mappers.money import asset as asset_of
 from mappers.money import from_minor, to_minor
 from mappers.xero import format_since, parse_day, parse_msdate
+from paysync.clients.connectwise import invoices as cw_invoices
 from paysync.clients.http import ProviderError
+from paysync.clients.xero import payments as xero_payments
 from paysync.crashpoints import crash_point
 from paysync.wisesync.common import Context, Progress, run
 from storage import sync_states
@@ -38,10 +40,9 @@ PAGE_SIZE = 100
 
 
 def apply_payments(merchant_id: int, *, interactive: bool, task_id: str | None = None,
-                   progress: Progress | None = None, **sessions: Any) -> dict[str, Any]:
+                   progress: Progress | None = None) -> dict[str, Any]:
     """One run of the books-to-PSA direction; returns the run report (also stored in ``sync_runs``)."""
-    with run("payments", merchant_id, interactive=interactive, task_id=task_id, progress=progress,
-             **sessions) as ctx:
+    with run("payments", merchant_id, interactive=interactive, task_id=task_id, progress=progress) as ctx:
         _read(ctx)
         _apply(ctx)
     return ctx.report.as_dict()
@@ -57,13 +58,8 @@ def _read(ctx: Context) -> None:
     since = state.get("since") or _first_since(ctx)
     if since is None:
         return  # no invoice was ever synced: no payment can concern us
-    headers = {"If-Modified-Since": since}
     newest: datetime | None = None
-    page = 1
-    while True:
-        data = ctx.xero.get("Payments", params={"page": page, "pageSize": PAGE_SIZE, "order": "UpdatedDateUTC ASC"},
-                            headers=headers)
-        items = data.get("Payments") or []
+    for items in xero_payments.modified_since(ctx.xero, since, page_size=PAGE_SIZE):
         ids = [str((p.get("Invoice") or {}).get("InvoiceID") or "") for p in items]
         links = store.links_by_xero_id(ctx.merchant_id, ctx.tenant_id, [i for i in ids if i])
         for pay in items:
@@ -73,10 +69,6 @@ def _read(ctx: Context) -> None:
             except MapperError as exc:
                 ctx.report.error(str(pay.get("PaymentID")), str(exc))
         ctx.progress("read", ctx.report.counts["recorded"], ctx.report.counts["seen"])
-        pagination = data.get("pagination") or {}
-        if len(items) < PAGE_SIZE or page >= int(pagination.get("pageCount") or page + 1):
-            break
-        page += 1
     if newest is not None:
         sync_states.advance(owner, STREAM, scope, {"since": format_since(newest)})
 
@@ -130,7 +122,8 @@ def _apply_one(ctx: Context, rec: dict[str, Any]) -> None:
     store.begin_payment_attempt(rec["id"])
     crash_point("wisesync.before_psa_payment")
     try:
-        created = ctx.cw.apply_payment(rec["psa_invoice_id"], from_minor(rec["amount"], currency), rec["paid_on"])
+        created = cw_invoices.apply_payment(ctx.cw, rec["psa_invoice_id"], from_minor(rec["amount"], currency),
+                                            rec["paid_on"])
     except ProviderError as exc:
         if exc.retriable or exc.status in (401, 403, 429, None):
             raise  # the row stays pending with its attempt counted: the next run checks ConnectWise first
@@ -146,7 +139,7 @@ def _apply_one(ctx: Context, rec: dict[str, Any]) -> None:
 def _landed(ctx: Context, rec: dict[str, Any], currency: str) -> bool:
     """Did an earlier attempt of this row reach ConnectWise? Claim its payment if so."""
     claimed = store.applied_psa_payment_ids(ctx.merchant_id, rec["psa_invoice_id"])
-    for raw in ctx.cw.invoice_payments(rec["psa_invoice_id"]):
+    for raw in cw_invoices.payments(ctx.cw, rec["psa_invoice_id"]):
         found = psa_payment(raw, currency)
         if found["id"] not in claimed and found["amount"] == rec["amount"] and found["paid_on"] == rec["paid_on"]:
             store.mark_payment(rec["id"], "applied", psa_payment_id=found["id"])

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from paysync.clients.xero_oauth import XeroUrls
+from paysync.clients.xero import XeroUrls
 from storage import connections, merchants
 
 API = "https://api.xero.com/api.xro/2.0"

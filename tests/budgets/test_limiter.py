@@ -9,7 +9,7 @@ import uuid
 import pytest
 import redis
 
-from paysync.budgets import BucketSpec, Limiter, Window
+from paysync.budgets import BucketSpec, BudgetExhausted, Limiter, Window
 
 US = 2e-6  # microsecond clock, rounded twice
 
@@ -261,3 +261,30 @@ def test_an_impossible_spec_is_refused(windows, kwargs):
     with pytest.raises(ValueError):
         bucket(*windows, **kwargs)
 
+
+
+def test_a_lease_holds_its_slot_for_the_block_and_frees_it_even_when_the_block_fails(limiter):
+    spec = bucket(("minute", 10, 60.0), concurrency=1, lease=30.0)
+    # while a lease is held, the only slot is taken
+    with limiter.lease(spec, interactive=True) as grant:
+        assert grant.ok and grant.lease is not None
+        assert limiter.remaining(spec).in_flight == 1
+        assert limiter.acquire(spec, True).reason == "concurrency"
+    assert limiter.remaining(spec).in_flight == 0
+    # a block that raises still gives its slot back
+    with pytest.raises(RuntimeError):
+        with limiter.lease(spec, interactive=True):
+            raise RuntimeError("the call failed")
+    assert limiter.remaining(spec).in_flight == 0
+
+
+def test_a_lease_that_cannot_be_granted_raises_budget_exhausted_and_takes_nothing(limiter):
+    spec = bucket(("minute", 1, 60.0))
+    with limiter.lease(spec):
+        pass
+    used = limiter.remaining(spec).windows["minute"].used
+    with pytest.raises(BudgetExhausted) as exc:
+        with limiter.lease(spec, max_wait=0.05):
+            raise AssertionError("the block must not run without a grant")  # pragma: no cover
+    assert exc.value.bucket == spec.name and exc.value.reason == "minute" and exc.value.wait > 59
+    assert limiter.remaining(spec).windows["minute"].used == used

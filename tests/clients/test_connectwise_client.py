@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 import time
 from decimal import Decimal
 
@@ -11,7 +12,7 @@ import responses
 from responses import matchers
 
 from paysync.budgets import Limiter, connectwise_bucket
-from paysync.clients.connectwise import ConnectWiseClient, discover_codebase
+from paysync.clients.connectwise import ConnectWiseClient, accounting, discover_codebase, invoices
 from paysync.clients.http import BudgetExhausted, ProviderError
 from storage.psa import PsaConnection
 
@@ -35,7 +36,7 @@ def test_every_call_carries_client_id_and_basic_auth_of_company_plus_public_key(
     expected = "Basic " + base64.b64encode(b"acme+pub:priv").decode()
     responses.get(f"{API}/finance/invoices/5", json={"id": 5, "total": 10.5}, match=[
         matchers.header_matcher({"clientId": "client-guid", "Authorization": expected})])
-    invoice = client.invoice(5)
+    invoice = invoices.get(client, 5)
     assert invoice["total"] == Decimal("10.5")  # amounts parsed exactly
 
 
@@ -55,7 +56,7 @@ def test_lists_follow_link_headers_with_conditions_and_the_largest_page(client):
                   match=[matchers.query_param_matcher({"pageSize": "1000", "page": "3"})],
                   headers={"Link": f'<{API}/finance/accounting/unpostedinvoices?pageSize=1000&page=1>; rel="first"'})
     # when the list is read
-    rows = client.unposted_invoices(conditions=first["conditions"])
+    rows = accounting.unposted_invoices(client, conditions=first["conditions"])
     # then every page was read once, in order
     assert [r["id"] for r in rows] == [1, 2, 3, 4]
     assert len(responses.calls) == 3
@@ -69,7 +70,7 @@ def test_forward_only_paging_sends_the_header_and_follows_page_id(client):
                   headers={"Link": f'<{API}/finance/invoices?pageSize=2&pageId=11>; rel="next"'})
     responses.get(f"{API}/finance/invoices", json=[{"id": 12}],
                   match=[matchers.query_param_matcher({"pageSize": "2", "pageId": "11"})])
-    assert [r["id"] for r in client.invoices(page_size=2, forward_only=True)] == [10, 11, 12]
+    assert [r["id"] for r in invoices.list_invoices(client, page_size=2, forward_only=True)] == [10, 11, 12]
 
 
 @responses.activate
@@ -78,7 +79,7 @@ def test_a_429_blocks_the_bucket_for_retry_after_and_is_retried(client, redis_cl
                   json={"code": "TooManyRequests", "message": "slow down", "errors": []})
     responses.get(f"{API}/finance/invoices/1", json={"id": 1})
     started = time.monotonic()
-    assert client.invoice(1) == {"id": 1}
+    assert invoices.get(client, 1) == {"id": 1}
     # then the retry waited for Retry-After
     assert time.monotonic() - started >= 0.9
     assert len(responses.calls) == 2
@@ -90,7 +91,7 @@ def test_a_long_retry_after_blocks_the_bucket_for_every_worker_and_hands_the_wai
     responses.get(f"{API}/finance/invoices/1", status=429, headers={"Retry-After": "30"},
                   json={"code": "TooManyRequests", "message": "slow down", "errors": []})
     with pytest.raises(BudgetExhausted) as err:
-        client.invoice(1)
+        invoices.get(client, 1)
     assert err.value.wait >= 29 and err.value.bucket == "connectwise:7"
     state = Limiter(redis_client).remaining(connectwise_bucket(conn.id))
     assert state.blocked_until is not None and state.blocked_until - state.now > 25
@@ -101,7 +102,7 @@ def test_5xx_is_retried_with_backoff(client):
     responses.get(f"{API}/finance/invoices/2", status=503, json={"code": "Unavailable", "message": "later"})
     responses.get(f"{API}/finance/invoices/2", json={"id": 2})
     client.http.backoff = 0.01
-    assert client.invoice(2) == {"id": 2}
+    assert invoices.get(client, 2) == {"id": 2}
 
 
 @responses.activate
@@ -113,7 +114,7 @@ def test_other_errors_carry_connectwise_message_and_field_errors(client):
     from datetime import date
 
     with pytest.raises(ProviderError) as err:
-        client.apply_payment(3, Decimal("5.00"), date(2024, 5, 1))
+        invoices.apply_payment(client, 3, Decimal("5.00"), date(2024, 5, 1))
     assert err.value.status == 400 and err.value.code == "InvalidObject"
     assert "payment object is invalid; amount: Payment amount exceeds the invoice balance" in str(err.value)
     assert len(responses.calls) == 1  # never retried
@@ -124,10 +125,23 @@ def test_a_batch_identifier_used_before_means_already_posted(client):
     responses.post(f"{API}/finance/accounting/batches", status=400, json={
         "code": "InvalidObject", "message": "batch object is invalid",
         "errors": [{"code": "Duplicate", "message": "exists", "resource": "batch", "field": "batchIdentifier"}]})
-    assert client.create_batch("PAYSYNC-1-1", [1]) is None
+    assert accounting.create_batch(client, "PAYSYNC-1-1", [1]) is None
 
 
 @responses.activate
 def test_codebase_comes_from_companyinfo():
     responses.get(f"https://{SITE}/login/companyinfo/acme", json={"Codebase": "v2025_1/", "CompanyID": "acme"})
     assert discover_codebase(SITE, "acme") == "v2025_1/"
+
+
+@responses.activate
+def test_an_export_names_the_invoices_and_posts_nothing_and_its_transactions_are_read(client):
+    responses.post(f"{API}/finance/accounting/export", json={"batchIdentifier": "read-1", "transactions": [
+        {"documentNumber": "INV-1", "documentType": "Invoice"}]})
+    responses.post(f"{API}/finance/accounting/export", json={"batchIdentifier": "read-2"})
+    assert accounting.export_transactions(client, [5, "6"], "read-1") == [
+        {"documentNumber": "INV-1", "documentType": "Invoice"}]
+    assert accounting.export_transactions(client, [7], "read-2") == []
+    assert json.loads(responses.calls[0].request.body) == {
+        "batchIdentifier": "read-1", "exportInvoicesFlag": True, "exportExpensesFlag": False,
+        "exportProductsFlag": False, "includedInvoiceIds": [5, 6]}

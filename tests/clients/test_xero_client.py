@@ -19,8 +19,9 @@ from paysync.accounting.download_latest import download_latest
 from paysync.accounting.record_payment import PaymentRejected, record_payment
 from paysync.budgets import xero_bucket
 from paysync.clients.http import BudgetExhausted, ProviderError
-from paysync.clients.xero import XeroClient
-from paysync.clients.xero_oauth import ReauthRequired, shared_limiter
+from paysync.clients.xero import ReauthRequired, XeroClient
+from paysync.clients.xero import connections as xero_connections
+from paysync.redis_client import shared_limiter
 from storage import accounting, connections, sync_states
 from tests.accounting.xero_helpers import (
     API,
@@ -325,5 +326,5 @@ def test_tenant_disconnected_403_marks_needs_reauth(conn):
 def test_list_connections_is_tenantless(conn):
     responses.get(CONNECTIONS_URL, json=[{"id": "c1", "tenantId": TENANT, "tenantType": "ORGANISATION",
                                           "tenantName": "Demo Org"}], headers={"X-AppMinLimit-Remaining": "9990"})
-    assert client_for(conn).list_connections()[0]["tenantId"] == TENANT
+    assert xero_connections.list_tenants(client_for(conn))[0]["tenantId"] == TENANT
     assert "xero-tenant-id" not in responses.calls[0].request.headers

@@ -7,8 +7,7 @@ import requests
 from click.testing import CliRunner
 
 from paysync.accounting.onboarding import verify
-from paysync.clients.xero import XeroClient
-from paysync.clients.xero_oauth import ReauthRequired
+from paysync.clients.xero import ReauthRequired, XeroClient
 from storage import connections
 from tests.accounting.xero_helpers import authorize_in_sandbox, merchant
 

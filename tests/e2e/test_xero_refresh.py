@@ -117,7 +117,7 @@ def test_refresh_after_the_grace_period_is_invalid_grant(db, redis_client, sandb
     # given someone else rotated the token and we kept the old one past the grace period
     refresh_directly(base, "app-late", "secret-app-late", conn.credentials["refresh_token"]).raise_for_status()
     sandbox_ctl.advance(61 * 60)
-    from paysync.clients.xero_oauth import ReauthRequired
+    from paysync.clients.xero import ReauthRequired
 
     with pytest.raises(ReauthRequired):
         XeroClient.for_connection(connections.get(conn.id), interactive=True).get("Organisation")

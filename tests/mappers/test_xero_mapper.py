@@ -99,25 +99,3 @@ def test_contact_record():
     assert rec["external_id"] == "bd2270c3-8706-4c11-9cfb-000b551c3f51"
     assert rec["is_supplier"] and not rec["is_customer"] and rec["name"] == "ABC Limited"
     assert rec["provider_updated_at"].year == 2019
-
-
-def test_payment_request_writes_the_amount_exactly():
-    body = xm.payment_request("inv-1", 12345, "EUR", date(2024, 5, 1), "091", "ref")
-    assert jsonnum.dumps(body) == ('{"Payments":[{"Invoice":{"InvoiceID":"inv-1"},"Account":{"Code":"091"},'
-                                   '"Date":"2024-05-01","Amount":123.45,"Reference":"ref"}]}')
-    assert jsonnum.dumps(xm.payment_request("i", 1500, "JPY", date(2024, 5, 1), "093", None)).count('"Amount":1500')
-
-
-def test_validation_messages_are_xeros_own_words():
-    # a ValidationException, as in the API reference
-    body = {"ErrorNumber": 10, "Type": "ValidationException", "Message": "A validation exception occurred",
-            "Elements": [{"ValidationErrors": [{"Message": "Payment amount exceeds the amount outstanding on this "
-                                                           "document"}]},
-                         {"ValidationErrors": [{"Message": "Payment amount exceeds the amount outstanding on this "
-                                                           "document"}, {"Message": "Account could not be found"}]}]}
-    assert xm.validation_messages(body) == ["Payment amount exceeds the amount outstanding on this document",
-                                            "Account could not be found"]
-    assert xm.validation_messages({"Title": "Forbidden", "Detail": "AuthenticationUnsuccessful"}) == [
-        "AuthenticationUnsuccessful"]
-    assert xm.validation_messages({"Message": "No data has been processed"}) == ["No data has been processed"]
-    assert xm.validation_messages({"error": "invalid_grant"}) == ["invalid_grant"]

@@ -10,14 +10,13 @@ import json
 import time
 from typing import Any
 
-import redis
 from marshmallow import Schema, fields
 
 from paysync.budgets import BucketSpec, Limiter, Window, xero_bucket
-from paysync.clients.http import BudgetExhausted
-from paysync.config import settings
+from paysync.clients.http import BudgetExhausted, ProviderError
+from paysync.redis_client import redis_client
 from storage import connections
-from tasks.contract import paysync_task
+from tasks.contract import RetryPolicy, paysync_task, provider_unavailable
 
 
 class ProbeBudgetSchema(Schema):
@@ -42,7 +41,7 @@ def probe_budget(task: Any, payload: dict[str, Any]) -> dict[str, Any]:
     if not grant.ok:
         raise BudgetExhausted(spec.name, grant.wait, grant.reason)
     started = time.time()
-    r = redis.Redis.from_url(settings().redis_url)
+    r = redis_client()
     r.rpush(f"paysync:probe:{payload['token']}", json.dumps(
         {"job": payload["job"], "interactive": task.interactive, "granted_at": grant.granted_at, "started": started}))
     if payload["sleep"]:
@@ -73,3 +72,43 @@ def probe_connection_company(task: Any, payload: dict[str, Any]) -> dict[str, An
 @paysync_task("paysync.probe_connection_service", traffic="service", interactive=False, schema=ProbeConnectionSchema)
 def probe_connection_service(task: Any, payload: dict[str, Any]) -> dict[str, Any]:
     return _which("service", payload)
+
+
+class ProbeRetrySchema(Schema):
+    token = fields.String(required=True)
+    fail = fields.Integer(required=True)            # runs that fail before one succeeds
+    retriable = fields.Boolean(load_default=True)   # the failure's ProviderError.retriable
+    budget_waits = fields.Integer(load_default=0)   # runs that first meet a spent budget (0.2 s)
+
+
+def _probe_retry(task: Any, payload: dict[str, Any]) -> dict[str, Any]:
+    """Record this run (attempt, task id, copy, Redis time), then fail as told."""
+    r = redis_client()
+    key = f"paysync:probe:{payload['token']}"
+    seconds, micros = r.time()
+    runs = r.rpush(key, json.dumps({"attempt": task.attempt, "task_id": task.request.id,
+                                    "copy": (task.request.headers or {}).get("paysync_copy")
+                                    or getattr(task.request, "paysync_copy", None),
+                                    "at": seconds + micros / 1e6}))
+    if runs <= payload["budget_waits"]:
+        raise BudgetExhausted(f"probe:{payload['token']}", 0.2, "probe")
+    if runs - payload["budget_waits"] <= payload["fail"]:
+        raise ProviderError("probe", 503 if payload["retriable"] else 400, f"run {runs} fails",
+                            retriable=payload["retriable"])
+    return {"runs": runs, "attempt": task.attempt}
+
+
+def _gave_up(task: Any, payload: dict[str, Any], failure: BaseException, attempts: int) -> dict[str, Any]:
+    return {"gave_up": attempts, "failure": str(failure)}
+
+
+@paysync_task("paysync.probe_retry", traffic="user", interactive=False, schema=ProbeRetrySchema,
+              retry=RetryPolicy(on=provider_unavailable, attempts=3, backoff=0.5, factor=2.0, cap=30.0))
+def probe_retry(task: Any, payload: dict[str, Any]) -> dict[str, Any]:
+    return _probe_retry(task, payload)
+
+
+@paysync_task("paysync.probe_retry_give_up", traffic="user", interactive=False, schema=ProbeRetrySchema,
+              retry=RetryPolicy(on=provider_unavailable, attempts=3, backoff=30.0, give_up=_gave_up))
+def probe_retry_give_up(task: Any, payload: dict[str, Any]) -> dict[str, Any]:
+    return _probe_retry(task, payload)

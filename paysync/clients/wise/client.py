@@ -9,26 +9,16 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping
-from functools import lru_cache
 from typing import Any
 
 import requests
 
 from mappers import jsonnum
-from paysync.budgets import BucketSpec, Limiter, wise_bucket
+from paysync.budgets import BucketSpec, wise_bucket
 from paysync.clients.http import BudgetedHTTP
-from paysync.config import settings
+from paysync.redis_client import shared_limiter
 
 WiseClient = BudgetedHTTP
-
-
-@lru_cache(maxsize=4)
-def _limiter(url: str) -> Limiter:
-    return Limiter.from_url(url)
-
-
-def limiter() -> Limiter:
-    return _limiter(settings().redis_url)
 
 
 def bucket_for(connector_id: int | str, limits: Mapping[str, Any] | None = None) -> BucketSpec:
@@ -87,7 +77,7 @@ def for_connector(connector: Mapping[str, Any], api_key: str, *, interactive: bo
         provider="wise",
         base_url=config.get("baseUrl") or "https://api.wise.com",
         bucket=bucket_for(connector["id"], config.get("limits")),
-        limiter=limiter(),
+        limiter=shared_limiter(),
         interactive=interactive,
         session=session or requests.Session(),
         auth_headers=auth,

@@ -35,7 +35,6 @@ import base64
 import datetime as dt
 import json
 import os
-import threading
 import time
 from dataclasses import dataclass, replace
 from typing import Any
@@ -45,13 +44,14 @@ import redis
 import requests
 
 from mappers import jsonnum
-from mappers.xero import validation_messages
 from paysync.budgets import BucketSpec, Limiter, Window
 from paysync.budgets.buckets import PREFIX
 from paysync.clients.http import BudgetedHTTP, ProviderError
+from paysync.clients.xero.envelopes import validation_messages
 from paysync.config import settings
 from paysync.crashpoints import crash_point
 from paysync.errors import ConfigError, PaysyncError
+from paysync.redis_client import shared_limiter
 from storage import connections
 from storage.connections import Connection
 
@@ -109,19 +109,6 @@ class XeroUrls:
         root = base_url.rstrip("/")
         return {"api": f"{root}/api.xro/2.0", "connections": root, "identity": f"{root}/identity",
                 "login": f"{root}/login"}
-
-
-_limiters: dict[tuple[int, str], Limiter] = {}
-_lock = threading.Lock()
-
-
-def shared_limiter() -> Limiter:
-    """One limiter per process (and Redis URL), re-created after a fork."""
-    key = (os.getpid(), settings().redis_url)
-    with _lock:
-        if key not in _limiters:
-            _limiters[key] = Limiter.from_url(key[1])
-        return _limiters[key]
 
 
 def identity_bucket(client_id: str) -> BucketSpec:
@@ -198,6 +185,13 @@ def authorize_url(urls: XeroUrls, client_id: str, redirect_uri: str, state: str,
         params.update(code_challenge=challenge, code_challenge_method="S256")
     params.update(extra or {})
     return f"{urls.authorize}?{urlencode(params)}"
+
+
+def open_authorize_page(url: str, session: requests.Session | None = None) -> tuple[int, str]:
+    """GET the authorize page, following redirects (the sandbox consents at once and redirects
+    to the loopback callback); its final status and the start of its text."""
+    resp = (session or requests.Session()).get(url, timeout=30, allow_redirects=True)
+    return resp.status_code, resp.text[:300]
 
 
 def mark_needs_reauth(connection_id: int, reason: str) -> None:

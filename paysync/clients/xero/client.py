@@ -1,4 +1,8 @@
-"""The Xero Accounting API client for one connection (one app, one tenant).
+"""The Xero Accounting API transport for one connection (one app, one tenant).
+
+The resources (paths, query parameters, envelopes) are the modules next to this one:
+:mod:`.invoices`, :mod:`.payments`, :mod:`.contacts`, :mod:`.organisation`,
+:mod:`.connections`; each function takes a :class:`XeroClient`.
 
 Built from the connection a task resolved at run time (``storage.connections.resolve``):
 
@@ -12,7 +16,7 @@ Built from the connection a task resolved at run time (``storage.connections.res
   ``BudgetExhausted`` and the task layer parks the job;
 - 5xx and timeouts retry with backoff; other 4xx raise ``ProviderError`` with Xero's own
   validation message;
-- ``Authorization`` from :class:`~paysync.clients.xero_oauth.TokenSource` (refreshed once,
+- ``Authorization`` from :class:`~paysync.clients.xero.oauth.TokenSource` (refreshed once,
   under a lock) and ``xero-tenant-id`` on every call; a 401 refreshes and retries, a 403
   (tenant disconnected from the app) or a refused refresh marks the connection
   ``needs_reauth`` and raises ``ReauthRequired``.
@@ -27,16 +31,11 @@ from typing import Any
 import requests
 
 from mappers import jsonnum
-from mappers.xero import validation_messages
 from paysync.budgets import XERO_PROBLEM_WINDOWS, XERO_REMAINING_HEADERS, BucketSpec, Limiter, xero_bucket
 from paysync.clients.http import BudgetedHTTP, ProviderError
-from paysync.clients.xero_oauth import (
-    ReauthRequired,
-    TokenSource,
-    XeroUrls,
-    mark_needs_reauth,
-    shared_limiter,
-)
+from paysync.clients.xero.envelopes import validation_messages
+from paysync.clients.xero.oauth import ReauthRequired, TokenSource, XeroUrls, mark_needs_reauth
+from paysync.redis_client import shared_limiter
 from storage.connections import Connection
 
 log = logging.getLogger(__name__)
@@ -159,11 +158,12 @@ class XeroClient:
     def post(self, path: str, body: Any, headers: Mapping[str, str] | None = None, params: Any = None) -> Any:
         return jsonnum.decode(self.request("POST", path, json=body, headers=headers, params=params))
 
-    def list_connections(self) -> list[dict[str, Any]]:
-        """``GET /connections``: the tenants this app's tokens may use (no tenant header)."""
+    def tenantless(self, method: str, path: str, **kwargs: Any) -> Any:
+        """One call to the connections API (``path`` relative to its base): no tenant header, the
+        app's own bucket (only its per-app window counts), always interactive; the decoded JSON."""
         bucket = xero_bucket(self.connection.client_id, TENANTLESS)
         http = self._http(self.urls.connections, bucket, True, self.max_inline_wait, tenant=None)
         try:
-            return jsonnum.decode(self._authorised(http, "GET", "connections"))
+            return jsonnum.decode(self._authorised(http, method, path, **kwargs))
         finally:
             self._tenantless_calls += http.calls

@@ -1,8 +1,13 @@
-"""The ConnectWise Manage REST client for one PSA connection.
+"""The ConnectWise Manage REST transport for one PSA connection.
+
+The resources (paths, bodies, answers) are the modules next to this one:
+:mod:`.invoices`, :mod:`.accounting` (the Accounting Interface) and :mod:`.companyinfo`;
+each function takes a :class:`ConnectWiseClient`.
 
 - Base ``https://{site}/{codebase}apis/3.0``; the codebase comes from
-  ``GET https://{site}/login/companyinfo/{company}`` (:func:`discover_codebase`, used once
-  by ``paysync psa add``).
+  ``GET https://{site}/login/companyinfo/{company}``
+  (:func:`~paysync.clients.connectwise.companyinfo.discover_codebase`, used once by
+  ``paysync psa add``).
 - Every call carries the ``clientId`` header and ``Authorization: Basic
   base64("{company}+{publicKey}:{privateKey}")``; keys come decrypted from
   ``psa_connections`` and never leave this process.
@@ -13,7 +18,7 @@
   ``errors[].message`` (its error body is ``{code, message, errors[{code, message,
   resource, field}]}``).
 - Lists page with ``page``/``pageSize`` (at most 1,000) and follow the ``Link: rel="next"``
-  header until there is none (:meth:`ConnectWiseClient.list`); ``forward_only=True`` sends
+  header until there is none (:meth:`ConnectWiseClient.get_all`); ``forward_only=True`` sends
   ``pagination-type: forward-only`` and follows ``pageId`` links instead.
 """
 
@@ -21,8 +26,6 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Iterator, Mapping
-from datetime import date
-from decimal import Decimal
 from typing import Any
 
 import requests
@@ -30,7 +33,7 @@ import requests
 from mappers import jsonnum
 from paysync.budgets import Limiter, connectwise_bucket
 from paysync.clients.http import BudgetedHTTP, ProviderError
-from paysync.config import settings
+from paysync.redis_client import shared_limiter
 from storage.psa import PsaConnection
 
 MAX_PAGE_SIZE = 1000
@@ -58,29 +61,13 @@ def basic_auth(company: str, public_key: str, private_key: str) -> str:
     return f"Basic {token}"
 
 
-def discover_codebase(site: str, company: str, session: requests.Session | None = None) -> str:
-    """``Codebase`` from ``/login/companyinfo/{company}`` (e.g. ``v4_6_release/``)."""
-    root = site.rstrip("/")
-    if "://" not in root:
-        root = f"https://{root}"
-    resp = (session or requests).get(f"{root}/login/companyinfo/{company}", timeout=settings().http_timeout,
-                                     headers={"Accept": "application/json"})
-    if resp.status_code != 200:
-        raise ProviderError("connectwise", resp.status_code,
-                            f"company {company!r} not found at {site} (GET /login/companyinfo)")
-    codebase = (jsonnum.loads(resp.content) or {}).get("Codebase")
-    if not codebase:
-        raise ProviderError("connectwise", resp.status_code, "companyinfo answered without a Codebase")
-    return str(codebase)
-
-
 class ConnectWiseClient:
     """Calls for one PSA connection, through its own bucket."""
 
     def __init__(self, connection: PsaConnection, *, interactive: bool = False, limiter: Limiter | None = None,
                  session: requests.Session | None = None, max_inline_wait: float | None = None) -> None:
         self.connection = connection
-        self.limiter = limiter or Limiter.from_url()
+        self.limiter = limiter or shared_limiter()
         auth = basic_auth(connection.company, connection.public_key, connection.private_key)
         headers = {"clientId": connection.client_id, "Authorization": auth}
         self.http = BudgetedHTTP(provider="connectwise", base_url=connection.api_url,
@@ -92,8 +79,6 @@ class ConnectWiseClient:
     @property
     def calls(self) -> int:
         return self.http.calls
-
-    # ------------------------------------------------------------------ generic
 
     def get(self, path: str, params: Mapping[str, Any] | None = None,
             headers: Mapping[str, str] | None = None) -> Any:
@@ -117,9 +102,10 @@ class ConnectWiseClient:
         if not forward_only:
             params["page"] = 1
         url: str | None = path
+        query: dict[str, Any] | None = params
         seen: set[str] = set()
         while url is not None:
-            resp = self.http.request("GET", url, params=params, headers=headers)
+            resp = self.http.request("GET", url, params=query, headers=headers)
             batch = jsonnum.decode(resp)
             if not isinstance(batch, list):
                 raise ProviderError("connectwise", resp.status_code, f"GET {path} answered {type(batch).__name__}, "
@@ -129,60 +115,8 @@ class ConnectWiseClient:
             if not nxt or not batch or nxt in seen:
                 return
             seen.add(nxt)
-            url, params = nxt, None  # the link carries every parameter
+            url, query = nxt, None  # the link carries every parameter
 
-    def list(self, path: str, **kwargs: Any) -> list[dict[str, Any]]:
+    def get_all(self, path: str, **kwargs: Any) -> list[dict[str, Any]]:
+        """Every item of a list (:meth:`pages` flattened)."""
         return [item for page in self.pages(path, **kwargs) for item in page]
-
-    # ------------------------------------------------------------------ invoices
-
-    def invoices(self, conditions: str | None = None, **kwargs: Any) -> list[dict[str, Any]]:
-        return self.list("finance/invoices", conditions=conditions, **kwargs)
-
-    def invoice(self, invoice_id: int) -> dict[str, Any]:
-        return self.get(f"finance/invoices/{int(invoice_id)}")
-
-    def invoice_payments(self, invoice_id: int) -> list[dict[str, Any]]:
-        return self.list(f"finance/invoices/{int(invoice_id)}/payments")
-
-    def apply_payment(self, invoice_id: int, amount: Decimal, paid_on: date, payment_type: str = "P") -> dict[str, Any]:
-        """``POST /finance/invoices/{id}/payments``: the invoice's balance goes down by ``amount``."""
-        return self.post(f"finance/invoices/{int(invoice_id)}/payments",
-                         {"amount": amount, "paymentDate": f"{paid_on.isoformat()}T00:00:00Z", "type": payment_type})
-
-    # ------------------------------------------------------- accounting interface
-
-    def unposted_invoices(self, conditions: str | None = None) -> list[dict[str, Any]]:
-        """Closed invoices not yet in an accounting batch: ready for the books."""
-        return self.list("finance/accounting/unpostedinvoices", conditions=conditions, order_by="id asc")
-
-    def export_invoices(self, invoice_ids: list[int], batch_identifier: str) -> dict[str, Any]:
-        """``POST /finance/accounting/export``: the GL payload of these unposted invoices (posts nothing)."""
-        return self.post("finance/accounting/export", {
-            "batchIdentifier": batch_identifier, "exportInvoicesFlag": True, "exportExpensesFlag": False,
-            "exportProductsFlag": False, "includedInvoiceIds": [int(i) for i in invoice_ids]})
-
-    def create_batch(self, batch_identifier: str, invoice_ids: list[int]) -> dict[str, Any] | None:
-        """``POST /finance/accounting/batches``: mark invoices posted; None if the identifier exists."""
-        try:
-            return self.post("finance/accounting/batches", {
-                "batchIdentifier": batch_identifier, "exportInvoicesFlag": True, "exportExpensesFlag": False,
-                "exportProductsFlag": False, "processedRecordIds": [int(i) for i in invoice_ids]})
-        except ProviderError as exc:
-            if exc.status == 400 and _duplicate_batch(exc.body):
-                return None
-            raise
-
-    def batches(self, conditions: str | None = None) -> list[dict[str, Any]]:
-        return self.list("finance/accounting/batches", conditions=conditions)
-
-    def export_batch(self, batch_id: int) -> dict[str, Any]:
-        """``POST /finance/accounting/batches/{id}/export``: the batch's GL payload as it is now."""
-        return self.post(f"finance/accounting/batches/{int(batch_id)}/export", {"batchIdentifier": str(batch_id)})
-
-
-def _duplicate_batch(body: Any) -> bool:
-    if not isinstance(body, dict):
-        return False
-    return any(isinstance(e, dict) and str(e.get("code", "")).lower() == "duplicate"
-               and str(e.get("field", "")).lower() == "batchidentifier" for e in body.get("errors") or [])

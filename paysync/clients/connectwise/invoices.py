@@ -1,0 +1,32 @@
+"""Invoices: ``GET /finance/invoices`` (paged), one invoice, its payments, and
+``POST /finance/invoices/{id}/payments`` to apply a payment."""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+from paysync.clients.connectwise.client import ConnectWiseClient
+
+
+def list_invoices(client: ConnectWiseClient, conditions: str | None = None, **paging: Any) -> list[dict[str, Any]]:
+    """Every invoice matching ``conditions`` (ConnectWise's query language); ``paging`` goes to
+    :meth:`ConnectWiseClient.pages` (``order_by``, ``fields``, ``page_size``, ``forward_only``)."""
+    return client.get_all("finance/invoices", conditions=conditions, **paging)
+
+
+def get(client: ConnectWiseClient, invoice_id: int) -> dict[str, Any]:
+    return client.get(f"finance/invoices/{int(invoice_id)}")
+
+
+def payments(client: ConnectWiseClient, invoice_id: int) -> list[dict[str, Any]]:
+    """The payments applied to an invoice."""
+    return client.get_all(f"finance/invoices/{int(invoice_id)}/payments")
+
+
+def apply_payment(client: ConnectWiseClient, invoice_id: int, amount: Decimal, paid_on: date,
+                  payment_type: str = "P") -> dict[str, Any]:
+    """``POST /finance/invoices/{id}/payments``: the invoice's balance goes down by ``amount``."""
+    return client.post(f"finance/invoices/{int(invoice_id)}/payments",
+                       {"amount": amount, "paymentDate": f"{paid_on.isoformat()}T00:00:00Z", "type": payment_type})

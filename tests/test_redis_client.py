@@ -1,0 +1,80 @@
+"""One Redis client (and one limiter) per process and URL, with explicit timeouts."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import redis
+
+from paysync import redis_client as rc
+from paysync.config import settings
+
+
+def test_one_client_per_process_and_url_with_the_configured_timeouts(redis_client, monkeypatch):
+    first = rc.redis_client()
+    assert rc.redis_client() is first and rc.shared_limiter() is rc.shared_limiter()
+    assert rc.shared_limiter().redis is first
+    kwargs = first.connection_pool.connection_kwargs
+    assert kwargs["socket_timeout"] == kwargs["socket_connect_timeout"] == settings().redis_timeout == 5.0
+    other_url = os.environ["REDIS_URL"].rsplit("/", 1)[0] + "/1"
+    assert rc.redis_client(other_url) is not first
+    # PAYSYNC_REDIS_TIMEOUT sets both timeouts of clients made after it changes
+    monkeypatch.setenv("PAYSYNC_REDIS_TIMEOUT", "0.75")
+    settings.cache_clear()
+    try:
+        fresh = rc.redis_client(os.environ["REDIS_URL"].rsplit("/", 1)[0] + "/1?x=1")
+        assert fresh.connection_pool.connection_kwargs["socket_timeout"] == 0.75
+    finally:
+        monkeypatch.delenv("PAYSYNC_REDIS_TIMEOUT")
+        settings.cache_clear()
+
+
+def test_a_forked_child_gets_its_own_client_not_its_parents(redis_client):
+    parent = rc.redis_client()
+    parent_limiter = rc.shared_limiter()
+    parent.ping()  # the parent's pool now holds an open socket
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: report and leave without running pytest's teardown
+        try:
+            child = rc.redis_client()
+            report = {"same_client": child is parent, "same_limiter": rc.shared_limiter() is parent_limiter,
+                      "again": rc.redis_client() is child, "ping": bool(child.ping())}
+        except Exception as exc:  # pragma: no cover - reported to the parent
+            report = {"error": repr(exc)}
+        os.write(write, json.dumps(report).encode())
+        os._exit(0)
+    os.close(write)
+    _, status = os.waitpid(pid, 0)
+    report = json.loads(os.read(read, 4096) or b"{}")
+    os.close(read)
+    assert status == 0
+    assert report == {"same_client": False, "same_limiter": False, "again": True, "ping": True}
+    # and the parent keeps its own
+    assert rc.redis_client() is parent and parent.ping()
+
+
+def test_a_redis_that_does_not_answer_fails_the_call_instead_of_hanging(monkeypatch):
+    import socket
+    import time
+
+    # a listener that accepts connections and never answers
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(1)
+    monkeypatch.setenv("PAYSYNC_REDIS_TIMEOUT", "0.3")
+    settings.cache_clear()
+    try:
+        client = rc.redis_client(f"redis://127.0.0.1:{silent.getsockname()[1]}/0")
+        started = time.monotonic()
+        try:
+            client.ping()
+            raise AssertionError("a silent Redis answered")
+        except redis.TimeoutError:
+            pass
+        assert time.monotonic() - started < 3
+    finally:
+        silent.close()
+        monkeypatch.delenv("PAYSYNC_REDIS_TIMEOUT")
+        settings.cache_clear()
