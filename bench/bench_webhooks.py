@@ -50,7 +50,7 @@ def main() -> int:
     os.environ.setdefault("PAYSYNC_ENV", "test")
     redis_url = os.environ.get("REDIS_URL", "redis://127.0.0.1:63790/0").rsplit("/", 1)[0] + "/15"
     os.environ["REDIS_URL"] = redis_url
-    from paysync import devstack
+    from paysync_dev import devstack
 
     with devstack.scratch_database("paysync_bench") as db_url:
         return measure(args, db_url, redis_url)
@@ -60,9 +60,9 @@ def measure(args: argparse.Namespace, db_url: str, redis_url: str) -> int:
     """Serve the receiver on a fresh database and time signed deliveries against it."""
     name = db_url.rsplit("/", 1)[1]
     from mappers import jsonnum
-    from paysync import devstack
     from paysync.config import settings
-    from paysync.sandbox.wise_webhooks import public_pem, sign
+    from paysync_dev import devstack
+    from paysync_dev.sandbox.wise_webhooks import public_pem, sign
 
     settings.cache_clear()
     from storage import connectors, merchants
