@@ -73,20 +73,9 @@ def measure(args: argparse.Namespace, db_url: str, redis_url: str) -> int:
         row = connectors.create(m["id"], "wise", "wise", {"webhookPublicKey": public_pem(), "pageSize": 25},
                                 {"apiKey": "unused"}, 1800)
         connectors.activate(row["id"])
-        port = devstack.free_port()
-        proc = devstack.Proc([str(devstack.BIN / "paysync"), "webhooks", "serve", "--port", str(port),
-                              "--threads", str(args.threads)], Path(f"/tmp/{name}-receiver.log"),
-                             devstack.child_env(), name="receiver")
-        url = f"http://127.0.0.1:{port}/webhooks/wise/{row['id']}"
-        deadline = time.time() + 30
-        while True:
-            try:
-                requests.get(f"http://127.0.0.1:{port}/healthz", timeout=1).raise_for_status()
-                break
-            except requests.RequestException:
-                if time.time() > deadline or not proc.alive():
-                    raise RuntimeError(f"receiver did not start:\n{proc.output()[-2000:]}") from None
-                time.sleep(0.1)
+        proc, base = devstack.start_webhook_receiver(Path("/tmp"), name=f"{name}-receiver",
+                                                     extra_args=["--threads", str(args.threads)])
+        url = f"{base}/webhooks/wise/{row['id']}"
 
         steady_n = int(args.rate * args.seconds)
         max_n = int(min(20000, max(2000, args.rate * args.seconds * 4)))

@@ -128,7 +128,8 @@ def start_sandbox(logdir: Path, port: int | None = None, seed: int = 0, scale: f
 def start_webhook_receiver(logdir: Path, name: str = "webhooks", timeout: float = 30,
                            extra_args: list[str] | None = None, **env: object) -> tuple[Proc, str]:
     """Start ``paysync webhooks serve`` on a free port; returns the process and its base URL once
-    ``/healthz`` answers (a TimeoutError after ``timeout`` seconds, the process stopped)."""
+    ``/healthz`` answers (a TimeoutError after ``timeout`` seconds, a RuntimeError with its output
+    when it exits first; the process is stopped either way)."""
     import requests
 
     port = free_port()
@@ -140,11 +141,13 @@ def start_webhook_receiver(logdir: Path, name: str = "webhooks", timeout: float 
         try:
             return requests.get(f"{url}/healthz", timeout=1).status_code == 200
         except requests.RequestException:
+            if not proc.alive():
+                raise RuntimeError(f"the webhook receiver exited:\n{proc.output()[-3000:]}") from None
             return False
 
     try:
         wait_until(healthy, timeout, "the webhook receiver")
-    except TimeoutError:
+    except (TimeoutError, RuntimeError):
         proc.stop()
         raise
     return proc, url
