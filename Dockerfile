@@ -1,4 +1,5 @@
 # One image for every paysync process: workers, beat, Flower, the webhook receiver.
+# The product only: the dev tools (devtools/: sandbox, demo) are not copied or installed.
 FROM python:3.11-slim
 ENV PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1
 WORKDIR /app

@@ -69,11 +69,9 @@ class Run:
 
 def build_world(ctl: Any, mode: str, multi: bool) -> World:
     """A merchant with three apps on the one tenant, a ConnectWise connection, books downloaded."""
-    import requests
-
     from paysync.accounting.onboarding import authorize
     from paysync.clients.xero import XeroUrls
-    from paysync.sandbox.connectwise import DEFAULT_CONFIG as CW
+    from paysync_dev.sandbox.connectwise import DEFAULT_CONFIG as CW
     from storage import accounting, connections, merchants, psa
     from tasks.routing import enqueue
 
@@ -91,7 +89,7 @@ def build_world(ctl: Any, mode: str, multi: bool) -> World:
             public_key=CW["public_key"], private_key=CW["private_key"], codebase=CW["codebase"])
     merchants.set_multi_connection(m["id"], multi)
     enqueue("accounting.download_latest", {"merchant_id": m["id"], "full": True}).get(timeout=120)
-    now = requests.get(f"{ctl.base_url}/_sandbox/clock", timeout=10).json()["now"]
+    now = ctl.now()
     today = dt.datetime.fromtimestamp(now, tz=dt.UTC).date()
     bills = [b for b in accounting.outstanding_invoices(m["id"])
              if b["currency"] in BANK and (b["issued_on"] is None or b["issued_on"] <= today)]
@@ -123,17 +121,10 @@ def send(jobs: list[tuple[str, dict[str, Any]]]) -> list[Any]:
 
 def progress(world: World, polls: list[Any], payment_prefix: str) -> tuple[int, int, int, int, int]:
     """(payments recorded, invoices synced, polls finished, payments failed, polls failed)."""
-    from storage.db import transaction
+    from storage import reports
 
-    with transaction() as cur:
-        cur.execute("""select count(*) filter (where status='recorded') as ok,
-                              count(*) filter (where status='failed') as failed
-                       from accounting_payments where merchant_id=%s and payment_id like %s""",
-                    (world.merchant_id, f"{payment_prefix}-%"))
-        pay = cur.fetchone()
-        cur.execute("select count(*) as n from sync_links where merchant_id=%s and status='synced'",
-                    (world.merchant_id,))
-        inv = cur.fetchone()["n"]
+    recorded, payments_failed = reports.accounting_payment_outcomes(world.merchant_id, payment_prefix)
+    inv = reports.synced_links(world.merchant_id)
     done = failed = 0
     for r in polls:
         state = r.state
@@ -141,7 +132,7 @@ def progress(world: World, polls: list[Any], payment_prefix: str) -> tuple[int, 
             done += 1
         elif state == "FAILURE":
             failed += 1
-    return pay["ok"], inv, done, pay["failed"], failed
+    return recorded, inv, done, payments_failed, failed
 
 
 class DownloadStream:
@@ -182,9 +173,7 @@ class DownloadStream:
 
 def app_stats(ctl: Any, world: World) -> tuple[dict[str, int], dict[str, int]]:
     """Xero calls and 429s per role's app on the tenant, from the sandbox's counters."""
-    import requests
-
-    stats = requests.get(f"{ctl.url('xero')}/_control/stats", timeout=10).json()["calls"]
+    stats = ctl.xero_calls()
     calls, throttled = {}, {}
     for role, app in world.apps.items():
         per = (stats.get(app) or {}).get(world.tenant_id) or {}

@@ -221,8 +221,8 @@ def report(off, on, scen) -> None:
 
 
 def main() -> int:
-    from paysync import devstack
-    from paysync.sandbox.control import SandboxControl
+    from paysync_dev import devstack
+    from paysync_dev.sandbox.control import SandboxControl
 
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     with devstack.scratch_database("paysync_bench"):

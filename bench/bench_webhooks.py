@@ -50,7 +50,7 @@ def main() -> int:
     os.environ.setdefault("PAYSYNC_ENV", "test")
     redis_url = os.environ.get("REDIS_URL", "redis://127.0.0.1:63790/0").rsplit("/", 1)[0] + "/15"
     os.environ["REDIS_URL"] = redis_url
-    from paysync import devstack
+    from paysync_dev import devstack
 
     with devstack.scratch_database("paysync_bench") as db_url:
         return measure(args, db_url, redis_url)
@@ -60,9 +60,9 @@ def measure(args: argparse.Namespace, db_url: str, redis_url: str) -> int:
     """Serve the receiver on a fresh database and time signed deliveries against it."""
     name = db_url.rsplit("/", 1)[1]
     from mappers import jsonnum
-    from paysync import devstack
     from paysync.config import settings
-    from paysync.sandbox.wise_webhooks import public_pem, sign
+    from paysync_dev import devstack
+    from paysync_dev.sandbox.wise_webhooks import public_pem, sign
 
     settings.cache_clear()
     from storage import connectors, merchants
@@ -73,20 +73,9 @@ def measure(args: argparse.Namespace, db_url: str, redis_url: str) -> int:
         row = connectors.create(m["id"], "wise", "wise", {"webhookPublicKey": public_pem(), "pageSize": 25},
                                 {"apiKey": "unused"}, 1800)
         connectors.activate(row["id"])
-        port = devstack.free_port()
-        proc = devstack.Proc([str(devstack.BIN / "paysync"), "webhooks", "serve", "--port", str(port),
-                              "--threads", str(args.threads)], Path(f"/tmp/{name}-receiver.log"),
-                             devstack.child_env(), name="receiver")
-        url = f"http://127.0.0.1:{port}/webhooks/wise/{row['id']}"
-        deadline = time.time() + 30
-        while True:
-            try:
-                requests.get(f"http://127.0.0.1:{port}/healthz", timeout=1).raise_for_status()
-                break
-            except requests.RequestException:
-                if time.time() > deadline or not proc.alive():
-                    raise RuntimeError(f"receiver did not start:\n{proc.output()[-2000:]}") from None
-                time.sleep(0.1)
+        proc, base = devstack.start_webhook_receiver(Path("/tmp"), name=f"{name}-receiver",
+                                                     extra_args=["--threads", str(args.threads)])
+        url = f"{base}/webhooks/wise/{row['id']}"
 
         steady_n = int(args.rate * args.seconds)
         max_n = int(min(20000, max(2000, args.rate * args.seconds * 4)))

@@ -18,14 +18,11 @@ changes the bench makes happen.
 
 from __future__ import annotations
 
-import io
 import os
 import sys
 import tempfile
 import time
 from pathlib import Path
-
-import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -41,8 +38,8 @@ NEXT_STATE = {"incoming_payment_waiting": "cancelled", "outgoing_payment_receive
 
 
 def main() -> int:
-    from paysync import devstack
-    from paysync.sandbox.control import SandboxControl
+    from paysync_dev import devstack
+    from paysync_dev.sandbox.control import SandboxControl
 
     with devstack.scratch_database("paysync_bench"):
         proc = None
@@ -50,7 +47,7 @@ def main() -> int:
             proc, url = devstack.start_sandbox(Path(tempfile.mkdtemp(prefix="bench-wise-")))
             ctl = SandboxControl(url)
             ctl.reset(seed=0, size={"wise": {"users": 1, "profiles": 1, "transfers": TRANSFERS}}, scale=0)
-            requests.post(f"{url}/wise/_control/config", json={"bounce_share": 0}, timeout=10).raise_for_status()
+            ctl.wise_config(bounce_share=0)
             return run(ctl, url)
         finally:
             if proc is not None:
@@ -80,11 +77,11 @@ def run(ctl, url: str) -> int:
     from paysync.connectors.wise import payments, settings
     from paysync.connectors.wise.context import open_run, utcnow
     from paysync.connectors.wise.install import install
-    from storage import merchants
+    from storage import merchants, reports
     from storage.db import transaction
 
     wise = f"{url}/wise"
-    token = requests.get(f"{wise}/_control/tokens", timeout=10).json()[0]["token"]
+    token = ctl.wise_users()[0]["token"]
     pem = rsa.generate_private_key(public_exponent=65537, key_size=2048).public_key().public_bytes(
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode()
     m = merchants.create("bench")
@@ -100,13 +97,8 @@ def run(ctl, url: str) -> int:
     results.append(("first (full) sync: Wise calls", str(sum(full.values())),
                     f"{full.get('GET /v1/transfers', 0)} transfer pages; {time.perf_counter() - t0:.1f} s"))
 
-    with transaction() as cur:
-        cur.execute("select count(*) as n from payments where connector_id=%s and next_check_at is not null "
-                    "and leg='payout'", (cid,))
-        watched = cur.fetchone()["n"]
-        cur.execute("select reference, raw_status from payments where connector_id=%s and next_check_at is not null "
-                    "and leg='payout' order by reference", (cid,))
-        in_flight = [dict(r) for r in cur.fetchall()]
+    in_flight = reports.watched_payouts(cid)
+    watched = len(in_flight)
 
     ctl.reset_counters()
     t0 = time.perf_counter()
@@ -124,20 +116,15 @@ def run(ctl, url: str) -> int:
     for row in changed:
         nxt = NEXT_STATE.get(row["raw_status"], "outgoing_payment_received")
         assert nxt != row["raw_status"], row
-        requests.post(f"{wise}/_control/transfers/{row['reference']}/script", json={"steps": [[nxt, 0]]},
-                      timeout=10).raise_for_status()
+        ctl.wise_script_transfer(row["reference"], [[nxt, 0]])
     ctl.advance(1)
-    made = sum(1 for row in changed if requests.get(f"{wise}/_control/transfers/{row['reference']}", timeout=10)
-               .json()["transfer"]["status"] != row["raw_status"])  # what Wise really changed
+    made = sum(1 for row in changed if ctl.wise_transfer(row["reference"])["transfer"]["status"]
+               != row["raw_status"])  # what Wise really changed
     ctl.reset_counters()
-    with transaction() as cur:
-        cur.execute("select count(*) as n from payment_adjustments")
-        before = cur.fetchone()["n"]
+    before = reports.adjustment_count()
     cycle(cid)
     one = calls(ctl)
-    with transaction() as cur:
-        cur.execute("select count(*) as n from payment_adjustments")
-        seen = cur.fetchone()["n"] - before
+    seen = reports.adjustment_count() - before
     results.append((f"incremental sync, 1% changed ({made} transfers): Wise calls", str(sum(one.values())),
                     f"{seen} status changes recorded for {made} changed in Wise; " + _by(one)))
     if seen != made:
@@ -180,16 +167,7 @@ def run(ctl, url: str) -> int:
     upsert_s, rows = persist()
     again_s, _ = persist()
 
-    buf = io.StringIO()
-    with transaction() as cur:
-        cur.execute("create table bench_copy (like payments including defaults)")
-        cur.copy_expert(f"copy (select * from payments where connector_id={int(fresh['id'])}) to stdout", buf)
-    data = buf.getvalue()
-    with transaction() as cur:
-        start = time.perf_counter()
-        cur.copy_expert("copy bench_copy from stdin", io.StringIO(data))
-        copy_s = time.perf_counter() - start
-        copied = cur.rowcount
+    copied, copy_s = reports.copy_payments_baseline(fresh["id"])
     upsert_rate, copy_rate, again_rate = rows / upsert_s, copied / copy_s, rows / again_s
     results.append((f"mappers + upserts, {total} transfers ({rows} rows) into empty tables: rows/s",
                     f"{upsert_rate:,.0f}", f"{upsert_s:.2f} s, pages of 100 with their watermark"))

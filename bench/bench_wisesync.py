@@ -28,8 +28,6 @@ import time
 import uuid
 from pathlib import Path
 
-import requests
-
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 os.environ["REDIS_URL"] = os.environ.get("REDIS_URL", "redis://127.0.0.1:63790/0").rsplit("/", 1)[0] + \
@@ -46,8 +44,8 @@ def run_mode(ctl, batch: int) -> dict:
     from paysync.accounting.onboarding import authorize
     from paysync.clients.http import BudgetExhausted
     from paysync.clients.xero import XeroUrls
-    from paysync.sandbox.connectwise import DEFAULT_CONFIG as CW
     from paysync.wisesync.invoices import sync_invoices
+    from paysync_dev.sandbox.connectwise import DEFAULT_CONFIG as CW
     from storage import connections, merchants, psa
 
     ctl.reset(seed=1, size={"xero": {"minute_seconds": MINUTE, "invoices": 20},
@@ -62,7 +60,7 @@ def run_mode(ctl, batch: int) -> dict:
     psa.add(m["id"], site=ctl.url("connectwise"), company=CW["company"], client_id="bench", public_key=CW["public_key"],
             private_key=CW["private_key"], codebase=CW["codebase"])
     tenant = connections.get(conn.id).tenant_id
-    unposted = requests.get(f"{ctl.url('connectwise')}/_control/stats", timeout=10).json()["unposted"]
+    unposted = ctl.connectwise_stats()["unposted"]
     before = ctl.counters(f"xero:{app}:{tenant}:calls").get(f"xero:{app}:{tenant}:calls", 0)
     started, waits, runs, created, ambiguous = time.monotonic(), 0.0, 0, 0, 0
     while True:
@@ -87,8 +85,8 @@ def run_mode(ctl, batch: int) -> dict:
 
 
 def main() -> int:
-    from paysync import devstack
-    from paysync.sandbox.control import SandboxControl
+    from paysync_dev import devstack
+    from paysync_dev.sandbox.control import SandboxControl
 
     with devstack.scratch_database("paysync_bench"):
         proc = None

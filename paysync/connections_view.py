@@ -10,8 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from paysync.budgets import Limiter, xero_bucket
-from paysync.redis_client import shared_limiter
+from paysync.budgets import Limiter, shared_limiter, xero_bucket
 from storage import connections, merchants
 
 

@@ -1,7 +1,7 @@
 """The one way to reach Redis from paysync's own code (not Celery's broker connection).
 
-:func:`redis_client` and :func:`shared_limiter` keep one client (and one
-:class:`~paysync.budgets.Limiter` on it) per process and Redis URL. The cache is keyed by
+:func:`redis_client` keeps one client per process and Redis URL (and
+:func:`paysync.budgets.shared_limiter` one limiter on it). The cache is keyed by
 the process id, so a worker process forked from a parent that already used Redis builds
 its own client instead of sharing the parent's sockets. Every client has explicit connect
 and read timeouts (``PAYSYNC_REDIS_TIMEOUT`` seconds): a Redis that stops answering fails
@@ -18,11 +18,9 @@ import threading
 
 import redis
 
-from paysync.budgets.limiter import Limiter
 from paysync.config import settings
 
 _clients: dict[tuple[int, str], redis.Redis] = {}
-_limiters: dict[tuple[int, str], Limiter] = {}
 _lock = threading.Lock()
 
 
@@ -40,9 +38,8 @@ def _key(url: str | None) -> tuple[int, str]:
 
 def _forget_other_processes(pid: int) -> None:
     """Drop what a parent process left in the cache (its sockets are the parent's)."""
-    for cache in (_clients, _limiters):
-        for key in [k for k in cache if k[0] != pid]:
-            del cache[key]
+    for key in [k for k in _clients if k[0] != pid]:
+        del _clients[key]
 
 
 def redis_client(url: str | None = None) -> redis.Redis:
@@ -56,15 +53,3 @@ def redis_client(url: str | None = None) -> redis.Redis:
             client = redis.Redis.from_url(key[1], socket_connect_timeout=timeout, socket_timeout=timeout)
             _clients[key] = client
         return client
-
-
-def shared_limiter(url: str | None = None) -> Limiter:
-    """This process's limiter on :func:`redis_client` (the budgets every provider client takes from)."""
-    key = _key(url)
-    with _lock:
-        limiter = _limiters.get(key)
-    if limiter is not None:
-        return limiter
-    client = redis_client(key[1])
-    with _lock:
-        return _limiters.setdefault(key, Limiter(client))

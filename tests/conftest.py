@@ -28,7 +28,7 @@ _redis_dir: str | None = None
 
 def _start_private_redis() -> str:
     global _redis_proc, _redis_dir
-    from paysync.devstack import free_port
+    from paysync_dev.devstack import free_port
 
     binary = shutil.which("redis-server")
     if binary is None:

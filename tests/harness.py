@@ -18,8 +18,8 @@ from typing import Any
 
 import pytest
 
-from paysync import devstack
 from paysync.config import settings
+from paysync_dev import devstack
 
 
 @pytest.fixture(scope="session")
@@ -50,7 +50,7 @@ def time_scale() -> float:
 
 @pytest.fixture(scope="session")
 def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    from paysync.sandbox.control import SandboxControl
+    from paysync_dev.sandbox.control import SandboxControl
 
     proc, url = devstack.start_sandbox(tmp_path_factory.mktemp("sandbox"))
     ctl = SandboxControl(url)

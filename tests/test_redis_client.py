@@ -8,13 +8,14 @@ import os
 import redis
 
 from paysync import redis_client as rc
+from paysync.budgets import shared_limiter
 from paysync.config import settings
 
 
 def test_one_client_per_process_and_url_with_the_configured_timeouts(redis_client, monkeypatch):
     first = rc.redis_client()
-    assert rc.redis_client() is first and rc.shared_limiter() is rc.shared_limiter()
-    assert rc.shared_limiter().redis is first
+    assert rc.redis_client() is first and shared_limiter() is shared_limiter()
+    assert shared_limiter().redis is first
     kwargs = first.connection_pool.connection_kwargs
     assert kwargs["socket_timeout"] == kwargs["socket_connect_timeout"] == settings().redis_timeout == 5.0
     other_url = os.environ["REDIS_URL"].rsplit("/", 1)[0] + "/1"
@@ -32,14 +33,14 @@ def test_one_client_per_process_and_url_with_the_configured_timeouts(redis_clien
 
 def test_a_forked_child_gets_its_own_client_not_its_parents(redis_client):
     parent = rc.redis_client()
-    parent_limiter = rc.shared_limiter()
+    parent_limiter = shared_limiter()
     parent.ping()  # the parent's pool now holds an open socket
     read, write = os.pipe()
     pid = os.fork()
     if pid == 0:  # the child: report and leave without running pytest's teardown
         try:
             child = rc.redis_client()
-            report = {"same_client": child is parent, "same_limiter": rc.shared_limiter() is parent_limiter,
+            report = {"same_client": child is parent, "same_limiter": shared_limiter() is parent_limiter,
                       "again": rc.redis_client() is child, "ping": bool(child.ping())}
         except Exception as exc:  # pragma: no cover - reported to the parent
             report = {"error": repr(exc)}

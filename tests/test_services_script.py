@@ -9,7 +9,7 @@ from pathlib import Path
 import psycopg2
 import redis
 
-from paysync.devstack import ROOT, free_port
+from paysync_dev.devstack import ROOT, free_port
 
 
 def services(action: str, env: dict[str, str]) -> subprocess.CompletedProcess:

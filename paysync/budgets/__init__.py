@@ -11,7 +11,7 @@ A refusal is not an error: callers decide whether to sleep (``acquire_blocking``
 re-schedule the task or park it. ``with limiter.lease(spec) as grant:`` is the form for one
 call: it takes a grant (sleeping through a short wait) or raises :class:`BudgetExhausted`,
 and releases the grant's concurrency slot when the block ends. One limiter per process:
-``paysync.redis_client.shared_limiter()``.
+``shared_limiter()``.
 """
 
 from paysync.budgets.buckets import (
@@ -22,7 +22,7 @@ from paysync.budgets.buckets import (
     xero_bucket,
 )
 from paysync.budgets.config import budget_settings
-from paysync.budgets.limiter import Limiter
+from paysync.budgets.limiter import Limiter, shared_limiter
 from paysync.budgets.spec import BucketSpec, BucketState, BudgetExhausted, Grant, Window, WindowState
 
 __all__ = [
@@ -36,6 +36,7 @@ __all__ = [
     "Window",
     "WindowState",
     "budget_settings",
+    "shared_limiter",
     "connectwise_bucket",
     "wise_bucket",
     "xero_bucket",

@@ -7,6 +7,7 @@ clock from Redis ``TIME`` so that the clocks of the worker machines never matter
 from __future__ import annotations
 
 import math
+import os
 import secrets
 import time
 from collections.abc import Iterator
@@ -16,6 +17,8 @@ from importlib.resources import files
 import redis
 
 from paysync.budgets.spec import BucketSpec, BucketState, BudgetExhausted, Grant, WindowState
+from paysync.config import settings
+from paysync.redis_client import redis_client
 
 
 def _script(client: redis.Redis, name: str):
@@ -51,8 +54,6 @@ class Limiter:
     @classmethod
     def from_url(cls, url: str | None = None) -> Limiter:
         """A limiter on this process's Redis client for ``url`` (``paysync.redis_client``)."""
-        from paysync.redis_client import redis_client
-
         return cls(redis_client(url))
 
     def acquire(self, spec: BucketSpec, interactive: bool = False) -> Grant:
@@ -144,3 +145,19 @@ class Limiter:
         blocked_until, reason = max(blocks, key=lambda b: b[0] or 0.0)
         return BucketState(now=now, windows=windows, in_flight=out[1], concurrency=spec.concurrency,
                            blocked_until=blocked_until, blocked_reason=reason if blocked_until else None)
+
+
+_limiters: dict[tuple[int, str], Limiter] = {}
+
+
+def shared_limiter(url: str | None = None) -> Limiter:
+    """This process's limiter on :func:`paysync.redis_client.redis_client` (one per process and URL,
+    rebuilt in a forked child), the budgets every provider client takes from."""
+    client = redis_client(url)
+    key = (os.getpid(), url or settings().redis_url)
+    limiter = _limiters.get(key)
+    if limiter is None or limiter.redis is not client:
+        for stale in [k for k in _limiters if k[0] != key[0]]:
+            _limiters.pop(stale, None)
+        limiter = _limiters[key] = Limiter(client)
+    return limiter

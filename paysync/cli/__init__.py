@@ -16,16 +16,31 @@ def cli() -> None:
 
 
 def _register() -> None:
-    from paysync.cli import db, demo, keys, merchants, sandbox, tasks_cmd
+    """Add every command module's commands (its ``commands``, else its ``command``).
 
-    for module in (db, merchants, keys, sandbox, demo, tasks_cmd):
-        cli.add_command(module.command)
-    for optional in ("connections", "connectors", "wise_read", "accounting", "sync", "autopay", "webhooks"):
-        try:
-            module = __import__(f"paysync.cli.{optional}", fromlist=["command"])
-        except ImportError:
-            continue
-        for cmd in module.commands if hasattr(module, "commands") else [module.command]:
+    Nothing here catches an import error: a module that cannot be imported stops the
+    command line with its traceback instead of silently losing its commands. ``sandbox``
+    and ``demo`` load the dev tools only when they run (:mod:`paysync.cli.devtools`).
+    """
+    from paysync.cli import (
+        accounting,
+        autopay,
+        connections,
+        connectors,
+        db,
+        demo,
+        keys,
+        merchants,
+        sandbox,
+        sync,
+        tasks_cmd,
+        webhooks,
+        wise_read,
+    )
+
+    for module in (db, merchants, keys, sandbox, demo, tasks_cmd, connections, connectors, wise_read, accounting,
+                   sync, autopay, webhooks):
+        for cmd in getattr(module, "commands", None) or [module.command]:
             cli.add_command(cmd)
 
 

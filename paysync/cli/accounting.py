@@ -112,5 +112,4 @@ def payments(merchant: str, as_json: bool) -> None:
     emit(accounting.list_payments(m["id"]), PAYMENT_COLUMNS, as_json, empty="no payments recorded")
 
 
-command = invoices
 commands = [invoices]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from paysync.cli import connections_authorize
 from paysync.cli.output import emit, emit_one, json_option, to_json
 
 VIEW_COLUMNS = ("id", "role", "provider", "tenant", "app", "status", "left_minute", "left_today",
@@ -52,8 +53,5 @@ def list_(merchant: str, as_json: bool) -> None:
         click.echo(f"note: {note}")
 
 
-
-try:  # the OAuth onboarding lives beside the Xero client
-    from paysync.cli import connections_authorize  # noqa: F401,E402
-except ImportError:
-    pass
+command.add_command(connections_authorize.authorize)
+command.add_command(connections_authorize.verify)

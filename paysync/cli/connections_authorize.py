@@ -1,4 +1,5 @@
-"""``paysync connections authorize`` and ``verify``: Xero onboarding for a connection."""
+"""``paysync connections authorize`` and ``verify``: Xero onboarding for a connection
+(added to the ``connections`` group by :mod:`paysync.cli.connections`)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,6 @@ from typing import Any
 
 import click
 
-from paysync.cli.connections import command
 from paysync.cli.output import emit_one, json_option
 
 
@@ -22,7 +22,7 @@ def _choose(tenants: list[dict[str, Any]]) -> dict[str, Any]:
     return tenants[n - 1]
 
 
-@command.command("authorize")
+@click.command("authorize")
 @click.option("--connection", "connection_id", required=True, type=int, help="The connection's id.")
 @click.option("--redirect-port", default=8910, show_default=True, type=int,
               help="Loopback port for Xero's redirect (http://localhost:PORT/callback must be registered "
@@ -53,7 +53,7 @@ def authorize(connection_id: int, redirect_port: int, tenant: str | None, open_u
     emit_one(_row(conn), as_json)
 
 
-@command.command("verify")
+@click.command("verify")
 @click.option("--connection", "connection_id", required=True, type=int, help="The connection's id.")
 @json_option
 def verify(connection_id: int, as_json: bool) -> None:

@@ -1,14 +1,15 @@
-"""``paysync demo``: the main job end to end against the local sandbox."""
+"""``paysync demo``: the main job end to end against the local sandbox (needs the dev tools)."""
 
 from __future__ import annotations
 
 import click
+
+from paysync.cli import devtools
 
 
 @click.command("demo")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 def command(as_json: bool) -> None:
     """Start sandbox and workers, run the main job through every queue, print the report."""
-    from paysync.demo import run_demo
-
-    run_demo(as_json=as_json)
+    story = devtools.load("paysync_dev.demo.story")
+    story.run_demo(as_json=as_json)

@@ -1,8 +1,10 @@
-"""``paysync sandbox``: run the local stand-ins for Wise, Xero and ConnectWise."""
+"""``paysync sandbox``: run the local stand-ins for Wise, Xero and ConnectWise (needs the dev tools)."""
 
 from __future__ import annotations
 
 import click
+
+from paysync.cli import devtools
 
 
 @click.command("sandbox")
@@ -12,9 +14,8 @@ import click
 @click.option("--scale", default=1.0, show_default=True, type=float, help="Virtual seconds per real second.")
 def command(host: str, port: int, seed: int, scale: float) -> None:
     """Serve the sandbox APIs and its control API (/_sandbox) on HOST:PORT."""
-    from paysync.sandbox.server import serve
-
     if not host.startswith("127.") and host not in ("localhost", "::1"):
         raise click.BadParameter("the sandbox serves on loopback only", param_hint="--host")
+    server = devtools.load("paysync_dev.sandbox.server")
     click.echo(f"sandbox on http://{host}:{port} (seed {seed}, scale {scale})", err=True)
-    serve(host=host, port=port, seed=seed, scale=scale)
+    server.serve(host=host, port=port, seed=seed, scale=scale)

@@ -157,4 +157,3 @@ def sync_status(merchant: str, limit: int, as_json: bool) -> None:
 
 
 commands = [psa_group, sync_group]
-command = sync_group  # the loader reads ``command`` too (its default for modules without ``commands``)

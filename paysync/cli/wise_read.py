@@ -139,4 +139,3 @@ def initiations_retry(initiation_id: int, as_json: bool) -> None:
 
 
 commands = [accounts, balances, external_accounts, payments, initiations]
-command = accounts  # paysync/cli/__init__.py reads ``command`` even when ``commands`` is given

@@ -17,11 +17,10 @@ import responses
 from mappers import jsonnum
 from paysync.accounting.download_latest import download_latest
 from paysync.accounting.record_payment import PaymentRejected, record_payment
-from paysync.budgets import xero_bucket
+from paysync.budgets import shared_limiter, xero_bucket
 from paysync.clients.http import BudgetExhausted, ProviderError
 from paysync.clients.xero import ReauthRequired, XeroClient
 from paysync.clients.xero import connections as xero_connections
-from paysync.redis_client import shared_limiter
 from storage import accounting, connections, sync_states
 from tests.accounting.xero_helpers import (
     API,

@@ -33,7 +33,7 @@ def _sandbox_calls(sandbox: Any) -> dict[str, dict[str, dict[str, int]]]:
 
 
 def test_the_demo_tells_the_whole_story_and_its_report_adds_up(db, sandbox_ctl, redis_client, tmp_path) -> None:
-    from paysync.demo import run_demo
+    from paysync_dev.demo.story import run_demo
 
     facts: dict[str, Any] = {}
     sections = run_demo(logdir=tmp_path, sandbox_url=sandbox_ctl.base_url, ctx_out=facts)

@@ -10,7 +10,7 @@ import pytest
 from celery import Celery
 
 from paysync.config import settings
-from paysync.devstack import wait_until
+from paysync_dev.devstack import wait_until
 from storage import connectors, sync_states
 from storage import wise as store
 from storage.db import fetch_all

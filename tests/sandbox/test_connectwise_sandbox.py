@@ -7,10 +7,10 @@ import base64
 import pytest
 
 from mappers import jsonnum
-from paysync.sandbox.connectwise import ConnectWiseSandbox
-from paysync.sandbox.connectwise_data import xero_contact_names
-from paysync.sandbox.server import create_app
-from paysync.sandbox.xero import XeroSandbox
+from paysync_dev.sandbox.connectwise import ConnectWiseSandbox
+from paysync_dev.sandbox.connectwise_data import xero_contact_names
+from paysync_dev.sandbox.server import create_app
+from paysync_dev.sandbox.xero import XeroSandbox
 
 API = "/connectwise/v4_6_release/apis/3.0"
 AUTH = {"clientId": "cid", "Authorization": "Basic " + base64.b64encode(

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import requests
 from flask import Blueprint, jsonify
 
-from paysync.sandbox.server import create_app
+from paysync_dev.sandbox.server import create_app
 
 
 class EchoProvider:
@@ -74,3 +75,37 @@ def test_real_server_control_api(sandbox_ctl):
     assert sandbox_ctl.advance(600) - t0 >= 600
     assert sandbox_ctl.health()["status"] == "ok"
     assert isinstance(sandbox_ctl.counters(), dict)
+
+
+def test_control_client_reaches_each_provider(sandbox_ctl):
+    """The calls the demo and the benchmarks make through the control client, against a real server."""
+    from decimal import Decimal
+
+    ctl = sandbox_ctl
+    user = ctl.wise_users()[0]
+    assert ctl.wise_config(bounce_share=0)["bounce_share"] == 0
+    assert "BEGIN PUBLIC KEY" in ctl.wise_webhook_public_key()
+    assert ctl.wise_webhooks_config(paused=True)["paused"] is True
+    profile = user["profiles"][0]["id"]
+    recipient = next(r["id"] for r in ctl.wise_recipients(user["token"], profile) if r["currency"] == "GBP")
+    transfer = ctl.wise_send_from_balance(user["token"], profile, recipient, "EUR", "GBP", Decimal("64.5"),
+                                          "5b0c3a8e-0d6c-4a3e-9a53-0f0d7b7f4c11")
+    seen = ctl.wise_transfer(transfer["id"])
+    assert seen["funded"] is True and seen["transfer"]["customerTransactionId"] == transfer["customerTransactionId"]
+    ctl.wise_script_transfer(transfer["id"], [["processing", 0]])
+    ctl.advance(1)
+    assert ctl.wise_transfer(transfer["id"])["transfer"]["status"] == "processing"
+    assert "deliveries" in ctl.wise_flush_webhooks(include_future=True)
+
+    tenant = requests.get(f"{ctl.url('xero')}/_control/tenants", timeout=10).json()[0]["tenantId"]
+    token = ctl.xero_grant("control-client-test", [tenant])
+    created = ctl.xero_put_invoices(token, tenant, [{
+        "Type": "ACCPAY", "Status": "AUTHORISED", "CurrencyCode": "EUR", "Contact": {"Name": "Nordic Paper Oy"},
+        "InvoiceNumber": "BILL-CONTROL-1", "Date": "2026-01-05", "DueDate": "2026-01-20", "LineAmountTypes": "NoTax", "LineItems": [{"Description": "Supplies", "Quantity": 1, "UnitAmount": "420.00",
+                                                   "AccountCode": "300", "TaxType": "NONE"}]}])
+    assert created[0]["Total"] == Decimal("420.00")
+    paid = ctl.xero_pay_invoice(created[0]["InvoiceID"], "paid in the test")
+    assert ctl.xero_invoice(created[0]["InvoiceID"])["Status"] == "PAID" and paid["PaymentID"]
+    assert ctl.xero_calls()["control-client-test"][tenant]["calls"] >= 1
+
+    assert "unposted" in ctl.connectwise_stats()

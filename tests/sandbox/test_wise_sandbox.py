@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
-from paysync.sandbox.server import create_app
-from paysync.sandbox.wise import WiseSandbox
-from paysync.sandbox.wise_data import STATES, build_world, merge_config
+from paysync_dev.sandbox.server import create_app
+from paysync_dev.sandbox.wise import WiseSandbox
+from paysync_dev.sandbox.wise_data import STATES, build_world, merge_config
 
 
 def parse(data: bytes) -> Any:

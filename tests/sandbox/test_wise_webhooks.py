@@ -18,8 +18,8 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
-from paysync.sandbox.server import create_app
-from paysync.sandbox.wise import WiseSandbox
+from paysync_dev.sandbox.server import create_app
+from paysync_dev.sandbox.wise import WiseSandbox
 
 
 class Collector:

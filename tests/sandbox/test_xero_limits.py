@@ -22,8 +22,8 @@ import requests
 SERVER = """
 import sys
 from waitress import serve
-from paysync.sandbox.server import create_app
-from paysync.sandbox.xero import XeroSandbox
+from paysync_dev.sandbox.server import create_app
+from paysync_dev.sandbox.xero import XeroSandbox
 app = create_app(seed=0, scale=0.0, providers=[XeroSandbox()])
 serve(app, host="127.0.0.1", port=int(sys.argv[1]), threads=32, connection_limit=512, channel_timeout=30,
       _quiet=True)

@@ -12,8 +12,8 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from flask.testing import FlaskClient
 
-from paysync.sandbox.server import create_app
-from paysync.sandbox.xero import XeroSandbox
+from paysync_dev.sandbox.server import create_app
+from paysync_dev.sandbox.xero import XeroSandbox
 
 API = "/xero/api.xro/2.0"
 ANCHOR = "2025-06-15"

@@ -8,7 +8,7 @@ import uuid
 
 import pytest
 
-from paysync.devstack import wait_until
+from paysync_dev.devstack import wait_until
 from storage import connections, merchants, parked_jobs
 from tasks.routing import enqueue
 from tests.support import probe_tasks  # noqa: F401  (registers the probes in this process too)

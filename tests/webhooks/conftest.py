@@ -11,7 +11,7 @@ import pytest
 import requests
 
 from mappers import jsonnum
-from paysync.sandbox.wise_webhooks import public_pem, sign
+from paysync_dev.sandbox.wise_webhooks import public_pem, sign
 
 
 def event(transfer_id: int, profile_id: int, state: str, at: datetime, previous: str | None = None,

@@ -9,7 +9,7 @@ from typing import Any
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
-from paysync.sandbox.wise_webhooks import sign
+from paysync_dev.sandbox.wise_webhooks import sign
 from storage.db import fetch_all, fetch_one
 from tests.webhooks.conftest import Receiver, event, later, signed
 

@@ -6,7 +6,7 @@ from typing import Any
 
 import requests
 
-from paysync.sandbox.connectwise import DEFAULT_CONFIG as CW
+from paysync_dev.sandbox.connectwise import DEFAULT_CONFIG as CW
 from storage import psa
 from tests.accounting.xero_helpers import sandbox_merchant
 

@@ -7,7 +7,7 @@ import json
 import pytest
 from click.testing import CliRunner
 
-from paysync.sandbox.connectwise import DEFAULT_CONFIG as CW
+from paysync_dev.sandbox.connectwise import DEFAULT_CONFIG as CW
 from storage.db import fetch_one
 from tests.accounting.xero_helpers import sandbox_merchant
 

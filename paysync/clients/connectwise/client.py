@@ -31,9 +31,8 @@ from typing import Any
 import requests
 
 from mappers import jsonnum
-from paysync.budgets import Limiter, connectwise_bucket
+from paysync.budgets import Limiter, connectwise_bucket, shared_limiter
 from paysync.clients.http import BudgetedHTTP, ProviderError
-from paysync.redis_client import shared_limiter
 from storage.psa import PsaConnection
 
 MAX_PAGE_SIZE = 1000

@@ -14,9 +14,8 @@ from typing import Any
 import requests
 
 from mappers import jsonnum
-from paysync.budgets import BucketSpec, wise_bucket
+from paysync.budgets import BucketSpec, shared_limiter, wise_bucket
 from paysync.clients.http import BudgetedHTTP
-from paysync.redis_client import shared_limiter
 
 WiseClient = BudgetedHTTP
 

@@ -31,11 +31,17 @@ from typing import Any
 import requests
 
 from mappers import jsonnum
-from paysync.budgets import XERO_PROBLEM_WINDOWS, XERO_REMAINING_HEADERS, BucketSpec, Limiter, xero_bucket
+from paysync.budgets import (
+    XERO_PROBLEM_WINDOWS,
+    XERO_REMAINING_HEADERS,
+    BucketSpec,
+    Limiter,
+    shared_limiter,
+    xero_bucket,
+)
 from paysync.clients.http import BudgetedHTTP, ProviderError
 from paysync.clients.xero.envelopes import validation_messages
 from paysync.clients.xero.oauth import ReauthRequired, TokenSource, XeroUrls, mark_needs_reauth
-from paysync.redis_client import shared_limiter
 from storage.connections import Connection
 
 log = logging.getLogger(__name__)

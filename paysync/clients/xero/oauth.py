@@ -44,14 +44,13 @@ import redis
 import requests
 
 from mappers import jsonnum
-from paysync.budgets import BucketSpec, Limiter, Window
+from paysync.budgets import BucketSpec, Limiter, Window, shared_limiter
 from paysync.budgets.buckets import PREFIX
 from paysync.clients.http import BudgetedHTTP, ProviderError
 from paysync.clients.xero.envelopes import validation_messages
 from paysync.config import settings
 from paysync.crashpoints import crash_point
 from paysync.errors import ConfigError, PaysyncError
-from paysync.redis_client import shared_limiter
 from storage import connections
 from storage.connections import Connection
 

@@ -1,4 +1,4 @@
-"""The Wise step of ``paysync demo``: install against the sandbox, one polling cycle through
+"""The demo's Wise connector chapter: install against the sandbox, one polling cycle through
 the workers, one payout to a recipient, then the rows and the Wise calls it took."""
 
 from __future__ import annotations
@@ -7,26 +7,24 @@ import time
 import uuid
 from typing import Any
 
-import requests
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 
-from paysync.devstack import wait_until
+from paysync.connectors.wise.install import install
+from paysync_dev.demo.runner import DemoContext, Section
+from paysync_dev.devstack import wait_until
+from storage import connectors, merchants, sync_states
+from storage import wise as wise_store
+from tasks.routing import enqueue
 
 
-def wise_connector(ctx: Any) -> Any:
+def wise_connector(ctx: DemoContext) -> Section:
     """Wise connector: install, one polling cycle, a payout, the rows and the calls"""
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric import rsa
-
-    from paysync.connectors.wise.install import install
-    from paysync.demo import Section
-    from storage import connectors, merchants, sync_states
-    from storage import wise as store
-    from tasks.routing import enqueue
-
-    wise_url = f"{ctx.sandbox_url}/wise"
-    requests.post(f"{wise_url}/_control/config", json={"bounce_share": 0}, timeout=10).raise_for_status()
-    requests.post(f"{ctx.sandbox_url}/_sandbox/counters/reset", timeout=10).raise_for_status()
-    user = requests.get(f"{wise_url}/_control/tokens", timeout=10).json()[0]
+    sandbox = ctx.sandbox
+    wise_url = sandbox.url("wise")
+    sandbox.wise_config(bounce_share=0)
+    sandbox.reset_counters()
+    user = sandbox.wise_users()[0]
     pem = rsa.generate_private_key(public_exponent=65537, key_size=2048).public_key().public_bytes(
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode()
     merchant = merchants.create(f"demo-wise-{uuid.uuid4().hex[:6]}")
@@ -43,33 +41,34 @@ def wise_connector(ctx: Any) -> Any:
 
     wait_until(cycle_done, 120, "the polling cycle")
     time.sleep(1.0)
-    after_cycle = requests.get(f"{ctx.sandbox_url}/_sandbox/counters", params={"prefix": "wise:"}, timeout=10).json()
+    after_cycle = sandbox.counters("wise:")
 
     # one payout from the business profile's EUR balance to an EUR recipient
     business = profiles[1]
-    balance = next(a["reference"] for a in store.internal_accounts(conn["id"], business)
+    balance = next(a["reference"] for a in wise_store.internal_accounts(conn["id"], business)
                    if a["default_asset"] == "EUR/2" and a["metadata"].get("com.wise.spec/type") == "STANDARD")
-    recipient = next(a["reference"] for a in store.list_accounts(conn["id"], "EXTERNAL")
+    recipient = next(a["reference"] for a in wise_store.list_accounts(conn["id"], "EXTERNAL")
                      if a["profile_id"] == business and a["default_asset"] == "EUR/2")
     out = enqueue("wise.create_payout", {"connector_id": conn["id"], "idempotency_key": uuid.uuid4().hex,
                                          "source_account": balance, "destination_account": recipient,
                                          "amount": 12345, "asset": "EUR/2", "reference": "DEMO-1"}).get(timeout=60)
-    requests.post(f"{ctx.sandbox_url}/_sandbox/clock", json={"advance": 3000}, timeout=10).raise_for_status()
-    row = store.get_initiation(out["initiation_id"])
+    sandbox.advance(3000)
+    row = wise_store.get_initiation(out["initiation_id"])
     enqueue("wise.poll_initiation", {"initiation_id": row["id"], "seq": row["poll_seq"]}).get(timeout=60)
     row = wait_until(lambda: (lambda r: r if r["status"] in ("SUCCEEDED", "FAILED", "CANCELLED") else None)(
-        store.get_initiation(out["initiation_id"])), 60, "the payout's terminal status")
-    pay = store.payment(conn["id"], row["transfer_id"]) or {}
-    calls = requests.get(f"{ctx.sandbox_url}/_sandbox/counters", params={"prefix": "wise:"}, timeout=10).json()
+        wise_store.get_initiation(out["initiation_id"])), 60, "the payout's terminal status")
+    pay = wise_store.payment(conn["id"], row["transfer_id"]) or {}
+    calls = sandbox.counters("wise:")
 
-    rows: list[dict[str, Any]] = [{"what": f"table {t}", "value": n} for t, n in store.counts(conn["id"]).items()]
+    rows: list[dict[str, Any]] = [{"what": f"table {t}", "value": n}
+                                  for t, n in wise_store.counts(conn["id"]).items()]
     rows.append({"what": "payout initiation", "value": f"#{row['id']} {row['status']} (step {row['step']}, "
                  f"transfer {row['transfer_id']}, customerTransactionId {row['customer_transaction_id']})"})
     rows.append({"what": "payment row", "value": f"{pay.get('type')} {pay.get('status')} {pay.get('raw_status')} "
                  f"{pay.get('amount')} {pay.get('asset')} {pay.get('source_account_reference')} -> "
                  f"{pay.get('destination_account_reference')}"})
     rows.append({"what": "status history", "value": " > ".join(a["raw_status"] for a in
-                                                                store.list_adjustments(pay["id"]))})
+                                                                wise_store.list_adjustments(pay["id"]))})
     rows.append({"what": "Wise calls: polling cycle", "value": after_cycle.get("wise:calls", 0)})
     rows.append({"what": "Wise calls: whole step", "value": calls.get("wise:calls", 0)})
     for key, n in sorted(calls.items()):

@@ -82,8 +82,8 @@ from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from flask import Blueprint, Response, g, redirect, request
 
-from paysync.sandbox.core import SandboxState
-from paysync.sandbox.xero_data import (
+from paysync_dev.sandbox.core import SandboxState
+from paysync_dev.sandbox.xero_data import (
     CURRENCIES,
     Tenant,
     account_json,
@@ -99,7 +99,7 @@ from paysync.sandbox.xero_data import (
     payment_json,
     set_lines,
 )
-from paysync.sandbox.xero_format import (
+from paysync_dev.sandbox.xero_format import (
     WhereError,
     day_of,
     dumps,
@@ -113,8 +113,8 @@ from paysync.sandbox.xero_format import (
     to_decimal,
     where_predicate,
 )
-from paysync.sandbox.xero_limits import XeroLimiter
-from paysync.sandbox.xero_oauth import OAuthError, OAuthStore
+from paysync_dev.sandbox.xero_limits import XeroLimiter
+from paysync_dev.sandbox.xero_oauth import OAuthError, OAuthStore
 
 DEFAULT_CONFIG: dict[str, Any] = {
     "tenants": 1, "contacts": 50, "invoices": 300, "anchor_date": None,

@@ -1,4 +1,5 @@
-"""Local processes for the demo, the tests and the benchmarks: sandbox, workers, beat.
+"""Local processes for the demo, the tests and the benchmarks: sandbox, workers, beat, the
+webhook receiver, and scratch databases.
 
 Each process runs in its own session with its output in a log file, so it can be
 killed (SIGKILL, for crash tests) or stopped with its pool children.
@@ -20,7 +21,15 @@ from typing import TypeVar
 
 T = TypeVar("T")
 
-ROOT = Path(__file__).resolve().parent.parent
+
+
+def _checkout_root() -> Path:
+    """The paysync checkout holding ``devtools/paysync_dev`` (an editable install), else the working directory."""
+    checkout = Path(__file__).resolve().parents[2]
+    return checkout if (checkout / "pyproject.toml").is_file() and (checkout / "tasks").is_dir() else Path.cwd()
+
+
+ROOT = _checkout_root()
 BIN = Path(sys.executable).parent
 
 
@@ -114,6 +123,34 @@ def start_sandbox(logdir: Path, port: int | None = None, seed: int = 0, scale: f
                 proc.stop()
                 raise RuntimeError(f"sandbox did not start:\n{out[-3000:]}") from None
             time.sleep(0.1)
+
+
+def start_webhook_receiver(logdir: Path, name: str = "webhooks", timeout: float = 30,
+                           extra_args: list[str] | None = None, **env: object) -> tuple[Proc, str]:
+    """Start ``paysync webhooks serve`` on a free port; returns the process and its base URL once
+    ``/healthz`` answers (a TimeoutError after ``timeout`` seconds, a RuntimeError with its output
+    when it exits first; the process is stopped either way)."""
+    import requests
+
+    port = free_port()
+    proc = Proc([str(BIN / "paysync"), "webhooks", "serve", "--port", str(port), *(extra_args or [])],
+                logdir / f"{name}.log", child_env(**env), name=name)
+    url = f"http://127.0.0.1:{port}"
+
+    def healthy() -> bool:
+        try:
+            return requests.get(f"{url}/healthz", timeout=1).status_code == 200
+        except requests.RequestException:
+            if not proc.alive():
+                raise RuntimeError(f"the webhook receiver exited:\n{proc.output()[-3000:]}") from None
+            return False
+
+    try:
+        wait_until(healthy, timeout, "the webhook receiver")
+    except (TimeoutError, RuntimeError):
+        proc.stop()
+        raise
+    return proc, url
 
 
 def start_worker(logdir: Path, queues: str, concurrency: int = 2, name: str | None = None, wait: bool = True,

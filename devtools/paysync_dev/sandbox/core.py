@@ -11,7 +11,7 @@ from typing import Any, Protocol
 
 from flask import Blueprint
 
-from paysync.sandbox.clock import VirtualClock
+from paysync_dev.sandbox.clock import VirtualClock
 
 
 class Provider(Protocol):

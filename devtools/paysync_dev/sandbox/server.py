@@ -6,8 +6,11 @@ from typing import Any
 
 from flask import Blueprint, Flask, current_app, jsonify, request
 
-from paysync.sandbox.clock import VirtualClock
-from paysync.sandbox.core import Provider, SandboxState
+from paysync_dev.sandbox.clock import VirtualClock
+from paysync_dev.sandbox.connectwise import ConnectWiseSandbox
+from paysync_dev.sandbox.core import Provider, SandboxState
+from paysync_dev.sandbox.wise import WiseSandbox
+from paysync_dev.sandbox.xero import XeroSandbox
 
 control = Blueprint("sandbox_control", __name__)
 
@@ -65,29 +68,13 @@ def counters_reset() -> Any:
 
 
 def default_providers() -> list[Provider]:
-    """Every stand-in that exists; each provider module registers itself here."""
-    providers: list[Provider] = []
-    try:
-        from paysync.sandbox.xero import XeroSandbox
-        providers.append(XeroSandbox())
-    except ImportError:
-        pass
-    try:
-        from paysync.sandbox.wise import WiseSandbox
-        providers.append(WiseSandbox())
-    except ImportError:
-        pass
-    try:
-        from paysync.sandbox.connectwise import ConnectWiseSandbox
-        providers.append(ConnectWiseSandbox())
-    except ImportError:
-        pass
-    return providers
+    """Every stand-in: Xero, Wise, ConnectWise (each a fresh instance with its own state)."""
+    return [XeroSandbox(), WiseSandbox(), ConnectWiseSandbox()]
 
 
 def create_app(seed: int = 0, scale: float = 1.0, size: dict[str, Any] | None = None,
                providers: list[Provider] | None = None) -> Flask:
-    app = Flask("paysync.sandbox")
+    app = Flask("paysync_dev.sandbox")
     state = SandboxState(clock=VirtualClock(scale=scale))
     for provider in default_providers() if providers is None else providers:
         state.providers[provider.name] = provider

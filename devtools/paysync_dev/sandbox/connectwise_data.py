@@ -25,7 +25,7 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-from paysync.sandbox.xero_data import build_tenant
+from paysync_dev.sandbox.xero_data import build_tenant
 
 CURRENCIES = {"USD": ("$", 2), "EUR": ("€", 2), "GBP": ("£", 2), "JPY": ("¥", 0)}
 TAX_CODES = {  # id -> (name, rate)

@@ -45,20 +45,17 @@ import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 from urllib.parse import urlparse
 
 import requests
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
-from flask import Response, current_app, g, request
+from flask import Response, g, request
 
-from paysync.sandbox.wise_data import dumps, fmt_iso_ms, loads
-from paysync.sandbox.wise_transfers import WiseError
-
-if TYPE_CHECKING:  # pragma: no cover
-    from paysync.sandbox.core import SandboxState
-    from paysync.sandbox.wise import WiseSandbox
+from paysync_dev.sandbox.core import SandboxState
+from paysync_dev.sandbox.wise_data import dumps, fmt_iso_ms, loads
+from paysync_dev.sandbox.wise_transfers import WiseEngine, WiseError
 
 #: Event types a profile subscription may name (Wise's list); the sandbox emits the first two.
 EVENT_TYPES = ("transfers#state-change", "balances#update", "transfers#active-cases", "transfers#payout-failure",
@@ -166,11 +163,19 @@ def _send(d: Delivery, timeout: float) -> tuple[int | None, str | None]:
         return None, type(exc).__name__
 
 
-class WiseWebhooks:
-    """Subscriptions and deliveries of one :class:`~paysync.sandbox.wise.WiseSandbox`."""
+class RouteAdder(Protocol):
+    """How the Wise provider mounts a view (``WiseSandbox.add_route``): with a ``label`` an API
+    call (authenticated and counted), without one a control route."""
 
-    def __init__(self, wise: WiseSandbox) -> None:
-        self.wise = wise
+    def __call__(self, rule: str, methods: list[str], func: Callable[..., Any], label: str | None = None, *,
+                 endpoint: str | None = None, locked: bool = True) -> None: ...
+
+
+class WiseWebhooks:
+    """Subscriptions and deliveries over one Wise engine (its transfers and balances)."""
+
+    def __init__(self, engine: WiseEngine) -> None:
+        self.engine = engine
         self.cfg: dict[str, Any] = dict(DEFAULTS)
         self.subscriptions: dict[str, Subscription] = {}
         self.deliveries: list[Delivery] = []
@@ -338,7 +343,7 @@ class WiseWebhooks:
     def create(self, user: Any, profile_id: int, body: dict[str, Any]) -> tuple[dict[str, Any], int]:
         assert self.state is not None
         with self.state.lock:
-            self.wise.engine.require_profile(user, profile_id)
+            self.engine.require_profile(user, profile_id)
             name = body.get("name")
             trigger = body.get("trigger_on")
             delivery = body.get("delivery") if isinstance(body.get("delivery"), dict) else {}
@@ -368,15 +373,11 @@ class WiseWebhooks:
         return sub.json(), 200
 
     def _owned(self, user: Any, profile_id: int, subscription_id: str) -> Subscription:
-        self.wise.engine.require_profile(user, profile_id)
+        self.engine.require_profile(user, profile_id)
         sub = self.subscriptions.get(subscription_id)
         if sub is None or sub.profile_id != profile_id:
             raise WiseError(404, "subscription.not-found", f"Subscription {subscription_id} not found")
         return sub
-
-
-def _json(payload: Any, status: int = 200) -> Response:
-    return Response(dumps(payload), status=status, mimetype="application/json")
 
 
 def _body() -> dict[str, Any]:
@@ -387,38 +388,17 @@ def _body() -> dict[str, Any]:
     return data
 
 
-def install(wise: WiseSandbox) -> WiseWebhooks:
-    """Add subscriptions, deliveries and their control routes to ``wise`` (called by WiseSandbox)."""
+def install(engine: WiseEngine, add_route: RouteAdder) -> WiseWebhooks:
+    """Subscriptions and deliveries for ``engine``: listens to its events and mounts the
+    subscription API and the webhook control routes through ``add_route``."""
     global _PRINTED
-    hooks = WiseWebhooks(wise)
-    wise.listeners.append(hooks.on_event)
-    bp = wise.blueprint
+    hooks = WiseWebhooks(engine)
+    engine.listeners.append(hooks.on_event)
 
     def route(rule: str, methods: list[str], func: Callable[..., Any], label: str | None = None,
               locked: bool = True) -> None:
         """A view; ``locked`` ones run under the sandbox lock (no HTTP inside them)."""
-        endpoint = f"webhooks_{func.__name__}"
-
-        def view(**kwargs: Any) -> Response:
-            state = current_app.config["SANDBOX_STATE"]
-            try:
-                if locked:
-                    with state.lock:
-                        result = func(**kwargs)
-                else:
-                    result = func(**kwargs)
-            except WiseError as exc:
-                return Response(dumps(exc.body), status=exc.status, headers=exc.headers, mimetype="application/json")
-            if isinstance(result, Response):
-                return result
-            return _json(*result) if isinstance(result, tuple) else _json(result)
-
-        view.__name__ = endpoint
-        if label is None:
-            wise._control.add(endpoint)
-        else:
-            wise._labels[endpoint] = label
-        bp.add_url_rule(rule, endpoint, view, methods=methods)
+        add_route(rule, methods, func, label, endpoint=f"webhooks_{func.__name__}", locked=locked)
 
     base = "/v3/profiles/<int:profile_id>/subscriptions"
     label = "/v3/profiles/{profileId}/subscriptions"
@@ -427,7 +407,7 @@ def install(wise: WiseSandbox) -> WiseWebhooks:
         return hooks.create(g.wise_user, profile_id, g.wise_body)
 
     def sub_list(profile_id: int) -> Any:
-        hooks.wise.engine.require_profile(g.wise_user, profile_id)
+        hooks.engine.require_profile(g.wise_user, profile_id)
         return [s.json() for s in hooks.subscriptions.values() if s.profile_id == profile_id]
 
     def sub_get(profile_id: int, subscription_id: str) -> Any:

@@ -73,7 +73,7 @@ from urllib.parse import urlencode
 
 from flask import Blueprint, Response, request
 
-from paysync.sandbox.connectwise_data import (
+from paysync_dev.sandbox.connectwise_data import (
     CURRENCIES,
     STATUSES,
     ConditionError,
@@ -82,14 +82,15 @@ from paysync.sandbox.connectwise_data import (
     build_state,
     gl_transaction_json,
     invoice_json,
+    iso,
     new_invoice,
     parse_conditions,
     payment_json,
     quantize,
     unposted_json,
 )
-from paysync.sandbox.core import SandboxState
-from paysync.sandbox.xero_format import day_of, dumps, loads
+from paysync_dev.sandbox.core import SandboxState
+from paysync_dev.sandbox.xero_format import day_of, dumps, loads
 
 DEFAULT_CONFIG: dict[str, Any] = {
     "company": "paysync_sandbox", "public_key": "sandbox-public", "private_key": "sandbox-private",
@@ -588,8 +589,6 @@ def _sort_key(record: dict[str, Any], path: str) -> tuple[int, Any]:
 
 
 def _iso_now(now: float) -> str:
-    from paysync.sandbox.connectwise_data import iso
-
     return iso(now)
 
 

@@ -1,27 +1,24 @@
-"""The Xero step of ``make demo``: three connections, multi-connection, download, a payment."""
+"""The demo's Xero chapter: three connections, multi-connection, download, a payment."""
 
 from __future__ import annotations
 
 import datetime as dt
 import uuid
 from decimal import Decimal
-from typing import Any
 
-import requests
+from mappers.money import from_minor
+from paysync.accounting.onboarding import authorize
+from paysync.clients.xero import XeroUrls
+from paysync_dev.demo.runner import DemoContext, Section
+from storage import accounting, connections, merchants
+from tasks.routing import enqueue
 
 ROLES = ("user", "company", "service")
 BANK = {"USD": "090", "EUR": "091", "GBP": "092", "JPY": "093"}
 
 
-def xero_multi_connection(ctx: Any) -> Any:
+def xero_multi_connection(ctx: DemoContext) -> Section:
     """Xero: authorise three connections, multi-connection on, download outstanding invoices, pay one."""
-    from mappers.money import from_minor
-    from paysync.accounting.onboarding import authorize
-    from paysync.clients.xero import XeroUrls
-    from paysync.demo import Section
-    from storage import accounting, connections, merchants
-    from tasks.routing import enqueue
-
     xero = f"{ctx.sandbox_url.rstrip('/')}/xero"
     tag = uuid.uuid4().hex[:6]
     merchant = merchants.create(f"demo-xero-{tag}")
@@ -42,7 +39,7 @@ def xero_multi_connection(ctx: Any) -> Any:
     bills = accounting.outstanding_invoices(merchant["id"], "ACCPAY")
     bill = next((b for b in bills if b["currency"] in BANK), None)
     if bill is not None:
-        now = requests.get(f"{ctx.sandbox_url.rstrip('/')}/_sandbox/clock", timeout=10).json()["now"]
+        now = ctx.sandbox.now()
         amount = from_minor(bill["amount_due"], bill["currency"]) / 2
         amount = amount.quantize(Decimal(1).scaleb(-int(bill["asset"].split("/")[1])))
         paid = enqueue("accounting.record_payment", {
@@ -51,7 +48,7 @@ def xero_multi_connection(ctx: Any) -> Any:
             "date": dt.datetime.fromtimestamp(now, tz=dt.UTC).date().isoformat()}).get(timeout=120)
         did["user"].append(f"record_payment: {amount} {bill['currency']} on {bill['number'] or bill['external_id']} "
                            f"-> {paid['status']} ({paid['xero_payment_id']})")
-    stats = requests.get(f"{xero}/_control/stats", timeout=10).json()["calls"]
+    stats = ctx.sandbox.xero_calls()
     counts = accounting.count_rows(merchant["id"])
     rows = []
     for role in ROLES:

@@ -23,7 +23,7 @@ from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-from paysync.sandbox.xero_format import (
+from paysync_dev.sandbox.xero_format import (
     CURRENCY_DP,
     add_days,
     date_ms,

@@ -1,23 +1,31 @@
-"""The demo's Wise-Sync step: a merchant with two Xero apps, multi-connection on, both directions."""
+"""The demo's Wise-Sync chapter: ConnectWise invoices to Xero, then a payment made in Xero
+back to ConnectWise, on the story's merchant (multi-connection on, the company connection)."""
 
 from __future__ import annotations
 
 import uuid
 from typing import Any
 
-import requests
+from paysync.accounting.onboarding import authorize
+from paysync.clients.xero import XeroUrls
+from paysync_dev.demo.runner import DemoContext, Section
+from paysync_dev.sandbox.connectwise import DEFAULT_CONFIG as CONNECTWISE
+from storage import connections, merchants, psa
+from storage import wisesync as wisesync_store
+from tasks.routing import enqueue
 
 
-def run_demo_step(sandbox_url: str, merchant_id: int | None = None) -> list[dict[str, Any]]:
+def wisesync_both_directions(ctx: DemoContext) -> Section:
+    """Wise-Sync: ConnectWise invoices to Xero, then a payment made in Xero back to ConnectWise."""
+    return Section("Wise-Sync: a sync event in both directions (company connection)", ("step", "what", "result"),
+                   _both_directions(ctx, ctx.facts.get("merchant_id")))
+
+
+def _both_directions(ctx: DemoContext, merchant_id: int | None) -> list[dict[str, Any]]:
     """Both directions; on ``merchant_id``'s own connections when given (the demo's story),
     else on a new merchant with a user and a company app."""
-    from paysync.accounting.onboarding import authorize
-    from paysync.clients.xero import XeroUrls
-    from paysync.sandbox.connectwise import DEFAULT_CONFIG as CW
-    from storage import connections, merchants, psa
-    from storage import wisesync as store
-    from tasks.routing import enqueue
-
+    sandbox = ctx.sandbox
+    sandbox_url = ctx.sandbox_url
     rows: list[dict[str, Any]] = []
     if merchant_id is not None:
         m = merchants.get(merchant_id)
@@ -31,8 +39,9 @@ def run_demo_step(sandbox_url: str, merchant_id: int | None = None) -> list[dict
             conn = connections.add(m["id"], role, app, {"client_secret": f"secret-{app}"})
             authorize(conn.id, redirect_port=0, redirect_host="127.0.0.1", open_url=True, urls=urls,
                       echo=lambda _line: None, timeout=20)
-    psa.add(m["id"], site=f"{sandbox_url}/connectwise", company=CW["company"], client_id="demo-client-id",
-            public_key=CW["public_key"], private_key=CW["private_key"], codebase=CW["codebase"])
+    psa.add(m["id"], site=f"{sandbox_url}/connectwise", company=CONNECTWISE["company"], client_id="demo-client-id",
+            public_key=CONNECTWISE["public_key"], private_key=CONNECTWISE["private_key"],
+            codebase=CONNECTWISE["codebase"])
     rows.append({"step": "set-up", "what": f"merchant {m['name']}", "result": "multi-connection on; user app "
                  f"{apps['user']}, company app {apps['company']}; ConnectWise connection added"})
 
@@ -46,18 +55,16 @@ def run_demo_step(sandbox_url: str, merchant_id: int | None = None) -> list[dict
     rows.append({"step": "PSA -> books again", "what": "the same task re-run",
                  "result": f"{again['counts'].get('created', 0)} created (nothing new)"})
 
-    link = next(link for link in store.links(m["id"]) if link["status"] == "synced")
-    pay = requests.post(f"{sandbox_url}/xero/_control/invoices/{link['xero_invoice_id']}/pay",
-                        json={"reference": "demo payment in Xero"}, timeout=10)
-    pay.raise_for_status()
+    link = next(link for link in wisesync_store.links(m["id"]) if link["status"] == "synced")
+    pay = sandbox.xero_pay_invoice(link["xero_invoice_id"], "demo payment in Xero")
     rows.append({"step": "in Xero", "what": f"invoice {link['psa_invoice_number']} paid in full",
-                 "result": f"payment {pay.json()['PaymentID']} of {pay.json()['Amount']}"})
+                 "result": f"payment {pay['PaymentID']} of {pay['Amount']}"})
     back = enqueue("wisesync.apply_payments", {"merchant_id": m["id"]}, interactive=True).get(timeout=180)
-    cw = requests.get(f"{sandbox_url}/connectwise/_control/invoices/{link['psa_invoice_id']}", timeout=10).json()
+    cw = sandbox.connectwise_invoice(link["psa_invoice_id"])
     rows.append({"step": "books -> PSA", "what": "wisesync.apply_payments (company queue, interactive)",
                  "result": f"{back['counts'].get('applied', 0)} payment applied; ConnectWise invoice "
                            f"{cw['invoiceNumber']} balance now {cw['balance']}"})
-    stats = requests.get(f"{sandbox_url}/xero/_control/stats", timeout=10).json()["calls"]
+    stats = sandbox.xero_calls()
     for role, app in apps.items():
         calls = sum(v.get("calls", 0) for v in (stats.get(app) or {}).values())
         rows.append({"step": "budgets", "what": f"Xero calls by the {role} app ({app})", "result": str(calls)})

@@ -35,8 +35,8 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, g, request
 
-from paysync.sandbox.core import SandboxState
-from paysync.sandbox.wise_data import (
+from paysync_dev.sandbox.core import SandboxState
+from paysync_dev.sandbox.wise_data import (
     DEFAULT_CONFIG,
     add_user,
     balance_json,
@@ -50,7 +50,9 @@ from paysync.sandbox.wise_data import (
     to_decimal,
     transfer_json,
 )
-from paysync.sandbox.wise_transfers import Listener, WiseEngine, WiseError
+from paysync_dev.sandbox.wise_transfers import Listener, WiseEngine, WiseError
+from paysync_dev.sandbox.wise_webhooks import WiseWebhooks
+from paysync_dev.sandbox.wise_webhooks import install as install_webhooks
 
 #: config keys that only matter when the world is seeded (change them with a reset)
 SEED_ONLY = frozenset({"users", "profiles", "transfers", "recipients", "epoch"})
@@ -82,9 +84,7 @@ class WiseSandbox:
         self.blueprint = Blueprint("wise", __name__)
         self.blueprint.before_request(self._before)
         self._routes()
-        from paysync.sandbox.wise_webhooks import install as _install_webhooks  # webhooks (issue 6)
-
-        self.webhooks = _install_webhooks(self)
+        self.webhooks: WiseWebhooks = install_webhooks(self.engine, self.add_route)
 
     # ------------------------------------------------------------ provider protocol
 
@@ -92,23 +92,30 @@ class WiseSandbox:
         cfg = merge_config((size or {}).get("wise") or {})
         self.faults.clear()
         self.engine.reset(seed, cfg, state.clock.now())
-        self.webhooks.reset(state, seed, cfg.get("webhooks"))  # webhooks (issue 6)
+        self.webhooks.reset(state, seed, cfg.get("webhooks"))
 
     def on_clock(self, state: SandboxState) -> None:
         self.engine.tick(state.clock.now())
 
     # ------------------------------------------------------------ plumbing
 
-    def _add(self, rule: str, methods: list[str], func: Callable[..., Any], label: str | None = None) -> None:
-        endpoint = func.__name__ if label is not None else f"control_{func.__name__}"
+    def add_route(self, rule: str, methods: list[str], func: Callable[..., Any], label: str | None = None, *,
+                  endpoint: str | None = None, locked: bool = True) -> None:
+        """Mount ``func`` at ``rule``: with a ``label`` an API call (authenticated, counted under the
+        label, faults apply), without one a control route. ``locked`` views run under the sandbox
+        lock (no HTTP inside them). A :class:`WiseError` becomes Wise's error body."""
+        endpoint = endpoint or (func.__name__ if label is not None else f"control_{func.__name__}")
 
         def view(**kwargs: Any) -> Response:
             state = _state()
-            with state.lock:
-                try:
+            try:
+                if locked:
+                    with state.lock:
+                        result = func(**kwargs)
+                else:
                     result = func(**kwargs)
-                except WiseError as exc:
-                    return _json(exc.body, exc.status, exc.headers)
+            except WiseError as exc:
+                return _json(exc.body, exc.status, exc.headers)
             if isinstance(result, Response):
                 return result
             if isinstance(result, tuple):
@@ -189,7 +196,7 @@ class WiseSandbox:
 
     def _routes(self) -> None:
         eng = self.engine
-        add = self._add
+        add = self.add_route
 
         def user() -> Any:
             return g.wise_user
@@ -324,7 +331,7 @@ class WiseSandbox:
 
     def _control_routes(self) -> None:
         eng = self.engine
-        add = self._add
+        add = self.add_route
 
         def cbody() -> dict[str, Any]:
             raw = request.get_data()

@@ -30,7 +30,7 @@ from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
-from paysync.sandbox.wise_data import (
+from paysync_dev.sandbox.wise_data import (
     BOUNCE_PATH,
     NORMAL_PATH,
     NOT_CANCELLABLE,

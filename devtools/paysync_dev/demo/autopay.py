@@ -1,9 +1,9 @@
-"""The auto-payment chapter of ``make demo`` (issue 8): bills entered in Xero, scheduled by
-the scheduler on the service connection, paid by Wise payouts, written back to Xero on the
-user connection, the payouts' webhooks delivered and translated on the way.
+"""The demo's auto-payment chapter: bills entered in Xero, scheduled by the scheduler on the
+service connection, paid by Wise payouts, written back to Xero on the user connection, the
+payouts' webhooks delivered and translated on the way.
 
 Runs on the story's merchant (``ctx.facts["merchant_id"]``, the one with three Xero
-connections made by the Xero step); everything goes through the real workers.
+connections made by the Xero chapter); everything goes through the real workers.
 """
 
 from __future__ import annotations
@@ -12,71 +12,48 @@ import datetime as dt
 import uuid
 from typing import Any
 
-import requests
-
-from paysync.devstack import wait_until
+from paysync.autopay import rules
+from paysync.connectors.wise.install import install
+from paysync_dev import devstack
+from paysync_dev.demo.runner import DemoContext, Section
+from paysync_dev.sandbox.control import SandboxControl
+from storage import autopay as autopay_store
+from storage import connections, connectors, merchants, reports, sync_states
+from storage import webhooks as webhook_store
+from storage import wise as wise_store
+from tasks.routing import enqueue
+from tasks.wise import start_cycle
 
 EUR_BANK = "091"  # the sandbox tenant's EUR bank account: the Xero account of the paying Wise balance
 DONE = ("written_back", "exception", "cancelled", "held")
 
 
-
-def _healthy(base: str) -> bool:
-    try:
-        return requests.get(f"{base}/healthz", timeout=1).status_code == 200
-    except requests.RequestException:
-        return False
-
-
-def start_receiver(ctx: Any) -> str:
+def start_receiver(ctx: DemoContext) -> str:
     """The webhook receiver as its own process (stopped with the demo); returns its public URL."""
-    from paysync import devstack
-
-    port = devstack.free_port()
-    proc = devstack.Proc([str(devstack.BIN / "paysync"), "webhooks", "serve", "--port", str(port)],
-                         ctx.logdir / "webhooks-story.log", devstack.child_env(), name="webhooks-story")
+    proc, public = devstack.start_webhook_receiver(ctx.logdir, name="webhooks-story")
     ctx.procs.append(proc)
-    public = f"http://127.0.0.1:{port}"
-    wait_until(lambda: _healthy(public), 30, "the webhook receiver")
     return public
 
 
-def _bookkeeper_bills(xero: str, tenant: str, today: dt.date) -> dict[str, dict[str, Any]]:
+def _bookkeeper_bills(sandbox: SandboxControl, tenant: str, today: dt.date) -> dict[str, dict[str, Any]]:
     """Bills a bookkeeper enters in Xero with an app of their own (not one of paysync's connections)."""
-    grant = requests.post(f"{xero}/_control/grant", json={"client_id": "demo-bookkeeper", "tenants": [tenant]},
-                          timeout=10)
-    grant.raise_for_status()
-    api = requests.Session()
-    api.headers.update({"Authorization": f"Bearer {grant.json()['access_token']}", "xero-tenant-id": tenant})
+    token = sandbox.xero_grant("demo-bookkeeper", [tenant])
     tag = uuid.uuid4().hex[:4].upper()
     wanted = [("Nordic Paper Oy", "420.00", 2), ("Nordic Paper Oy", "180.50", 1), ("Atlas Freight GmbH", "760.00", 2),
               ("Atlas Freight GmbH", "2400.00", 2), ("Cafe Lumen", "95.00", 1)]
-    body = {"Invoices": [{
+    invoices = [{
         "Type": "ACCPAY", "Status": "AUTHORISED", "CurrencyCode": "EUR", "Contact": {"Name": name},
         "InvoiceNumber": f"BILL-{tag}-{i + 1}", "Date": today.isoformat(),
         "DueDate": (today + dt.timedelta(days=due)).isoformat(), "LineAmountTypes": "NoTax",
         "LineItems": [{"Description": "Supplies", "Quantity": 1, "UnitAmount": amount, "AccountCode": "300",
-                       "TaxType": "NONE"}]} for i, (name, amount, due) in enumerate(wanted)]}
-    resp = api.put(f"{xero}/api.xro/2.0/Invoices", json=body, timeout=10)
-    resp.raise_for_status()
-    return {str(inv["InvoiceID"]).lower(): inv for inv in resp.json()["Invoices"]}
+                       "TaxType": "NONE"}]} for i, (name, amount, due) in enumerate(wanted)]
+    created = sandbox.xero_put_invoices(token, tenant, invoices)
+    return {str(inv["InvoiceID"]).lower(): inv for inv in created}
 
 
-def autopay_story(ctx: Any) -> Any:
+def autopay_story(ctx: DemoContext) -> Section:
     """Auto-payments: bills scheduled (service), paid by Wise payouts, written back to Xero (user), webhooks"""
-    from paysync.autopay import rules
-    from paysync.connectors.wise.install import install
-    from paysync.demo import Section
-    from storage import autopay as store
-    from storage import connections, connectors, merchants, sync_states
-    from storage import webhooks as hooks
-    from storage import wise as wise_store
-    from storage.db import transaction
-    from tasks.routing import enqueue
-    from tasks.wise import start_cycle
-
-    base = ctx.sandbox_url.rstrip("/")
-    xero, wise = f"{base}/xero", f"{base}/wise"
+    sandbox = ctx.sandbox
     m = merchants.get(ctx.facts["xero_merchant"])
     ctx.facts["merchant_id"] = m["id"]
     tenant = connections.resolve(m["id"], "user").connection.tenant_id
@@ -84,13 +61,12 @@ def autopay_story(ctx: Any) -> Any:
 
     # The merchant's Wise connector, with a public URL: the sandbox subscribes and delivers webhooks.
     public = start_receiver(ctx)
-    requests.post(f"{wise}/_control/config", json={"bounce_share": 0}, timeout=10).raise_for_status()
-    requests.post(f"{wise}/_control/webhooks/config", json={"paused": False, "duplicate_share": 0,
-                                                           "reorder_share": 0}, timeout=10).raise_for_status()
-    user = requests.get(f"{wise}/_control/tokens", timeout=10).json()[0]
-    pem = requests.get(f"{wise}/_control/webhook-public-key", timeout=10).text
-    conn = install(m["id"], {"apiKey": user["token"], "webhookPublicKey": pem, "baseUrl": wise, "pageSize": 100,
-                             "publicUrl": public}, name="wise-story")
+    sandbox.wise_config(bounce_share=0)
+    sandbox.wise_webhooks_config(paused=False, duplicate_share=0, reorder_share=0)
+    user = sandbox.wise_users()[0]
+    pem = sandbox.wise_webhook_public_key()
+    conn = install(m["id"], {"apiKey": user["token"], "webhookPublicKey": pem, "baseUrl": sandbox.url("wise"),
+                             "pageSize": 100, "publicUrl": public}, name="wise-story")
     ctx.facts["wise_connector_id"] = conn["id"]
     profiles = [str(p["id"]) for p in conn["profiles"]]
 
@@ -99,20 +75,20 @@ def autopay_story(ctx: Any) -> Any:
         return all(("transfers", f"profile:{p}") in states for p in profiles)
 
     start_cycle(conn["id"])  # the first polling cycle of this connector (beat's wise.poll_due would claim it too)
-    wait_until(cycle_done, 120, "the Wise connector's first polling cycle")
+    devstack.wait_until(cycle_done, 120, "the Wise connector's first polling cycle")
     business = profiles[1]
     balance = next(a["reference"] for a in wise_store.internal_accounts(conn["id"], business)
                    if a["default_asset"] == "EUR/2" and a["metadata"].get("com.wise.spec/type") == "STANDARD")
     recipients = [a["reference"] for a in wise_store.list_accounts(conn["id"], "EXTERNAL")
                   if a["profile_id"] == business and a["default_asset"] == "EUR/2"]
-    requests.post(f"{wise}/_control/balances/{balance}", json={"amount": 1_000_000}, timeout=10).raise_for_status()
+    sandbox.wise_set_balance(balance, 1_000_000)
     rows.append({"step": "Wise", "what": f"connector {conn['id']} installed (webhooks to {public})",
                  "result": f"{conn['webhooks'].get('created')} subscriptions; first polling cycle done; "
                            f"EUR balance {balance} pays"})
 
     # The bookkeeper enters five EUR bills in Xero; the user downloads the latest books.
     today = rules.today()
-    bills = _bookkeeper_bills(xero, tenant, today)
+    bills = _bookkeeper_bills(sandbox, tenant, today)
     down = enqueue("accounting.download_latest", {"merchant_id": m["id"]}).get(timeout=120)
     rows.append({"step": "Xero", "what": f"{len(bills)} EUR bills entered by the bookkeeper; download latest",
                  "result": f"{down['xero.invoices']['records']} invoices read over the {down['role']} connection, "
@@ -137,46 +113,45 @@ def autopay_story(ctx: Any) -> Any:
     # Execution: claims due payments, pays them with Wise payouts, writes them back to Xero.
     claimed = enqueue("autopay.run_due", {"merchant_id": m["id"]}).get(timeout=120)
     due = claimed["due"]
-    wait_until(lambda: all((store.get(i) or {}).get("initiation_id") for i in due) and all(
-        (wise_store.get_initiation(store.get(i)["initiation_id"]) or {}).get("step") not in ("created", "quoted")
+    devstack.wait_until(lambda: all((autopay_store.get(i) or {}).get("initiation_id") for i in due) and all(
+        (wise_store.get_initiation(autopay_store.get(i)["initiation_id"]) or {}).get("step") not in ("created", "quoted")
         for i in due), 120, "the payouts' creation and funding")
     rows.append({"step": "run_due", "what": "autopay.run_due (user connection, batch)",
                  "result": f"{len(due)} due payments claimed; Wise payouts quoted, created and funded"})
     # Time passes in the sandbox: Wise moves the transfers on and sends their webhooks.
-    requests.post(f"{base}/_sandbox/clock", json={"advance": 3000}, timeout=10).raise_for_status()
-    requests.post(f"{wise}/_control/webhooks/flush", json={"all": True}, timeout=60).raise_for_status()
+    sandbox.advance(3000)
+    sandbox.wise_flush_webhooks(include_future=True)
 
     def settled() -> bool:
         for i in due:
-            sp = store.get(i) or {}
-            if sp.get("state") in DONE:
+            scheduled = autopay_store.get(i) or {}
+            if scheduled.get("state") in DONE:
                 continue
-            ini = wise_store.get_initiation(sp["initiation_id"]) if sp.get("initiation_id") else None
+            ini = wise_store.get_initiation(scheduled["initiation_id"]) if scheduled.get("initiation_id") else None
             if ini is not None and ini["status"] in ("SUCCEEDED", "FAILED", "CANCELLED"):
                 enqueue("autopay.run_due", {"merchant_id": m["id"]}).get(timeout=60)
             return False
         return True
 
-    wait_until(settled, 150, "the payouts' outcome and the write-back to Xero", every=1.0)
-    requests.post(f"{wise}/_control/webhooks/flush", json={"all": True}, timeout=60).raise_for_status()
-    wait_until(lambda: not hooks.counts(conn["id"]).get("received"), 60, "the webhooks' translation")
+    devstack.wait_until(settled, 150, "the payouts' outcome and the write-back to Xero", every=1.0)
+    sandbox.wise_flush_webhooks(include_future=True)
+    devstack.wait_until(lambda: not webhook_store.counts(conn["id"]).get("received"), 60, "the webhooks' translation")
     ctx.facts["autopay_ids"] = due
 
-    with transaction() as cur:
-        cur.execute("select external_id, name from contacts where merchant_id=%s", (m["id"],))
-        names = {r["external_id"]: r["name"] for r in cur.fetchall()}
-    for sp in store.list_for_merchant(m["id"]):
-        ini = wise_store.get_initiation(sp["initiation_id"]) if sp["initiation_id"] else None
-        pay = wise_store.payment(conn["id"], sp["transfer_id"]) if sp["transfer_id"] else None
+    names = reports.contact_names(m["id"])
+    for scheduled in autopay_store.list_for_merchant(m["id"]):
+        ini = wise_store.get_initiation(scheduled["initiation_id"]) if scheduled["initiation_id"] else None
+        pay = wise_store.payment(conn["id"], scheduled["transfer_id"]) if scheduled["transfer_id"] else None
         sources = sorted({a["source"] for a in wise_store.list_adjustments(pay["id"])}) if pay else []
-        who = names.get(sp["contact_external_id"]) or sp["contact_external_id"]
-        done = (f"Wise transfer {sp['transfer_id']} {ini['raw_status'] if ini else ''}, fee "
-                f"{rules.fmt(sp['fee_amount'], sp['currency']) if sp['fee_amount'] is not None else '-'}; "
-                f"Xero payment {sp['xero_payment_id']} on {sp['account_code']}; payment row updated by "
-                f"{'+'.join(sources)}") if sp["state"] == "written_back" else (sp["reason"] or "")
-        rows.append({"step": sp["state"], "what": f"{sp['invoice_number']} {who} "
-                                                  f"{rules.fmt(sp['amount'], sp['currency'])}", "result": done})
-    counts = hooks.counts(conn["id"])
+        who = names.get(scheduled["contact_external_id"]) or scheduled["contact_external_id"]
+        done = (f"Wise transfer {scheduled['transfer_id']} {ini['raw_status'] if ini else ''}, fee "
+                f"{rules.fmt(scheduled['fee_amount'], scheduled['currency']) if scheduled['fee_amount'] is not None else '-'}; "
+                f"Xero payment {scheduled['xero_payment_id']} on {scheduled['account_code']}; payment row updated by "
+                f"{'+'.join(sources)}") if scheduled["state"] == "written_back" else (scheduled["reason"] or "")
+        rows.append({"step": scheduled["state"], "what": f"{scheduled['invoice_number']} {who} "
+                                                         f"{rules.fmt(scheduled['amount'], scheduled['currency'])}",
+                     "result": done})
+    counts = webhook_store.counts(conn["id"])
     rows.append({"step": "webhooks", "what": "deliveries stored for the connector", "result": str(counts)})
     return Section("Auto-payments on the story's merchant: scheduled, paid through Wise, written back to Xero",
                    ("step", "what", "result"), rows)
