@@ -1,5 +1,7 @@
 """Errors that carry a message meant for a person: the CLI prints them as one line."""
 
+from __future__ import annotations
+
 
 class PaysyncError(Exception):
     """Base class for every error paysync raises on purpose."""
@@ -23,5 +25,5 @@ class PayloadError(PaysyncError):
                            for field, msgs in sorted(errors.items()))
         super().__init__(f"invalid payload for {task}: {fields}")
 
-    def __reduce__(self):  # picklable/serializable across processes
+    def __reduce__(self) -> tuple[type[PayloadError], tuple[str, dict]]:  # picklable across processes
         return (PayloadError, (self.task, self.errors))

@@ -5,5 +5,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/compose-check.sh
 .venv/bin/ruff check .
+.venv/bin/mypy   # the packages in [tool.mypy] files (pyproject.toml)
 export PAYSYNC_ENV=test
 exec .venv/bin/pytest -m "not bench" -p no:cacheprovider "$@"

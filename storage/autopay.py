@@ -13,7 +13,7 @@ import datetime as dt
 from typing import Any
 
 from storage import db
-from storage.db import transaction
+from storage.db import one, transaction
 
 INFLIGHT = ("claimed", "payout_requested", "payout_succeeded")
 PRE_FUNDED = ("created", "quoted", "transfer_created", "funding")
@@ -154,7 +154,7 @@ def update(cur: Any, sp_id: int, **columns: Any) -> dict[str, Any]:
     sets = ", ".join(f"{k}=%s" for k in columns)
     cur.execute(f"update scheduled_payments set {sets}, updated_at=now() where id=%s returning *",
                 [*columns.values(), sp_id])
-    return dict(cur.fetchone())
+    return one(cur, f"scheduled payment {sp_id}")
 
 
 def event(cur: Any, sp_id: int, state: str, what: str) -> None:

@@ -43,7 +43,8 @@ def merchant_row_counts(merchant_id: int) -> dict[str, int]:
     with transaction() as cur:
         for label, sql in MERCHANT_ROW_COUNTS.items():
             cur.execute(sql, {"m": merchant_id})
-            out[label] = int(next(iter(cur.fetchone().values())))
+            row = cur.fetchone()
+            out[label] = int(next(iter(row.values()))) if row else 0
     return out
 
 

@@ -175,13 +175,13 @@ def _step_payout(cur: Any, sp: dict[str, Any], ctx: Context) -> Step:
                    "destination_account": sp["recipient"], "amount": sp["amount"], "asset": sp["asset"],
                    "amount_side": "TARGET", "reference": (sp["invoice_number"] or f"bill {sp['id']}")[:35]}
         try:
-            ini = initiations.create(sp["connector_id"], "PAYOUT", request)
+            created = initiations.create(sp["connector_id"], "PAYOUT", request)
         except initiations.InitiationError as exc:
             return _exception(cur, sp, "payout_failed", f"payout not requested: {exc}; the bill is left unpaid",
                               committed_amount=None)
-        sp = store.update(cur, sp["id"], initiation_id=ini["id"])
-        store.event(cur, sp["id"], sp["state"], f"Wise payout initiation #{ini['id']} stored (customerTransactionId "
-                                                 f"{ini['customer_transaction_id']})")
+        sp = store.update(cur, sp["id"], initiation_id=created["id"])
+        store.event(cur, sp["id"], sp["state"], f"Wise payout initiation #{created['id']} stored "
+                                                 f"(customerTransactionId {created['customer_transaction_id']})")
     ini = wise_store.get_initiation(sp["initiation_id"])
     if ini is None:
         return _exception(cur, sp, "payout_failed", "the Wise initiation row is gone", committed_amount=None)

@@ -38,12 +38,13 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Any
 
 from paysync.config import settings
 from paysync.errors import ConfigError
 
 
-def _number(name: str, default: float, kind: type = int, minimum: float = 1, below: float | None = None):
+def _number(name: str, default: Any, kind: type = int, minimum: float = 1, below: float | None = None) -> Any:
     raw = os.environ.get(name, "")
     if raw == "":
         return default

@@ -15,14 +15,15 @@ from contextlib import contextmanager
 from importlib.resources import files
 
 import redis
+from redis.commands.core import Script
 
 from paysync.budgets.spec import BucketSpec, BucketState, BudgetExhausted, Grant, WindowState
 from paysync.config import settings
 from paysync.redis_client import redis_client
 
 
-def _script(client: redis.Redis, name: str):
-    return client.register_script(files(__package__).joinpath(f"{name}.lua").read_text())
+def _script(client: redis.Redis, name: str) -> Script:
+    return Script(client, files(__package__).joinpath(f"{name}.lua").read_text())
 
 
 def _us(seconds: float) -> int:

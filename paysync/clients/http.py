@@ -110,7 +110,7 @@ class BudgetedHTTP:
                 wait = _retry_after(resp) or self.backoff * 2 ** attempt
                 problem = self.problem_of(resp) if self.problem_of else None
                 self._block(wait, problem)
-                if wait > self.max_inline_wait or attempt > self.retries:
+                if wait > (self.max_inline_wait or 0.0) or attempt > self.retries:
                     raise BudgetExhausted(self.bucket.name, wait, f"429 {problem or 'rate limit'}")
                 time.sleep(wait)
                 continue

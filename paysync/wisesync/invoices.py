@@ -187,7 +187,7 @@ def _write(ctx: Context, items: list[dict[str, Any]], update: bool) -> list[dict
     crash_point("wisesync.after_xero_write")
     synced = []
     for row, result in zip(rows, results, strict=True):
-        if result.ok:
+        if result.ok and result.id is not None:
             store.mark_synced(row["id"], result.id, result.status, row["pending_hash"])
             ctx.report.counts["updated" if update else "created"] += 1
             synced.append(dict(row, xero_invoice_id=result.id))
@@ -250,7 +250,7 @@ def _same(inv: dict[str, Any], body: dict[str, Any], link: dict[str, Any]) -> bo
     contact = ((inv.get("Contact") or {}).get("ContactID") or "").lower()
     wanted = ((body.get("Contact") or {}).get("ContactID") or "").lower()
     try:
-        total = to_minor(inv.get("Total"), inv.get("CurrencyCode") or link["asset"].split("/")[0])
+        total = to_minor(inv["Total"], inv.get("CurrencyCode") or link["asset"].split("/")[0])
     except Exception:
         return False
     return contact == wanted and total == link["total"]

@@ -98,7 +98,8 @@ def _record(ctx: Context, pay: dict[str, Any], links: dict[str, dict[str, Any]])
     if pay.get("Status") != "AUTHORISED":
         return
     currency = str(invoice.get("CurrencyCode") or link["asset"].split("/")[0])
-    amount = to_minor(pay.get("Amount"), currency)
+    raw_amount = pay.get("Amount")
+    amount = to_minor(raw_amount, currency) if raw_amount is not None else 0
     paid_on = parse_day(pay.get("Date"), "Date")
     if amount <= 0 or paid_on is None:
         raise MapperError(f"payment {payment_id}: amount and date are required", field="Amount",

@@ -175,6 +175,6 @@ def parse_config(raw: Any) -> WiseConfig:
                         limits[key] = number
     if errors:
         raise WiseConfigError(errors)
-    return WiseConfig(api_key=api_key.strip(), webhook_public_key=raw["webhookPublicKey"].strip(),
+    return WiseConfig(api_key=str(api_key).strip(), webhook_public_key=str(raw["webhookPublicKey"]).strip(),
                       page_size=page_size, polling_period=polling, polling_text=polling_text,
                       base_url=base_url, public_url=public_url, limits=limits or None)

@@ -122,6 +122,7 @@ def validate(connector_id: int, kind: str, request: dict[str, Any]) -> dict[str,
             target_account = _recipient_for_balance(connector_id, src["profile_id"], dst, request, errors)
     if errors:
         raise InitiationError(errors)
+    assert src is not None and dst is not None  # a missing one is an error above
     return {"profile_id": src["profile_id"], "source_currency": _code(src["default_asset"]),
             "target_currency": _code(dst["default_asset"]), "target_account": str(target_account)}
 
@@ -164,7 +165,7 @@ def create(connector_id: int, kind: str, request: dict[str, Any]) -> dict[str, A
         if found["request"] != normalized:
             raise InitiationError({"idempotency_key": f"already used by initiation {found['id']} for a different "
                                                       "request"})
-        return store.get_initiation(found["id"])
+        return _initiation(found["id"])
     resolved = validate(connector_id, kind, normalized)
     row, created = store.insert_initiation({
         "connector_id": connector_id, "idempotency_key": request["idempotency_key"], "kind": kind,
@@ -183,19 +184,25 @@ def create(connector_id: int, kind: str, request: dict[str, Any]) -> dict[str, A
 
 # ----------------------------------------------------------------- the state machine
 
-def advance(initiation_id: int, *, seq: int | None = None, interactive: bool = False, run: Run | None = None,
-            max_steps: int = 8) -> Outcome:
-    """Run the initiation's next steps until it must wait (a poll) or is terminal."""
+def _initiation(initiation_id: int) -> dict[str, Any]:
     row = store.get_initiation(initiation_id)
     if row is None:
         raise NotFound(f"unknown initiation {initiation_id}")
+    return row
+
+
+def advance(initiation_id: int, *, seq: int | None = None, interactive: bool = False, run: Run | None = None,
+            max_steps: int = 8) -> Outcome:
+    """Run the initiation's next steps until it must wait (a poll) or is terminal."""
+    row = _initiation(initiation_id)
     run = run or open_run(row["connector_id"], interactive=interactive)
     for _ in range(max_steps):
         after = None
         with transaction() as cur:
-            row = store.lock_initiation(cur, initiation_id)
-            if row is None:
+            locked = store.lock_initiation(cur, initiation_id)
+            if locked is None:
                 return Outcome(initiation_id, "?", "?", busy=True)
+            row = locked
             if seq is not None and row["poll_seq"] != seq:
                 return Outcome(initiation_id, row["status"], row["step"], busy=True)  # a newer poll owns it
             seq = None
@@ -341,14 +348,13 @@ _STEPS = {
 def retry(initiation_id: int, *, interactive: bool = True, run: Run | None = None) -> Outcome:
     """A new attempt of a FAILED initiation: cancel its stale transfer, store a new
     customerTransactionId (committed before any call), then advance from the quote."""
-    row = store.get_initiation(initiation_id)
-    if row is None:
-        raise NotFound(f"unknown initiation {initiation_id}")
+    row = _initiation(initiation_id)
     run = run or open_run(row["connector_id"], interactive=interactive)
     with transaction() as cur:
-        row = store.lock_initiation(cur, initiation_id)
-        if row is None:
+        locked = store.lock_initiation(cur, initiation_id)
+        if locked is None:
             raise PaysyncError(f"initiation {initiation_id} is being worked on: try again in a moment")
+        row = locked
         if row["status"] != "FAILED" or row["step"] == "done":
             raise PaysyncError(f"initiation {initiation_id} is {row['status']} (step {row['step']}): only a failed "
                                "request that did not pay is retried")

@@ -60,7 +60,7 @@ class Lookups:
 
 def lookups(connector_id: int, profile_id: str, cur: Any = None) -> Lookups:
     internal = store.internal_accounts(connector_id, str(profile_id), cur=cur)
-    standard = {}
+    standard: dict[str, str] = {}
     for acc in internal:
         meta = acc["metadata"] or {}
         if meta.get("com.wise.spec/type", "STANDARD") == "STANDARD":
@@ -106,7 +106,7 @@ def _legs(transfer: dict[str, Any], position: int | None, stored: store.Stored, 
     """One transfer's legs with their clocks: ``status_since`` is kept while the payout's raw
     status is the stored one, and starts now (or at creation, for old history) when it changes."""
     tid = str(transfer["id"])
-    state = transfer.get("status")
+    state = str(transfer.get("status") or "")
     old = stored.get((tid, Leg.PAYOUT.value))
     if old is not None and old["raw_status"] == state:
         since = old["status_since"]
