@@ -148,7 +148,7 @@ def run(ctl, url: str) -> int:
     total = sum(len(p) for p in pages)
     fresh = install(m["id"], {"apiKey": token, "webhookPublicKey": pem, "baseUrl": wise}, name="bench-upserts")
     run2 = open_run(fresh["id"])
-    lk = payments.lookups(fresh["id"], pid)
+    lookups = payments.read_lookups(fresh["id"], pid)
     window = settings.settlement_window()
 
     def persist() -> tuple[float, int]:
@@ -157,7 +157,7 @@ def run(ctl, url: str) -> int:
         now = utcnow()
         for page in pages:
             with transaction() as cur:
-                stats = payments.persist_transfers(cur, run2.id, pid, page, lk, now, window)
+                stats = payments.persist_transfers(cur, run2.id, pid, page, lookups, now, window)
                 from storage import sync_states
 
                 sync_states.advance(run2.owner, "transfers", f"profile:{pid}", {"offset": page[-1][1] + 1}, cur=cur)

@@ -150,25 +150,25 @@ def insert_scheduled(cur: Any, values: dict[str, Any]) -> dict[str, Any]:
     return dict(row) if row else {}
 
 
-def update(cur: Any, sp_id: int, **columns: Any) -> dict[str, Any]:
+def update(cur: Any, scheduled_id: int, **columns: Any) -> dict[str, Any]:
     sets = ", ".join(f"{k}=%s" for k in columns)
     cur.execute(f"update scheduled_payments set {sets}, updated_at=now() where id=%s returning *",
-                [*columns.values(), sp_id])
-    return one(cur, f"scheduled payment {sp_id}")
+                [*columns.values(), scheduled_id])
+    return one(cur, f"scheduled payment {scheduled_id}")
 
 
-def event(cur: Any, sp_id: int, state: str, what: str) -> None:
+def event(cur: Any, scheduled_id: int, state: str, what: str) -> None:
     cur.execute("insert into scheduled_payment_events (scheduled_payment_id, state, what) values (%s, %s, %s)",
-                (sp_id, state, what[:1000]))
+                (scheduled_id, state, what[:1000]))
 
 
-def events(sp_id: int) -> list[dict[str, Any]]:
+def events(scheduled_id: int) -> list[dict[str, Any]]:
     return db.fetch_all("""select state, what, created_at from scheduled_payment_events where scheduled_payment_id=%s
-                     order by id""", (sp_id,))
+                     order by id""", (scheduled_id,))
 
 
-def get(sp_id: int, cur: Any = None) -> dict[str, Any] | None:
-    return _one("select * from scheduled_payments where id=%s", (sp_id,), cur)
+def get(scheduled_id: int, cur: Any = None) -> dict[str, Any] | None:
+    return _one("select * from scheduled_payments where id=%s", (scheduled_id,), cur)
 
 
 def for_invoice(merchant_id: int, invoice_id: str) -> dict[str, Any] | None:
@@ -185,10 +185,10 @@ def list_for_merchant(merchant_id: int, states: tuple[str, ...] | None = None) -
     return db.fetch_all(sql + " order by pay_on nulls last, id", params)
 
 
-def lock_nowait(cur: Any, sp_id: int) -> dict[str, Any] | None:
+def lock_nowait(cur: Any, scheduled_id: int) -> dict[str, Any] | None:
     """The scheduled payment locked for this transaction, or None while another executor holds it."""
-    return db.lock_nowait(cur, "select * from scheduled_payments where id=%s for update nowait", (sp_id,),
-                          f"scheduled payment {sp_id}")
+    return db.lock_nowait(cur, "select * from scheduled_payments where id=%s for update nowait", (scheduled_id,),
+                          f"scheduled payment {scheduled_id}")
 
 
 def committed_on_day(cur: Any, merchant_id: int, currency: str, day: dt.date) -> int:
@@ -215,16 +215,16 @@ def claim_due(today: dt.date, recheck_seconds: float, merchant_id: int | None = 
         cur.execute(
             """update scheduled_payments s set state='claimed', claimed_at=now(), reason=null,
                       next_check_at = now() + %(re)s * interval '1 second', updated_at=now()
-               where s.id in (select sp.id from scheduled_payments sp
-                              join autopay_rules r on r.merchant_id = sp.merchant_id and r.enabled
-                              where sp.state='scheduled' and sp.pay_on <= %(today)s
-                                and (sp.not_before is null or sp.not_before <= now())
-                                and (%(m)s::bigint is null or sp.merchant_id = %(m)s)
-                              order by sp.pay_on, sp.id for update of sp skip locked limit %(limit)s)
+               where s.id in (select scheduled.id from scheduled_payments scheduled
+                              join autopay_rules r on r.merchant_id = scheduled.merchant_id and r.enabled
+                              where scheduled.state='scheduled' and scheduled.pay_on <= %(today)s
+                                and (scheduled.not_before is null or scheduled.not_before <= now())
+                                and (%(m)s::bigint is null or scheduled.merchant_id = %(m)s)
+                              order by scheduled.pay_on, scheduled.id for update of scheduled skip locked limit %(limit)s)
                returning s.id""", {"re": recheck_seconds, "today": today, "m": merchant_id, "limit": limit})
         ids = [r["id"] for r in cur.fetchall()]
-        for sp_id in ids:
-            event(cur, sp_id, "claimed", "claimed for execution")
+        for scheduled_id in ids:
+            event(cur, scheduled_id, "claimed", "claimed for execution")
         return sorted(ids)
 
 
@@ -237,15 +237,15 @@ def claim_followups(recheck_seconds: float, merchant_id: int | None = None, limi
         cur.execute(
             f"""update scheduled_payments s set next_check_at = now() + %(re)s * interval '1 second'
                where s.id in (
-                 select sp.id from scheduled_payments sp
-                 left join payment_initiations i on i.id = sp.initiation_id
-                 where sp.next_check_at <= now() and (%(m)s::bigint is null or sp.merchant_id = %(m)s) and (
-                   sp.state in ('claimed', 'payout_succeeded')
-                   or (sp.state = 'payout_requested' and (i.id is null
+                 select scheduled.id from scheduled_payments scheduled
+                 left join payment_initiations i on i.id = scheduled.initiation_id
+                 where scheduled.next_check_at <= now() and (%(m)s::bigint is null or scheduled.merchant_id = %(m)s) and (
+                   scheduled.state in ('claimed', 'payout_succeeded')
+                   or (scheduled.state = 'payout_requested' and (i.id is null
                        or i.status in ('SUCCEEDED', 'FAILED', 'CANCELLED') or i.step in {PRE_FUNDED!r}
                        or i.next_action_at < now() - %(re)s * interval '1 second'))
-                   or (sp.state = 'written_back' and i.status in ('FAILED', 'CANCELLED')))
-                 order by sp.next_check_at, sp.id for update of sp skip locked limit %(limit)s)
+                   or (scheduled.state = 'written_back' and i.status in ('FAILED', 'CANCELLED')))
+                 order by scheduled.next_check_at, scheduled.id for update of scheduled skip locked limit %(limit)s)
                returning s.id""", {"re": recheck_seconds, "m": merchant_id, "limit": limit})
         return sorted(r["id"] for r in cur.fetchall())
 
@@ -282,12 +282,12 @@ def payout_facts(connector_id: int, transfer_id: str | None, quote_id: str | Non
 
 def needing_a_person(merchant_id: int) -> list[dict[str, Any]]:
     """Held and exception rows, and payouts waiting for approval in Wise."""
-    return db.fetch_all("""select sp.*, i.status as initiation_status, i.raw_status as transfer_status,
+    return db.fetch_all("""select scheduled.*, i.status as initiation_status, i.raw_status as transfer_status,
                             i.error as initiation_error, c.name as contact_name
-                     from scheduled_payments sp
-                     left join payment_initiations i on i.id = sp.initiation_id
-                     left join contacts c on c.merchant_id = sp.merchant_id and c.provider = 'xero'
-                                         and c.external_id = sp.contact_external_id
-                     where sp.merchant_id=%s and (sp.state in ('held', 'exception')
-                        or (sp.state = 'payout_requested' and i.status = 'WAITING_FOR_APPROVAL'))
-                     order by sp.updated_at, sp.id""", (merchant_id,))
+                     from scheduled_payments scheduled
+                     left join payment_initiations i on i.id = scheduled.initiation_id
+                     left join contacts c on c.merchant_id = scheduled.merchant_id and c.provider = 'xero'
+                                         and c.external_id = scheduled.contact_external_id
+                     where scheduled.merchant_id=%s and (scheduled.state in ('held', 'exception')
+                        or (scheduled.state = 'payout_requested' and i.status = 'WAITING_FOR_APPROVAL'))
+                     order by scheduled.updated_at, scheduled.id""", (merchant_id,))

@@ -52,8 +52,8 @@ def run_due(task: Any, payload: dict[str, Any]) -> dict[str, Any]:
     from paysync.autopay.execution import claim
 
     claimed = claim(merchant_id=payload.get("merchant_id"))
-    for sp_id in claimed["due"] + claimed["followups"]:
-        enqueue("autopay.execute", {"scheduled_payment_id": sp_id}, interactive=task.interactive)
+    for scheduled_id in claimed["due"] + claimed["followups"]:
+        enqueue("autopay.execute", {"scheduled_payment_id": scheduled_id}, interactive=task.interactive)
     return claimed
 
 

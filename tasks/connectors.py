@@ -28,7 +28,7 @@ def _plain(row: dict[str, Any]) -> dict[str, Any]:
 @paysync_task("connectors.uninstall", traffic="service", interactive=False, schema=UninstallSchema)
 def uninstall(task: Any, payload: dict[str, Any]) -> dict[str, Any]:
     """Stop polling, forget the credentials; ``purge`` deletes the synced rows too."""
-    from paysync.connectors.wise.webhooks import on_uninstall  # webhooks (issue 6): while the key is known
+    from paysync.connectors.wise.webhooks import on_uninstall  # the subscriptions go while the key is known
 
     on_uninstall(payload["connector_id"])
     return _plain(connectors.uninstall(payload["connector_id"], payload["purge"]))

@@ -41,14 +41,14 @@ def send_translate(webhook_id: int) -> None:
 def translate_webhook(task: Any, payload: dict[str, Any]) -> dict[str, Any]:
     """Turn one stored Wise delivery into payments, adjustments and balance movements."""
     from paysync.connectors.wise import webhooks
-    from storage import webhooks as store
+    from storage import webhooks as webhook_store
 
     try:
         return webhooks.translate(payload["webhook_id"])
     except BudgetExhausted:
         raise  # the job waits for the budget (tasks/contract.py)
     except Exception as exc:
-        store.record_failure(payload["webhook_id"], f"{type(exc).__name__}: {exc}", MAX_ATTEMPTS)
+        webhook_store.record_failure(payload["webhook_id"], f"{type(exc).__name__}: {exc}", MAX_ATTEMPTS)
         raise
 
 
@@ -57,9 +57,9 @@ def sweep_webhooks(task: Any, payload: dict[str, Any]) -> dict[str, Any]:
     """Beat: re-send stored deliveries still untranslated after PAYSYNC_WEBHOOKS_SWEEP_AFTER seconds
     (a crash between the receiver's commit and its publish, or a failed translation)."""
     from paysync.webhooks.settings import receiver_settings
-    from storage import webhooks as store
+    from storage import webhooks as webhook_store
 
-    ids = store.claim_stale(receiver_settings().sweep_after)
+    ids = webhook_store.claim_stale(receiver_settings().sweep_after)
     for webhook_id in ids:
         send_translate(webhook_id)
     return {"dispatched": len(ids)}

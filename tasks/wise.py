@@ -19,7 +19,7 @@ from paysync.connectors.wise import accounts, external_accounts, initiations, ot
 from paysync.connectors.wise import settings as wise_settings
 from paysync.connectors.wise.context import ConnectorInactive, open_run
 from storage import connectors
-from storage import wise as store
+from storage import wise as wise_store
 from tasks.contract import paysync_task
 from tasks.routing import enqueue
 
@@ -185,7 +185,7 @@ def retry_initiation(task: Any, payload: dict[str, Any]) -> dict[str, Any]:
 @paysync_task("wise.sweep_initiations", traffic="service", interactive=False)
 def sweep_initiations(task: Any, payload: dict[str, Any]) -> dict[str, Any]:
     """Beat: re-dispatch open initiations whose next step is overdue (claimed: two beats are safe)."""
-    stale = store.claim_stale_initiations(wise_settings.stale_after().total_seconds())
+    stale = wise_store.claim_stale_initiations(wise_settings.stale_after().total_seconds())
     for s in stale:
         enqueue("wise.poll_initiation", {"initiation_id": s["id"], "seq": s["poll_seq"]})
     return {"dispatched": [s["id"] for s in stale]}

@@ -22,7 +22,7 @@ import os
 from collections.abc import Callable
 from typing import Any
 
-from mappers import xero as xm
+from mappers import xero as xero_mapping
 from paysync.clients.xero import XeroClient
 from paysync.clients.xero import contacts as xero_contacts
 from paysync.clients.xero import invoices as xero_invoices
@@ -61,8 +61,8 @@ ReadPage = Callable[..., list[dict[str, Any]]]  # (client, *, since, page, size)
 
 # stream, the page reader (paysync.clients.xero), mapper, store
 STREAMS: tuple[tuple[str, ReadPage, Callable[[dict], dict], Callable[..., None]], ...] = (
-    ("xero.contacts", xero_contacts.modified_page, xm.contact_record, _store_contacts),
-    ("xero.invoices", xero_invoices.modified_page, xm.invoice_record, _store_invoices),
+    ("xero.contacts", xero_contacts.modified_page, xero_mapping.contact_record, _store_contacts),
+    ("xero.invoices", xero_invoices.modified_page, xero_mapping.invoice_record, _store_invoices),
 )
 
 
@@ -83,7 +83,7 @@ def sync_stream(client: XeroClient, merchant_id: int, stream: str, read_page: Re
         pages += 1
         records_read += len(records)
         stamps = [r["provider_updated_at"] for r in records if r.get("provider_updated_at")]
-        last = xm.format_since(max(stamps)) if stamps else None
+        last = xero_mapping.format_since(max(stamps)) if stamps else None
         more = len(items) >= size
         if last is not None and (since is None or last > since):
             since, page = last, 1

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from paysync.autopay.rules import fmt
-from storage import autopay as store
+from storage import autopay as autopay_store
 
 ACTIONS = {
     "payout_failed": "the bill is unpaid: fix the cause in Wise (funds, recipient) then 'paysync autopay retry', "
@@ -28,19 +28,19 @@ ACTIONS = {
 
 def view(merchant_id: int) -> list[dict[str, Any]]:
     out = []
-    for sp in store.needing_a_person(merchant_id):
-        kind = sp["exception_kind"] if sp["state"] == "exception" else (
-            "held" if sp["state"] == "held" else "approval")
-        history = store.events(sp["id"])
+    for scheduled in autopay_store.needing_a_person(merchant_id):
+        kind = scheduled["exception_kind"] if scheduled["state"] == "exception" else (
+            "held" if scheduled["state"] == "held" else "approval")
+        history = autopay_store.events(scheduled["id"])
         done = [e["what"] for e in history]
         out.append({
-            "id": sp["id"], "state": sp["state"], "kind": kind, "bill": sp["invoice_number"] or sp["invoice_external_id"],
-            "invoice_id": sp["invoice_external_id"], "contact": sp["contact_name"],
-            "amount": fmt(sp["amount"], sp["currency"]), "due_on": sp["due_on"], "attempt": sp["attempt"],
-            "reason": sp["reason"] or (sp["initiation_error"] if kind == "approval" else None),
-            "transfer_id": sp["transfer_id"], "transfer_status": sp["transfer_status"],
-            "fee": fmt(sp["fee_amount"], sp["fee_asset"].split("/")[0]) if sp["fee_amount"] is not None else None,
-            "xero_payment_id": sp["xero_payment_id"], "reversed_at": sp["reversed_at"],
+            "id": scheduled["id"], "state": scheduled["state"], "kind": kind, "bill": scheduled["invoice_number"] or scheduled["invoice_external_id"],
+            "invoice_id": scheduled["invoice_external_id"], "contact": scheduled["contact_name"],
+            "amount": fmt(scheduled["amount"], scheduled["currency"]), "due_on": scheduled["due_on"], "attempt": scheduled["attempt"],
+            "reason": scheduled["reason"] or (scheduled["initiation_error"] if kind == "approval" else None),
+            "transfer_id": scheduled["transfer_id"], "transfer_status": scheduled["transfer_status"],
+            "fee": fmt(scheduled["fee_amount"], scheduled["fee_asset"].split("/")[0]) if scheduled["fee_amount"] is not None else None,
+            "xero_payment_id": scheduled["xero_payment_id"], "reversed_at": scheduled["reversed_at"],
             "next": ACTIONS.get(kind or "", "look at the history"),
             "done_so_far": done, "last_step": done[-1] if done else None,
         })

@@ -19,7 +19,7 @@ from typing import Any
 
 from mappers.money import from_minor, to_minor
 from paysync.errors import NotFound, PaysyncError
-from storage import autopay as store
+from storage import autopay as autopay_store
 from storage import connectors
 from storage import wise as wise_store
 
@@ -36,7 +36,7 @@ def set_rules(merchant_id: int, *, connector_id: int | None = None, source_balan
               account_code: str | None = None, days_before_due: int | None = None,
               base_currency: str | None = None, enabled: bool | None = None) -> dict[str, Any]:
     """Create or change the merchant's rule set; unchanged fields keep their value."""
-    current = store.get_rule(merchant_id) or {}
+    current = autopay_store.get_rule(merchant_id) or {}
     connector_id = connector_id or current.get("connector_id")
     source_balance = source_balance or current.get("source_balance")
     account_code = account_code or current.get("account_code")
@@ -65,7 +65,7 @@ def set_rules(merchant_id: int, *, connector_id: int | None = None, source_balan
         "base_currency": (base_currency.upper() if base_currency else current.get("base_currency")),
         "enabled": enabled if enabled is not None else current.get("enabled", True),
     }
-    return store.upsert_rule(merchant_id, values)
+    return autopay_store.upsert_rule(merchant_id, values)
 
 
 def set_limit(merchant_id: int, currency: str, per_payment: Decimal | str, per_day: Decimal | str) -> dict[str, Any]:
@@ -79,28 +79,28 @@ def set_limit(merchant_id: int, currency: str, per_payment: Decimal | str, per_d
         raise RuleError(f"limit {currency}: both limits must be positive")
     if pp > pd:
         raise RuleError(f"limit {currency}: the per-payment limit is above the per-day limit")
-    return store.set_limit(merchant_id, code, pp, pd)
+    return autopay_store.set_limit(merchant_id, code, pp, pd)
 
 
 def add_payee(merchant_id: int, contact_ref: str, recipient: str, note: str | None = None) -> dict[str, Any]:
     """Allow a Xero contact (id or exact name) to be paid, to this Wise recipient."""
-    rule = store.get_rule(merchant_id)
+    rule = autopay_store.get_rule(merchant_id)
     if rule is None:
         raise RuleError("set the rules first (paysync autopay rules set): the payee's recipient belongs to the "
                         "rule's Wise connector")
-    contact = store.find_contact(merchant_id, contact_ref)
+    contact = autopay_store.find_contact(merchant_id, contact_ref)
     if contact is None:
         raise RuleError(f"contact: no Xero contact {contact_ref!r} in the books (download them first: "
                         "paysync invoices download)")
     acct = wise_store.account(rule["connector_id"], str(recipient), "EXTERNAL")
     if acct is None:
         raise RuleError(f"recipient: no Wise recipient {recipient} in connector {rule['connector_id']}")
-    return store.add_payee(merchant_id, contact["external_id"], str(recipient), _code(acct["default_asset"]), note)
+    return autopay_store.add_payee(merchant_id, contact["external_id"], str(recipient), _code(acct["default_asset"]), note)
 
 
 def remove_payee(merchant_id: int, contact_ref: str) -> bool:
-    contact = store.find_contact(merchant_id, contact_ref)
-    return store.remove_payee(merchant_id, contact["external_id"] if contact else contact_ref)
+    contact = autopay_store.find_contact(merchant_id, contact_ref)
+    return autopay_store.remove_payee(merchant_id, contact["external_id"] if contact else contact_ref)
 
 
 # ----------------------------------------------------------------- the decision
@@ -174,20 +174,20 @@ def dry_run(merchant_id: int, day: dt.date | None = None) -> list[dict[str, Any]
     tables only (the books as last downloaded, the rules, what is committed): no outside
     call, nothing written."""
     day = day or today()
-    rule = store.get_rule(merchant_id)
-    payees, lims = store.payees(merchant_id), store.limits(merchant_id)
-    existing = {r["invoice_external_id"]: r for r in store.list_for_merchant(merchant_id)}
+    rule = autopay_store.get_rule(merchant_id)
+    payees, lims = autopay_store.payees(merchant_id), autopay_store.limits(merchant_id)
+    existing = {r["invoice_external_id"]: r for r in autopay_store.list_for_merchant(merchant_id)}
     used: dict[str, int] = {}
     rows: list[dict[str, Any]] = []
-    for bill in store.payable_bills(merchant_id):
+    for bill in autopay_store.payable_bills(merchant_id):
         d = evaluate(bill, rule, payees, lims)
-        sp = existing.get(bill["external_id"])
+        scheduled = existing.get(bill["external_id"])
         row = {"bill": bill["number"] or bill["external_id"], "contact": bill["contact_name"],
                "amount": fmt(int(bill["amount_due"]), bill["currency"]), "due_on": bill["due_on"],
-               "pay_on": d.pay_on, "scheduled": f"#{sp['id']} {sp['state']}" if sp else "-",
+               "pay_on": d.pay_on, "scheduled": f"#{scheduled['id']} {scheduled['state']}" if scheduled else "-",
                "invoice_id": bill["external_id"]}
-        if sp is not None and sp["state"] not in ("scheduled", "held", "cancelled"):
-            row.update(would="no", why=f"already {sp['state']}" + (f": {sp['reason']}" if sp["reason"] else ""))
+        if scheduled is not None and scheduled["state"] not in ("scheduled", "held", "cancelled"):
+            row.update(would="no", why=f"already {scheduled['state']}" + (f": {scheduled['reason']}" if scheduled["reason"] else ""))
         elif d.state != "scheduled":
             row.update(would="no", why=d.reason)
         elif d.pay_on is not None and d.pay_on > day:
@@ -195,7 +195,7 @@ def dry_run(merchant_id: int, day: dt.date | None = None) -> list[dict[str, Any]
         else:
             currency = bill["currency"]
             if currency not in used:
-                used[currency] = store.committed_sum(merchant_id, currency, day)
+                used[currency] = autopay_store.committed_sum(merchant_id, currency, day)
             per_day = lims[currency]["per_day"]
             amount = int(bill["amount_due"])
             if used[currency] + amount > per_day:

@@ -29,7 +29,7 @@ from typing import Any
 from paysync.autopay import rules
 from paysync.autopay.books import Books
 from paysync.clients.xero import organisation
-from storage import autopay as store
+from storage import autopay as autopay_store
 from storage.db import transaction
 
 EDITABLE = ("scheduled", "held", "cancelled")
@@ -49,7 +49,7 @@ def schedule(merchant_id: int, *, download: bool = True, interactive: bool = Fal
     The service connection is resolved once for the job (on first need) and both the
     download and the base-currency read go through one client on it.
     """
-    rule = store.get_rule(merchant_id)
+    rule = autopay_store.get_rule(merchant_id)
     out: dict[str, Any] = {"merchant_id": merchant_id}
     if rule is None or not rule["enabled"]:
         out["skipped"] = "no auto-payment rules" if rule is None else "auto-payments are turned off"
@@ -63,10 +63,10 @@ def schedule(merchant_id: int, *, download: bool = True, interactive: bool = Fal
         out["download"] = {"connection_id": res["connection_id"], "role": res["role"], "calls": res["calls"],
                            "invoices_read": res["xero.invoices"]["records"]}
     if rule.get("base_currency") is None:
-        payees = store.payees(merchant_id)
+        payees = autopay_store.payees(merchant_id)
         if any(b["currency"] != rule["balance_currency"] and b["contact_external_id"] in payees
-               for b in store.payable_bills(merchant_id)):
-            store.set_base_currency(merchant_id, organisation.base_currency(books.client()))
+               for b in autopay_store.payable_bills(merchant_id)):
+            autopay_store.set_base_currency(merchant_id, organisation.base_currency(books.client()))
     out.update(reconcile(merchant_id))
     return out
 
@@ -75,70 +75,70 @@ def reconcile(merchant_id: int) -> dict[str, Any]:
     """Bring ``scheduled_payments`` in line with the local books and the rules (no outside call)."""
     counts: Counter[str] = Counter()
     with transaction() as cur:
-        store.lock_merchant(cur, merchant_id)
-        rule = store.get_rule(merchant_id, cur)
-        payees, lims = store.payees(merchant_id, cur), store.limits(merchant_id, cur)
-        bills = {b["external_id"]: b for b in store.payable_bills(merchant_id, cur)}
-        existing = store.scheduled_by_invoice(cur, merchant_id)
+        autopay_store.lock_merchant(cur, merchant_id)
+        rule = autopay_store.get_rule(merchant_id, cur)
+        payees, lims = autopay_store.payees(merchant_id, cur), autopay_store.limits(merchant_id, cur)
+        bills = {b["external_id"]: b for b in autopay_store.payable_bills(merchant_id, cur)}
+        existing = autopay_store.scheduled_by_invoice(cur, merchant_id)
         for inv_id, bill in bills.items():
             d = rules.evaluate(bill, rule, payees, lims)
-            sp = existing.get(inv_id)
-            if sp is None:
+            scheduled = existing.get(inv_id)
+            if scheduled is None:
                 if d.state is None:
                     continue
-                row = store.insert_scheduled(cur, {
+                row = autopay_store.insert_scheduled(cur, {
                     "merchant_id": merchant_id, "invoice_external_id": inv_id, "invoice_number": bill["number"],
                     "contact_external_id": bill["contact_external_id"], "tenant_id": bill["tenant_id"],
                     "amount": int(bill["amount_due"]), "asset": bill["asset"], "currency": bill["currency"],
                     "due_on": bill["due_on"], "pay_on": d.pay_on, "state": d.state, "reason": d.reason})
                 if row:
-                    store.event(cur, row["id"], d.state, f"{d.state}: {d.reason}")
+                    autopay_store.event(cur, row["id"], d.state, f"{d.state}: {d.reason}")
                     counts[f"new_{d.state}"] += 1
                 continue
-            if sp["state"] not in EDITABLE:
-                counts[f"left_{sp['state']}"] += 1
+            if scheduled["state"] not in EDITABLE:
+                counts[f"left_{scheduled['state']}"] += 1
                 continue
-            _follow_bill(cur, sp, bill, d, counts)
-        gone = [i for i, sp in existing.items() if i not in bills and sp["state"] in ("scheduled", "held")]
-        states = store.invoice_states(merchant_id, gone, cur)
+            _follow_bill(cur, scheduled, bill, d, counts)
+        gone = [i for i, scheduled in existing.items() if i not in bills and scheduled["state"] in ("scheduled", "held")]
+        states = autopay_store.invoice_states(merchant_id, gone, cur)
         for inv_id in gone:
             st = states.get(inv_id) or {}
             reason = _gone_reason(st.get("status"), st.get("amount_due"))
-            store.update(cur, existing[inv_id]["id"], state="cancelled", reason=reason, not_before=None)
-            store.event(cur, existing[inv_id]["id"], "cancelled", reason)
+            autopay_store.update(cur, existing[inv_id]["id"], state="cancelled", reason=reason, not_before=None)
+            autopay_store.event(cur, existing[inv_id]["id"], "cancelled", reason)
             counts["cancelled"] += 1
     return {"changes": dict(counts)}
 
 
-def _follow_bill(cur: Any, sp: dict[str, Any], bill: dict[str, Any], d: rules.Decision,
+def _follow_bill(cur: Any, scheduled: dict[str, Any], bill: dict[str, Any], d: rules.Decision,
                  counts: Counter[str]) -> None:
     changes: list[str] = []
     amount = int(bill["amount_due"])
-    if sp["amount"] != amount or sp["asset"] != bill["asset"]:
-        changes.append(f"amount changed from {rules.fmt(sp['amount'], sp['currency'])} to "
+    if scheduled["amount"] != amount or scheduled["asset"] != bill["asset"]:
+        changes.append(f"amount changed from {rules.fmt(scheduled['amount'], scheduled['currency'])} to "
                        f"{rules.fmt(amount, bill['currency'])}")
-    if sp["due_on"] != bill["due_on"]:
-        changes.append(f"due date moved from {sp['due_on']} to {bill['due_on']}")
+    if scheduled["due_on"] != bill["due_on"]:
+        changes.append(f"due date moved from {scheduled['due_on']} to {bill['due_on']}")
     if d.state is None:
         new_state = "cancelled"
-        reason = d.reason if sp["state"] != "cancelled" or d.reason != sp["reason"] else sp["reason"]
+        reason = d.reason if scheduled["state"] != "cancelled" or d.reason != scheduled["reason"] else scheduled["reason"]
     else:
         new_state, reason = d.state, d.reason
-    pay_on: dt.date | None = d.pay_on or sp["pay_on"]
-    same = (new_state == sp["state"] and pay_on == sp["pay_on"] and not changes
-            and (new_state == "scheduled" or reason == sp["reason"]))
+    pay_on: dt.date | None = d.pay_on or scheduled["pay_on"]
+    same = (new_state == scheduled["state"] and pay_on == scheduled["pay_on"] and not changes
+            and (new_state == "scheduled" or reason == scheduled["reason"]))
     if same:
         return
     columns: dict[str, Any] = {"amount": amount, "asset": bill["asset"], "currency": bill["currency"],
                                "due_on": bill["due_on"], "pay_on": pay_on, "state": new_state,
                                "invoice_number": bill["number"], "contact_external_id": bill["contact_external_id"]}
-    if new_state != sp["state"] or changes or new_state != "scheduled":
+    if new_state != scheduled["state"] or changes or new_state != "scheduled":
         columns["reason"] = reason
     if changes or new_state != "scheduled":
         columns["not_before"] = None
-    store.update(cur, sp["id"], **columns)
+    autopay_store.update(cur, scheduled["id"], **columns)
     what = "; ".join(changes + [f"{new_state}: {reason}"])
-    if sp["state"] == "cancelled" and new_state != "cancelled":
+    if scheduled["state"] == "cancelled" and new_state != "cancelled":
         what = "bill payable again: " + what
-    store.event(cur, sp["id"], new_state, what)
-    counts["updated" if new_state == sp["state"] else f"to_{new_state}"] += 1
+    autopay_store.event(cur, scheduled["id"], new_state, what)
+    counts["updated" if new_state == scheduled["state"] else f"to_{new_state}"] += 1

@@ -33,12 +33,12 @@ def _register() -> None:
         merchants,
         sandbox,
         sync,
-        tasks_cmd,
+        tasks,
         webhooks,
-        wise_read,
+        wise_records,
     )
 
-    for module in (db, merchants, keys, sandbox, demo, tasks_cmd, connections, connectors, wise_read, accounting,
+    for module in (db, merchants, keys, sandbox, demo, tasks, connections, connectors, wise_records, accounting,
                    sync, autopay, webhooks):
         for cmd in getattr(module, "commands", None) or [module.command]:
             cli.add_command(cmd)

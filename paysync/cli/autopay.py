@@ -64,7 +64,7 @@ def rules_set(merchant: str, connector_id: int | None, balance: str | None, acco
               remove_limits: tuple[str, ...], enabled: bool | None, as_json: bool) -> None:
     """Create or change the merchant's rules (unchanged options keep their value)."""
     from paysync.autopay import rules
-    from storage import autopay as store
+    from storage import autopay as autopay_store
 
     m = _merchant(merchant)
     parsed = [_parse_limit(x) for x in limits]
@@ -73,22 +73,22 @@ def rules_set(merchant: str, connector_id: int | None, balance: str | None, acco
     for currency, per_payment, per_day in parsed:
         rules.set_limit(m["id"], currency, per_payment, per_day)
     for currency in remove_limits:
-        store.delete_limit(m["id"], currency.upper())
+        autopay_store.delete_limit(m["id"], currency.upper())
     _show(m, as_json)
 
 
 def _show(m: dict[str, Any], as_json: bool) -> None:
     from paysync.autopay.rules import fmt
-    from storage import autopay as store
+    from storage import autopay as autopay_store
 
-    rule = store.get_rule(m["id"])
+    rule = autopay_store.get_rule(m["id"])
     if rule is None:
         raise click.ClickException(f"merchant {m['name']} has no auto-payment rules (paysync autopay rules set)")
     limits = [{"currency": c, "per_payment": fmt(r["per_payment"], c), "per_day": fmt(r["per_day"], c),
                "per_payment_minor": r["per_payment"], "per_day_minor": r["per_day"]}
-              for c, r in store.limits(m["id"]).items()]
+              for c, r in autopay_store.limits(m["id"]).items()]
     if as_json:
-        click.echo(to_json({"rules": rule, "limits": limits, "payees": len(store.payees(m["id"]))}))
+        click.echo(to_json({"rules": rule, "limits": limits, "payees": len(autopay_store.payees(m["id"]))}))
         return
     emit_one({k: rule[k] for k in ("merchant_id", "enabled", "connector_id", "source_balance", "balance_currency",
                                    "account_code", "base_currency", "days_before_due", "updated_at")}, False)
@@ -142,9 +142,9 @@ def payees_remove(merchant: str, contact: str) -> None:
 @json_option
 def payees_list(merchant: str, as_json: bool) -> None:
     """The allow-list."""
-    from storage import autopay as store
+    from storage import autopay as autopay_store
 
-    emit(store.payees(_merchant(merchant)["id"]).values(),
+    emit(autopay_store.payees(_merchant(merchant)["id"]).values(),
          ("contact_name", "contact_external_id", "recipient", "recipient_currency", "note"), as_json,
          empty="the allow-list is empty: nothing is paid automatically")
 
@@ -172,9 +172,9 @@ def dry_run(merchant: str, day: dt.datetime | None, as_json: bool) -> None:
 def list_(merchant: str, states: tuple[str, ...], as_json: bool) -> None:
     """Scheduled payments, one per bill."""
     from paysync.autopay.rules import fmt
-    from storage import autopay as store
+    from storage import autopay as autopay_store
 
-    rows = store.list_for_merchant(_merchant(merchant)["id"], states or None)
+    rows = autopay_store.list_for_merchant(_merchant(merchant)["id"], states or None)
     for r in rows:
         r["bill"] = r["invoice_number"] or r["invoice_external_id"]
         r["amount"] = fmt(r["amount"], r["currency"]) if not as_json else r["amount"]
@@ -206,13 +206,13 @@ def exceptions(merchant: str, as_json: bool) -> None:
 
 
 @command.command("retry")
-@click.option("--id", "sp_id", required=True, type=int, help="Scheduled payment id.")
+@click.option("--id", "scheduled_id", required=True, type=int, help="Scheduled payment id.")
 @json_option
-def retry(sp_id: int, as_json: bool) -> None:
+def retry(scheduled_id: int, as_json: bool) -> None:
     """Try an exception (or a held / cancelled payment) again as a new attempt."""
     from paysync.autopay.execution import retry as do_retry
 
-    row = do_retry(sp_id)
+    row = do_retry(scheduled_id)
     emit_one({k: row.get(k) for k in ("id", "state", "attempt", "reason")}, as_json)
 
 

@@ -133,11 +133,11 @@ def sync_payments(merchant: str, enqueue: bool, timeout: float, as_json: bool) -
 def sync_status(merchant: str, limit: int, as_json: bool) -> None:
     """Last runs (status, counts, errors), links and payments of MERCHANT."""
     from storage import merchants
-    from storage import wisesync as store
+    from storage import wisesync as wisesync_store
 
     m = merchants.get(merchant)
-    runs = store.last_runs(m["id"], limit)
-    view = {"merchant_id": m["id"], "links": store.link_counts(m["id"]), "payments": store.payment_counts(m["id"]),
+    runs = wisesync_store.last_runs(m["id"], limit)
+    view = {"merchant_id": m["id"], "links": wisesync_store.link_counts(m["id"]), "payments": wisesync_store.payment_counts(m["id"]),
             "runs": runs}
     if as_json:
         click.echo(to_json(view))

@@ -63,14 +63,14 @@ def create_app(settings: ReceiverSettings | None = None, publish: Publisher | No
                key_loader: Callable[[int], dict[str, Any] | None] | None = None) -> Flask:
     """The receiver. ``publish`` and ``key_loader`` default to Celery and PostgreSQL."""
     from paysync.config import settings as paysync_settings
-    from storage import webhooks as store
+    from storage import webhooks as webhook_store
 
     cfg = settings or receiver_settings()
     publish = publish or _default_publish
     # The pool (PAYSYNC_DB_POOL_MAX) refuses rather than waits when every connection is in use:
     # more server threads than connections queue here for a connection instead of failing.
     db_slots = threading.BoundedSemaphore(paysync_settings().db_pool_max)
-    load = key_loader or store.connector_key
+    load = key_loader or webhook_store.connector_key
 
     def loader(connector_id: int) -> dict[str, Any] | None:
         with db_slots:
@@ -122,7 +122,7 @@ def create_app(settings: ReceiverSettings | None = None, publish: Publisher | No
         version = payload.get("schema_version")
         subscription = payload.get("subscription_id")
         with db_slots:
-            webhook_id, inserted, status = store.insert_delivery(
+            webhook_id, inserted, status = webhook_store.insert_delivery(
                 connector_id, delivery_id, payload["event_type"][:100], str(version)[:20] if version else None,
                 str(subscription)[:100] if subscription else None, _occurred_at(payload),
                 body.decode("utf-8", "replace"), signature or "", cfg.sweep_after)

@@ -13,7 +13,7 @@ from paysync.clients.connectwise import ConnectWiseClient
 from paysync.clients.http import BudgetExhausted
 from paysync.clients.xero import XeroClient
 from storage import connections, psa
-from storage import wisesync as store
+from storage import wisesync as wisesync_store
 from storage.connections import Resolution
 from storage.psa import PsaConnection
 
@@ -74,14 +74,14 @@ def _quiet(_stage: str, _done: int, _total: int) -> None:
 def run(direction: str, merchant_id: int, *, interactive: bool, task_id: str | None = None,
         progress: Progress | None = None) -> Iterator[Context]:
     """Lock, resolve the company connection now, build both clients, record the run."""
-    with store.run_lock(merchant_id, direction):
+    with wisesync_store.run_lock(merchant_id, direction):
         resolution = connections.resolve(merchant_id, "company")
         psa_conn = psa.for_merchant(merchant_id)
         report = Report(direction, merchant_id, connection_role=resolution.connection.role,
                         connection_id=resolution.connection.id, tenant_id=resolution.connection.tenant_id)
         xero = XeroClient.for_connection(resolution.connection, interactive=interactive)
         cw = ConnectWiseClient(psa_conn, interactive=interactive)
-        report.run_id = store.start_run(merchant_id, direction, task_id, interactive, resolution.connection.id,
+        report.run_id = wisesync_store.start_run(merchant_id, direction, task_id, interactive, resolution.connection.id,
                                         resolution.connection.role)
         ctx = Context(merchant_id, interactive, psa_conn, resolution, xero, cw, report, progress or _quiet)
         status = "failed"
@@ -97,7 +97,7 @@ def run(direction: str, merchant_id: int, *, interactive: bool, task_id: str | N
         finally:
             report.status = status
             report.xero_calls, report.psa_calls = xero.calls, cw.calls
-            store.finish_run(report.run_id, status, dict(report.counts), report.errors, xero.calls, cw.calls)
+            wisesync_store.finish_run(report.run_id, status, dict(report.counts), report.errors, xero.calls, cw.calls)
             if status == "failed":
                 psa.set_error(psa_conn.id, report.errors[-1]["message"] if report.errors else None)
 

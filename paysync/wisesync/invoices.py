@@ -35,7 +35,7 @@ from paysync.clients.xero import invoices as xero_invoices
 from paysync.crashpoints import crash_point
 from paysync.wisesync.common import Context, Progress, batch_size, chunks, run
 from paysync.wisesync.matching import ContactIndex
-from storage import wisesync as store
+from storage import wisesync as wisesync_store
 
 EXPORT_CHUNK = 100
 LOCKED_STATUSES = ("PAID", "VOIDED", "DELETED")
@@ -52,7 +52,7 @@ def sync_invoices(merchant_id: int, *, interactive: bool, task_id: str | None = 
 
 def _sync(ctx: Context) -> None:
     report = ctx.report
-    links = store.links_by_psa_id(ctx.merchant_id, ctx.psa.id)
+    links = wisesync_store.links_by_psa_id(ctx.merchant_id, ctx.psa.id)
     pending = [link for link in links.values() if link["status"] == "pending"]
     if pending:
         _reconcile(ctx, pending)
@@ -62,7 +62,7 @@ def _sync(ctx: Context) -> None:
     if not unposted:
         return
     invoices = _export(ctx, [int(u["id"]) for u in unposted])
-    links = store.links_by_psa_id(ctx.merchant_id, ctx.psa.id, [i.psa_invoice_id for i in invoices])
+    links = wisesync_store.links_by_psa_id(ctx.merchant_id, ctx.psa.id, [i.psa_invoice_id for i in invoices])
     contact_for = _resolve_contacts(ctx, invoices, _contacts(ctx))
     settings = ctx.psa.settings or {}
     creates: list[dict[str, Any]] = []
@@ -122,7 +122,7 @@ def _contacts(ctx: Context) -> ContactIndex:
 
 def _resolve_contacts(ctx: Context, invoices: list[PsaInvoice], index: ContactIndex) -> dict[int, str]:
     """PSA invoice id -> Xero ContactID, creating missing contacts in batches; ambiguous ones are reported."""
-    links = store.contact_links(ctx.merchant_id, ctx.tenant_id)
+    links = wisesync_store.contact_links(ctx.merchant_id, ctx.tenant_id)
     out: dict[int, str] = {}
     missing: dict[int, str] = {}  # company id -> name
     for inv in invoices:
@@ -130,7 +130,7 @@ def _resolve_contacts(ctx: Context, invoices: list[PsaInvoice], index: ContactIn
         if match.kind in ("linked", "name"):
             out[inv.psa_invoice_id] = str(match.contact_id)
             if match.kind == "name":
-                store.save_contact_link(ctx.merchant_id, ctx.tenant_id, inv.company_id, str(match.contact_id))
+                wisesync_store.save_contact_link(ctx.merchant_id, ctx.tenant_id, inv.company_id, str(match.contact_id))
                 links[inv.company_id] = str(match.contact_id)
         elif match.kind == "ambiguous":
             ctx.report.error(inv.number, f"company {inv.company_name.strip()!r}: {match.message}", "ambiguous")
@@ -144,7 +144,7 @@ def _resolve_contacts(ctx: Context, invoices: list[PsaInvoice], index: ContactIn
             for (company_id, name), contact in zip(group, created, strict=False):
                 if contact.ok:
                     assert contact.id is not None
-                    store.save_contact_link(ctx.merchant_id, ctx.tenant_id, company_id, contact.id, "created")
+                    wisesync_store.save_contact_link(ctx.merchant_id, ctx.tenant_id, company_id, contact.id, "created")
                     index.add(contact.raw)
                     links[company_id] = contact.id.lower()
                     ctx.report.counts["contacts_created"] += 1
@@ -167,7 +167,7 @@ def _batch_key(rows: list[dict[str, Any]], update: bool) -> str:
 
 def _write(ctx: Context, items: list[dict[str, Any]], update: bool) -> list[dict[str, Any]]:
     """One batched write; returns the links now synced (to post in ConnectWise)."""
-    rows = store.prepare_writes(ctx.merchant_id, ctx.psa.id, ctx.tenant_id, items)
+    rows = wisesync_store.prepare_writes(ctx.merchant_id, ctx.psa.id, ctx.tenant_id, items)
     elements = []
     for item, row in zip(items, rows, strict=True):
         element = dict(item["body"])
@@ -181,21 +181,21 @@ def _write(ctx: Context, items: list[dict[str, Any]], update: bool) -> list[dict
         if exc.retriable or exc.status in (401, 403, 429):
             raise  # the links stay pending; the next run reconciles them
         for row in rows:
-            store.mark_failed(row["id"], exc.message)
+            wisesync_store.mark_failed(row["id"], exc.message)
             ctx.report.error(row["psa_invoice_number"], exc.message)
         return []
     crash_point("wisesync.after_xero_write")
     synced = []
     for row, result in zip(rows, results, strict=True):
         if result.ok and result.id is not None:
-            store.mark_synced(row["id"], result.id, result.status, row["pending_hash"])
+            wisesync_store.mark_synced(row["id"], result.id, result.status, row["pending_hash"])
             ctx.report.counts["updated" if update else "created"] += 1
             synced.append(dict(row, xero_invoice_id=result.id))
         else:
             message = "; ".join(result.errors) or "Xero refused the invoice"
             if "must be unique" in message:
                 message += " (Xero already has this invoice number from elsewhere: renumber or remove it there)"
-            store.mark_failed(row["id"], message)
+            wisesync_store.mark_failed(row["id"], message)
             ctx.report.error(row["psa_invoice_number"], message, "locked" if update and "status" in message else
                              "error")
     return synced
@@ -216,7 +216,7 @@ def _update(ctx: Context, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
             if now is None or status in LOCKED_STATUSES or paid:
                 why = "not found in Xero" if now is None else (
                     f"Xero invoice is {status}" + (" with payments or credits" if paid else ""))
-                store.note_error(link["id"], f"changed in ConnectWise but not updated: {why}", status)
+                wisesync_store.note_error(link["id"], f"changed in ConnectWise but not updated: {why}", status)
                 ctx.report.error(link["psa_invoice_number"], f"changed in ConnectWise; Xero no longer allows the "
                                  f"change ({why})", "locked")
             else:
@@ -236,12 +236,12 @@ def _reconcile(ctx: Context, pending: list[dict[str, Any]]) -> None:
         for link in group:
             inv = by_number.get(link["psa_invoice_number"])
             if link["xero_invoice_id"] is not None:  # an update: sending it again is harmless
-                store.mark_failed(link["id"], "an update was interrupted; it is sent again")
+                wisesync_store.mark_failed(link["id"], "an update was interrupted; it is sent again")
             elif inv is not None and _same(inv, link.get("body") or {}, link):
-                store.mark_synced(link["id"], inv["InvoiceID"], inv.get("Status"), None)
+                wisesync_store.mark_synced(link["id"], inv["InvoiceID"], inv.get("Status"), None)
                 ctx.report.counts["reconciled"] += 1
             else:
-                store.mark_failed(link["id"], "the write was interrupted before Xero saved it; it is sent again")
+                wisesync_store.mark_failed(link["id"], "the write was interrupted before Xero saved it; it is sent again")
 
 
 def _same(inv: dict[str, Any], body: dict[str, Any], link: dict[str, Any]) -> bool:
@@ -279,9 +279,9 @@ def _post_in_psa(ctx: Context, links: list[dict[str, Any]]) -> None:
                         raise
                     ctx.report.error(link["psa_invoice_number"], f"posting in ConnectWise failed: {one.message}")
                     continue
-                store.mark_batched(link["id"], f"{identifier}-{i + 1}")
+                wisesync_store.mark_batched(link["id"], f"{identifier}-{i + 1}")
                 ctx.report.counts["posted_in_psa"] += 1
             continue
         for link in group:
-            store.mark_batched(link["id"], identifier)
+            wisesync_store.mark_batched(link["id"], identifier)
             ctx.report.counts["posted_in_psa"] += 1

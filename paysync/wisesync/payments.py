@@ -33,7 +33,7 @@ from paysync.clients.xero import payments as xero_payments
 from paysync.crashpoints import crash_point
 from paysync.wisesync.common import Context, Progress, run
 from storage import sync_states
-from storage import wisesync as store
+from storage import wisesync as wisesync_store
 
 STREAM = "wisesync.xero_payments"
 PAGE_SIZE = 100
@@ -61,7 +61,7 @@ def _read(ctx: Context) -> None:
     newest: datetime | None = None
     for items in xero_payments.modified_since(ctx.xero, since, page_size=PAGE_SIZE):
         ids = [str((p.get("Invoice") or {}).get("InvoiceID") or "") for p in items]
-        links = store.links_by_xero_id(ctx.merchant_id, ctx.tenant_id, [i for i in ids if i])
+        links = wisesync_store.links_by_xero_id(ctx.merchant_id, ctx.tenant_id, [i for i in ids if i])
         for pay in items:
             try:
                 newest = max(filter(None, [newest, parse_msdate(pay.get("UpdatedDateUTC"), "UpdatedDateUTC")]))
@@ -75,7 +75,7 @@ def _read(ctx: Context) -> None:
 
 def _first_since(ctx: Context) -> str | None:
     """No bookmark yet: payments older than the first synced invoice (less an hour) cannot be ours."""
-    first = store.first_link_at(ctx.merchant_id, ctx.tenant_id)
+    first = wisesync_store.first_link_at(ctx.merchant_id, ctx.tenant_id)
     return None if first is None else format_since(first - timedelta(hours=1))
 
 
@@ -87,13 +87,13 @@ def _record(ctx: Context, pay: dict[str, Any], links: dict[str, dict[str, Any]])
     ctx.report.counts["seen"] += 1
     payment_id = str(pay.get("PaymentID") or "")
     if pay.get("Status") == "DELETED":
-        existing = store.payment(ctx.merchant_id, ctx.tenant_id, payment_id)
+        existing = wisesync_store.payment(ctx.merchant_id, ctx.tenant_id, payment_id)
         if existing is not None and existing["status"] == "applied":
-            store.mark_payment(existing["id"], "reversed", error="deleted in Xero after it reached ConnectWise")
+            wisesync_store.mark_payment(existing["id"], "reversed", error="deleted in Xero after it reached ConnectWise")
             ctx.report.error(link["psa_invoice_number"], f"Xero payment {payment_id} was deleted after it reached "
                              "ConnectWise: reverse it there by hand", "reversed_in_xero")
         elif existing is not None and existing["status"] == "pending" and existing["attempts"] == 0:
-            store.mark_payment(existing["id"], "failed", error="deleted in Xero before it reached ConnectWise")
+            wisesync_store.mark_payment(existing["id"], "failed", error="deleted in Xero before it reached ConnectWise")
         return
     if pay.get("Status") != "AUTHORISED":
         return
@@ -104,13 +104,13 @@ def _record(ctx: Context, pay: dict[str, Any], links: dict[str, dict[str, Any]])
     if amount <= 0 or paid_on is None:
         raise MapperError(f"payment {payment_id}: amount and date are required", field="Amount",
                           value=pay.get("Amount"))
-    if store.record_payment(ctx.merchant_id, ctx.tenant_id, payment_id, link["id"], link["psa_invoice_id"], amount,
+    if wisesync_store.record_payment(ctx.merchant_id, ctx.tenant_id, payment_id, link["id"], link["psa_invoice_id"], amount,
                             asset_of(currency), paid_on):
         ctx.report.counts["recorded"] += 1
 
 
 def _apply(ctx: Context) -> None:
-    pending = store.pending_payments(ctx.merchant_id)
+    pending = wisesync_store.pending_payments(ctx.merchant_id)
     for n, rec in enumerate(pending):
         _apply_one(ctx, rec)
         ctx.progress("apply", n + 1, len(pending))
@@ -120,7 +120,7 @@ def _apply_one(ctx: Context, rec: dict[str, Any]) -> None:
     currency = rec["asset"].split("/")[0]
     if rec["attempts"] > 0 and _landed(ctx, rec, currency):
         return
-    store.begin_payment_attempt(rec["id"])
+    wisesync_store.begin_payment_attempt(rec["id"])
     crash_point("wisesync.before_psa_payment")
     try:
         created = cw_invoices.apply_payment(ctx.cw, rec["psa_invoice_id"], from_minor(rec["amount"], currency),
@@ -128,22 +128,22 @@ def _apply_one(ctx: Context, rec: dict[str, Any]) -> None:
     except ProviderError as exc:
         if exc.retriable or exc.status in (401, 403, 429, None):
             raise  # the row stays pending with its attempt counted: the next run checks ConnectWise first
-        store.mark_payment(rec["id"], "failed", error=exc.message)
+        wisesync_store.mark_payment(rec["id"], "failed", error=exc.message)
         ctx.report.error(f"invoice {rec['psa_invoice_id']}", f"ConnectWise refused payment {rec['xero_payment_id']}: "
                          f"{exc.message}")
         return
     crash_point("wisesync.after_psa_payment")
-    store.mark_payment(rec["id"], "applied", psa_payment_id=int(created["id"]))
+    wisesync_store.mark_payment(rec["id"], "applied", psa_payment_id=int(created["id"]))
     ctx.report.counts["applied"] += 1
 
 
 def _landed(ctx: Context, rec: dict[str, Any], currency: str) -> bool:
     """Did an earlier attempt of this row reach ConnectWise? Claim its payment if so."""
-    claimed = store.applied_psa_payment_ids(ctx.merchant_id, rec["psa_invoice_id"])
+    claimed = wisesync_store.applied_psa_payment_ids(ctx.merchant_id, rec["psa_invoice_id"])
     for raw in cw_invoices.payments(ctx.cw, rec["psa_invoice_id"]):
         found = psa_payment(raw, currency)
         if found["id"] not in claimed and found["amount"] == rec["amount"] and found["paid_on"] == rec["paid_on"]:
-            store.mark_payment(rec["id"], "applied", psa_payment_id=found["id"])
+            wisesync_store.mark_payment(rec["id"], "applied", psa_payment_id=found["id"])
             ctx.report.counts["reconciled"] += 1
             return True
     return False

@@ -10,7 +10,7 @@ from paysync.clients.wise import balances as api
 from paysync.connectors.wise import balances
 from paysync.connectors.wise.context import Run
 from storage import connectors
-from storage import wise as store
+from storage import wise as wise_store
 from storage.db import transaction
 
 
@@ -20,6 +20,6 @@ def fetch(run: Run, profile_id: str) -> dict[str, Any]:
     with transaction() as cur:
         if not connectors.current(cur, run.id, run.generation):
             return {"skipped": "connector inactive or reset"}
-        accounts = store.upsert_accounts(cur, run.id, str(profile_id), records)
+        accounts = wise_store.upsert_accounts(cur, run.id, str(profile_id), records)
         bals = balances.persist(cur, run.id, payload)
     return {"accounts": accounts, "balances": bals, "calls": 1}

@@ -14,7 +14,7 @@ from mappers.wise.recipients import map_recipients
 from paysync.clients.wise import recipients as api
 from paysync.connectors.wise.context import Run
 from storage import connectors, sync_states
-from storage import wise as store
+from storage import wise as wise_store
 from storage.db import transaction
 
 STREAM = "recipients"
@@ -35,7 +35,7 @@ def fetch(run: Run, profile_id: str) -> dict[str, Any]:
         with transaction() as cur:
             if not connectors.current(cur, run.id, run.generation):
                 return {"skipped": "connector inactive or reset", "calls": calls}
-            stats = store.upsert_accounts(cur, run.id, str(profile_id), records)
+            stats = wise_store.upsert_accounts(cur, run.id, str(profile_id), records)
             sync_states.advance(run.owner, STREAM, scope, {"seek": None if done else seek}, cur=cur)
         for k in totals:
             totals[k] += stats[k]

@@ -48,7 +48,7 @@ from paysync.connectors.wise.context import Run, open_run, utcnow
 from paysync.crashpoints import crash_point
 from paysync.errors import NotFound, PaysyncError
 from storage import connectors
-from storage import wise as store
+from storage import wise as wise_store
 from storage.db import transaction
 
 WAITING = "incoming_payment_waiting"
@@ -99,11 +99,11 @@ def validate(connector_id: int, kind: str, request: dict[str, Any]) -> dict[str,
         errors["asset"] = str(exc)
     if amount <= 0:
         errors["amount"] = f"must be a positive number of minor units, got {amount}"
-    src = store.account(connector_id, request["source_account"], "INTERNAL")
+    src = wise_store.account(connector_id, request["source_account"], "INTERNAL")
     if src is None:
         errors["source_account"] = f"no Wise balance {request['source_account']} in connector {connector_id}"
     dst_type = "EXTERNAL" if kind == "PAYOUT" else "INTERNAL"
-    dst = store.account(connector_id, request["destination_account"], dst_type)
+    dst = wise_store.account(connector_id, request["destination_account"], dst_type)
     if dst is None:
         what = "recipient" if kind == "PAYOUT" else "Wise balance"
         errors["destination_account"] = f"no {what} {request['destination_account']} in connector {connector_id}"
@@ -138,14 +138,14 @@ def _recipient_for_balance(connector_id: int, profile_id: str, dst: dict[str, An
                                          "details, so no recipient stands for it")
         return None
     if via:
-        rec = store.account(connector_id, via, "EXTERNAL")
+        rec = wise_store.account(connector_id, via, "EXTERNAL")
         if rec is None:
             errors["via_recipient"] = f"no recipient {via} in connector {connector_id}"
         elif _code(rec["default_asset"]) != currency:
             errors["via_recipient"] = f"recipient {via} takes {_code(rec['default_asset'])}, the balance {currency}"
         return via
-    for ref in store.own_recipient_ids(connector_id, profile_id):
-        rec = store.account(connector_id, ref, "EXTERNAL")
+    for ref in wise_store.own_recipient_ids(connector_id, profile_id):
+        rec = wise_store.account(connector_id, ref, "EXTERNAL")
         if rec and _code(rec["default_asset"]) == currency:
             return ref
     errors["via_recipient"] = (f"no recipient owned by the customer takes {currency} in profile {profile_id}: "
@@ -160,14 +160,14 @@ def create(connector_id: int, kind: str, request: dict[str, Any]) -> dict[str, A
     normalized = {k: request.get(k) for k in ("source_account", "destination_account", "amount", "asset",
                                               "amount_side", "reference", "via_recipient")}
     normalized["kind"] = kind
-    found = store.find_initiation(connector_id, request["idempotency_key"])
+    found = wise_store.find_initiation(connector_id, request["idempotency_key"])
     if found is not None:
         if found["request"] != normalized:
             raise InitiationError({"idempotency_key": f"already used by initiation {found['id']} for a different "
                                                       "request"})
         return _initiation(found["id"])
     resolved = validate(connector_id, kind, normalized)
-    row, created = store.insert_initiation({
+    row, created = wise_store.insert_initiation({
         "connector_id": connector_id, "idempotency_key": request["idempotency_key"], "kind": kind,
         "profile_id": resolved["profile_id"], "source_account": str(normalized["source_account"]),
         "destination_account": str(normalized["destination_account"]),
@@ -185,7 +185,7 @@ def create(connector_id: int, kind: str, request: dict[str, Any]) -> dict[str, A
 # ----------------------------------------------------------------- the state machine
 
 def _initiation(initiation_id: int) -> dict[str, Any]:
-    row = store.get_initiation(initiation_id)
+    row = wise_store.get_initiation(initiation_id)
     if row is None:
         raise NotFound(f"unknown initiation {initiation_id}")
     return row
@@ -199,14 +199,14 @@ def advance(initiation_id: int, *, seq: int | None = None, interactive: bool = F
     for _ in range(max_steps):
         after = None
         with transaction() as cur:
-            locked = store.lock_initiation(cur, initiation_id)
+            locked = wise_store.lock_initiation(cur, initiation_id)
             if locked is None:
                 return Outcome(initiation_id, "?", "?", busy=True)
             row = locked
             if seq is not None and row["poll_seq"] != seq:
                 return Outcome(initiation_id, row["status"], row["step"], busy=True)  # a newer poll owns it
             seq = None
-            if row["status"] in store.TERMINAL or (row["status"] == "FAILED"):
+            if row["status"] in wise_store.TERMINAL or (row["status"] == "FAILED"):
                 return Outcome(initiation_id, row["status"], row["step"])
             result = _STEPS[row["step"]](cur, run, row)
             if isinstance(result, str):
@@ -216,20 +216,20 @@ def advance(initiation_id: int, *, seq: int | None = None, interactive: bool = F
         if after is None:
             return outcome
         crash_point(after)
-    row = store.get_initiation(initiation_id) or row
+    row = wise_store.get_initiation(initiation_id) or row
     return Outcome(initiation_id, row["status"], row["step"])
 
 
 def _fail(cur: Any, row: dict[str, Any], reason: str, step: str | None = None, status: str = "FAILED") -> Outcome:
-    new = store.update_initiation(cur, row["id"], status=status, error=reason[:500], next_action_at=None,
+    new = wise_store.update_initiation(cur, row["id"], status=status, error=reason[:500], next_action_at=None,
                                   **({"step": step} if step else {}))
-    store.record_attempt(cur, row["id"], row["attempt"], row["customer_transaction_id"], outcome=reason[:200])
+    wise_store.record_attempt(cur, row["id"], row["attempt"], row["customer_transaction_id"], outcome=reason[:200])
     return Outcome(row["id"], new["status"], new["step"])
 
 
 def _schedule(cur: Any, row: dict[str, Any], poll_in: float, **columns: Any) -> Outcome:
     poll_in = max(0.0, min(poll_in, float(app_settings().max_countdown)))
-    new = store.update_initiation(cur, row["id"], poll_seq=row["poll_seq"] + 1,
+    new = wise_store.update_initiation(cur, row["id"], poll_seq=row["poll_seq"] + 1,
                                   next_action_at=utcnow() + timedelta(seconds=poll_in), **columns)
     return Outcome(row["id"], new["status"], new["step"], poll_in=poll_in, seq=new["poll_seq"])
 
@@ -247,16 +247,16 @@ def _step_quote(cur: Any, run: Run, row: dict[str, Any]) -> str | Outcome:
     crash_point("wise.after_quote_answered")
     others.persist_quote(cur, run.id, quote)
     expires = _fields.timestamp(quote, "expirationTime", "wise quote", required=False)
-    store.update_initiation(cur, row["id"], step="quoted", quote_id=str(quote["id"]), quote_expires_at=expires,
+    wise_store.update_initiation(cur, row["id"], step="quoted", quote_id=str(quote["id"]), quote_expires_at=expires,
                             next_action_at=utcnow())
-    store.record_attempt(cur, row["id"], row["attempt"], row["customer_transaction_id"], quote_id=str(quote["id"]))
+    wise_store.record_attempt(cur, row["id"], row["attempt"], row["customer_transaction_id"], quote_id=str(quote["id"]))
     return "wise.after_quote"
 
 
 def _step_transfer(cur: Any, run: Run, row: dict[str, Any]) -> str | Outcome:
     expires: datetime | None = row["quote_expires_at"]
     if expires is not None and utcnow() > expires - QUOTE_MARGIN:
-        store.update_initiation(cur, row["id"], step="created", quote_id=None, quote_expires_at=None)
+        wise_store.update_initiation(cur, row["id"], step="created", quote_id=None, quote_expires_at=None)
         return "wise.quote_renewed"  # the quote ran out before it was used: a fresh one
     try:
         transfer = transfer_api.create(run.client, target_account=row["target_account"], quote_uuid=row["quote_id"],
@@ -270,9 +270,9 @@ def _step_transfer(cur: Any, run: Run, row: dict[str, Any]) -> str | Outcome:
         return _fail(cur, row, f"transfer refused by Wise: {exc.message}")
     crash_point("wise.after_transfer_answered")
     payments.persist_one(cur, run, row["profile_id"], transfer)
-    store.update_initiation(cur, row["id"], step="transfer_created", transfer_id=str(transfer["id"]),
+    wise_store.update_initiation(cur, row["id"], step="transfer_created", transfer_id=str(transfer["id"]),
                             raw_status=transfer.get("status"), status="PROCESSING", next_action_at=utcnow())
-    store.record_attempt(cur, row["id"], row["attempt"], row["customer_transaction_id"],
+    wise_store.record_attempt(cur, row["id"], row["attempt"], row["customer_transaction_id"],
                          transfer_id=str(transfer["id"]))
     return "wise.after_transfer_created"
 
@@ -303,10 +303,10 @@ def _step_fund(cur: Any, run: Run, row: dict[str, Any]) -> str | Outcome:
                         "approve the transfer in Wise")
         return out
     if result.status == "CANCELLED":
-        store.update_initiation(cur, row["id"], funding=funding)
+        wise_store.update_initiation(cur, row["id"], funding=funding)
         return _fail(cur, row, "transfer cancelled before it was funded", step="done", status="CANCELLED")
     if result.status != "COMPLETED":
-        store.update_initiation(cur, row["id"], funding=funding)
+        wise_store.update_initiation(cur, row["id"], funding=funding)
         return _fail(cur, row, f"funding rejected by Wise: {result.error_code or result.status}")
     out = _schedule(cur, row, settings.initiation_poll().total_seconds(), step="funded", status="PROCESSING",
                     funding=funding, raw_status=transfer.get("status"))
@@ -319,13 +319,13 @@ def _step_poll(cur: Any, run: Run, row: dict[str, Any]) -> str | Outcome:
     crash_point("wise.after_poll_answered")
     payments.persist_one(cur, run, row["profile_id"], transfer)
     state = transfer.get("status")
-    status = store.payment_status(cur, run.id, row["transfer_id"])
+    status = wise_store.payment_status(cur, run.id, row["transfer_id"])
     if row["step"] == "awaiting_approval" and state == WAITING:
         return _schedule(cur, row, settings.approval_poll().total_seconds(), raw_status=state)
     if status in ("SUCCEEDED", "FAILED", "CANCELLED"):
-        new = store.update_initiation(cur, row["id"], step="done", status=status, raw_status=state,
+        new = wise_store.update_initiation(cur, row["id"], step="done", status=status, raw_status=state,
                                       next_action_at=None, error=None if status == "SUCCEEDED" else f"transfer {state}")
-        store.record_attempt(cur, row["id"], row["attempt"], row["customer_transaction_id"], outcome=state)
+        wise_store.record_attempt(cur, row["id"], row["attempt"], row["customer_transaction_id"], outcome=state)
         return Outcome(row["id"], new["status"], new["step"])
     every = settings.initiation_poll().total_seconds()
     if state == "outgoing_payment_sent":  # only a receipt, a bounce or the settlement window is left
@@ -351,7 +351,7 @@ def retry(initiation_id: int, *, interactive: bool = True, run: Run | None = Non
     row = _initiation(initiation_id)
     run = run or open_run(row["connector_id"], interactive=interactive)
     with transaction() as cur:
-        locked = store.lock_initiation(cur, initiation_id)
+        locked = wise_store.lock_initiation(cur, initiation_id)
         if locked is None:
             raise PaysyncError(f"initiation {initiation_id} is being worked on: try again in a moment")
         row = locked
@@ -372,13 +372,13 @@ def retry(initiation_id: int, *, interactive: bool = True, run: Run | None = Non
                     raise PaysyncError(f"could not cancel stale transfer {row['transfer_id']}: {exc.message}") from None
                 crash_point("wise.retry.after_cancel")
             payments.persist_one(cur, run, row["profile_id"], transfer)
-        store.record_attempt(cur, row["id"], row["attempt"], row["customer_transaction_id"],
+        wise_store.record_attempt(cur, row["id"], row["attempt"], row["customer_transaction_id"],
                              outcome=row["error"] or row["status"])
         cti = uuid.uuid4()
-        store.update_initiation(cur, row["id"], attempt=row["attempt"] + 1, customer_transaction_id=cti,
+        wise_store.update_initiation(cur, row["id"], attempt=row["attempt"] + 1, customer_transaction_id=cti,
                                 quote_id=None, quote_expires_at=None, transfer_id=None, funding=None,
                                 raw_status=None, error=None, step="created", status="PENDING",
                                 next_action_at=utcnow(), poll_seq=row["poll_seq"] + 1)
-        store.record_attempt(cur, row["id"], row["attempt"] + 1, cti)
+        wise_store.record_attempt(cur, row["id"], row["attempt"] + 1, cti)
     crash_point("wise.retry.after_new_attempt")
     return advance(initiation_id, run=run)

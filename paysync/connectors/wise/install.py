@@ -47,7 +47,7 @@ def install(merchant: str | int, raw_config: Any, name: str = "wise") -> dict[st
         raise
     out = connectors.activate(row["id"])
     out["profiles"] = [{"id": str(p["id"]), "type": p.get("type")} for p in profiles]
-    from paysync.connectors.wise.webhooks import on_install  # webhooks (issue 6): subscribe if publicUrl
+    from paysync.connectors.wise.webhooks import on_install  # subscribe when publicUrl is set
 
     out["webhooks"] = on_install(row["id"])
     return out
@@ -55,7 +55,7 @@ def install(merchant: str | int, raw_config: Any, name: str = "wise") -> dict[st
 
 def uninstall(connector_id: int, purge: bool = False) -> dict[str, Any]:
     """Stop polling and forget the API key; keep the synced rows unless ``purge``."""
-    from paysync.connectors.wise.webhooks import on_uninstall  # webhooks (issue 6): while the key is known
+    from paysync.connectors.wise.webhooks import on_uninstall  # the subscriptions go while the key is known
 
     hooks = on_uninstall(connector_id)
     row = connectors.uninstall(connector_id, purge)

@@ -41,7 +41,7 @@ from paysync.connectors.wise import settings
 from paysync.connectors.wise.context import Run, utcnow
 from paysync.crashpoints import crash_point
 from storage import connectors, sync_states
-from storage import wise as store
+from storage import wise as wise_store
 from storage.db import transaction
 
 STREAM = "transfers"
@@ -58,14 +58,14 @@ class Lookups:
     standard_balance: dict[str, str]        # currency -> the profile's STANDARD balance id
 
 
-def lookups(connector_id: int, profile_id: str, cur: Any = None) -> Lookups:
-    internal = store.internal_accounts(connector_id, str(profile_id), cur=cur)
+def read_lookups(connector_id: int, profile_id: str, cur: Any = None) -> Lookups:
+    internal = wise_store.internal_accounts(connector_id, str(profile_id), cur=cur)
     standard: dict[str, str] = {}
     for acc in internal:
         meta = acc["metadata"] or {}
         if meta.get("com.wise.spec/type", "STANDARD") == "STANDARD":
             standard.setdefault(acc["default_asset"].split("/", 1)[0], acc["reference"])
-    own = {a["reference"] for a in internal} | set(store.own_recipient_ids(connector_id, str(profile_id), cur=cur))
+    own = {a["reference"] for a in internal} | set(wise_store.own_recipient_ids(connector_id, str(profile_id), cur=cur))
     return Lookups(frozenset(own), standard)
 
 
@@ -89,20 +89,20 @@ def watched(state: str, status: PaymentStatus, since: datetime, now: datetime, w
 
 
 def persist_transfers(cur: Any, connector_id: int, profile_id: str, items: Sequence[tuple[dict[str, Any], int | None]],
-                      lk: Lookups, now: datetime, window: timedelta, source: str = "poll") -> dict[str, Any]:
+                      lookups: Lookups, now: datetime, window: timedelta, source: str = "poll") -> dict[str, Any]:
     """Map transfers (with their list positions) and write what changed, inside ``cur``'s
     transaction: read the stored legs, map each transfer with its settlement clock, then
     storage compares and upserts (with history rows); funded initiations follow."""
-    stored = store.load_payments(cur, connector_id, [str(t["id"]) for t, _ in items])
+    stored = wise_store.load_payments(cur, connector_id, [str(t["id"]) for t, _ in items])
     legs = [leg for transfer, position in items
-            for leg in _legs(transfer, position, stored, profile_id, lk, now, window)]
-    saved = store.save_payments(cur, connector_id, str(profile_id), legs, stored, source)
-    store.follow_initiations(cur, connector_id, saved.payout_changes)
+            for leg in _legs(transfer, position, stored, profile_id, lookups, now, window)]
+    saved = wise_store.save_payments(cur, connector_id, str(profile_id), legs, stored, source)
+    wise_store.follow_initiations(cur, connector_id, saved.payout_changes)
     return saved.stats()
 
 
-def _legs(transfer: dict[str, Any], position: int | None, stored: store.Stored, profile_id: str, lk: Lookups,
-          now: datetime, window: timedelta) -> list[store.LegWrite]:
+def _legs(transfer: dict[str, Any], position: int | None, stored: wise_store.Stored, profile_id: str, lookups: Lookups,
+          now: datetime, window: timedelta) -> list[wise_store.LegWrite]:
     """One transfer's legs with their clocks: ``status_since`` is kept while the payout's raw
     status is the stored one, and starts now (or at creation, for old history) when it changes."""
     tid = str(transfer["id"])
@@ -115,15 +115,15 @@ def _legs(transfer: dict[str, Any], position: int | None, stored: store.Stored, 
     else:
         created = _fields.timestamp(transfer, "created", f"wise transfer {tid}")
         since = first_seen_since(state, created, now, window)
-    records = map_transfer(transfer, own_account_ids=lk.own_ids, profile_id=profile_id,
-                           source_balance_id=lk.standard_balance.get(str(transfer.get("sourceCurrency"))),
+    records = map_transfer(transfer, own_account_ids=lookups.own_ids, profile_id=profile_id,
+                           source_balance_id=lookups.standard_balance.get(str(transfer.get("sourceCurrency"))),
                            now=now, settlement_window=window, status_since=since)
     legs = []
     for rec in records:
         prior = stored.get(rec.key)
         leg_since = since if rec.leg == Leg.PAYOUT or prior is None else prior["status_since"]
         watch = rec.leg == Leg.PAYOUT and watched(state, rec.status, since, now, window)
-        legs.append(store.LegWrite(rec, status_since=leg_since, watched=watch, list_position=position))
+        legs.append(wise_store.LegWrite(rec, status_since=leg_since, watched=watch, list_position=position))
     return legs
 
 
@@ -133,12 +133,12 @@ def _add(total: dict[str, Any], part: dict[str, Any]) -> None:
             total[key] = total.get(key, 0) + value
 
 
-def _write(run: Run, profile_id: str, items: Sequence[tuple[dict[str, Any], int | None]], lk: Lookups,
+def _write(run: Run, profile_id: str, items: Sequence[tuple[dict[str, Any], int | None]], lookups: Lookups,
            now: datetime, window: timedelta, watermark: dict[str, Any] | None = None) -> dict[str, Any] | None:
     with transaction() as cur:
         if not connectors.current(cur, run.id, run.generation):
             return None
-        stats = persist_transfers(cur, run.id, str(profile_id), items, lk, now, window)
+        stats = persist_transfers(cur, run.id, str(profile_id), items, lookups, now, window)
         if watermark is not None:
             sync_states.advance(run.owner, STREAM, f"profile:{profile_id}", watermark, cur=cur)
     return stats
@@ -148,7 +148,7 @@ def fetch(run: Run, profile_id: str, now: datetime | None = None) -> dict[str, A
     """One incremental sync of a profile's transfers; returns counts and calls made."""
     now = now or utcnow()
     window = settings.settlement_window()
-    lk = lookups(run.id, str(profile_id))
+    lookups = read_lookups(run.id, str(profile_id))
     scope = f"profile:{profile_id}"
     size = run.page_size
     saved = sync_states.get(run.owner, STREAM, scope) or {}
@@ -161,7 +161,7 @@ def fetch(run: Run, profile_id: str, now: datetime | None = None) -> dict[str, A
         totals["calls"] += 1
         full = len(page) >= size
         mark = {"offset": offset + size if full else offset, "pageSize": size}
-        stats = _write(run, profile_id, [(t, offset + i) for i, t in enumerate(page)], lk, now, window, mark)
+        stats = _write(run, profile_id, [(t, offset + i) for i, t in enumerate(page)], lookups, now, window, mark)
         if stats is None:
             return {"skipped": "connector inactive or reset", **totals}
         _add(totals, stats)
@@ -170,13 +170,13 @@ def fetch(run: Run, profile_id: str, now: datetime | None = None) -> dict[str, A
         if not full:
             break
         offset += size
-    due = [w for w in store.watched_transfers(run.id, str(profile_id)) if w["reference"] not in seen]
+    due = [w for w in wise_store.watched_transfers(run.id, str(profile_id)) if w["reference"] not in seen]
     totals["watched"] = len(due)
-    totals.update(repoll(run, profile_id, due, lk, now, window, totals))
+    totals.update(repoll(run, profile_id, due, lookups, now, window, totals))
     return totals
 
 
-def repoll(run: Run, profile_id: str, due: list[dict[str, Any]], lk: Lookups, now: datetime, window: timedelta,
+def repoll(run: Run, profile_id: str, due: list[dict[str, Any]], lookups: Lookups, now: datetime, window: timedelta,
            totals: dict[str, Any]) -> dict[str, Any]:
     """Re-read watched transfers the cheaper way for this sync (pages or one GET each)."""
     if not due:
@@ -192,7 +192,7 @@ def repoll(run: Run, profile_id: str, due: list[dict[str, Any]], lk: Lookups, no
         for number in pages:
             page = api.list_page(run.client, profile_id, number * REREAD_LIMIT, REREAD_LIMIT)
             calls += 1
-            stats = _write(run, profile_id, [(t, number * REREAD_LIMIT + i) for i, t in enumerate(page)], lk, now,
+            stats = _write(run, profile_id, [(t, number * REREAD_LIMIT + i) for i, t in enumerate(page)], lookups, now,
                            window)
             if stats is None:
                 return {"repoll_mode": mode, "repoll_calls": calls}
@@ -208,7 +208,7 @@ def repoll(run: Run, profile_id: str, due: list[dict[str, Any]], lk: Lookups, no
                 raise
         calls += 1
         if len(batch) >= 50 or (i == len(left) - 1 and batch):
-            stats = _write(run, profile_id, batch, lk, now, window)
+            stats = _write(run, profile_id, batch, lookups, now, window)
             if stats is None:
                 break
             _add(totals, stats)
@@ -220,6 +220,6 @@ def repoll(run: Run, profile_id: str, due: list[dict[str, Any]], lk: Lookups, no
 def persist_one(cur: Any, run: Run, profile_id: str, transfer: dict[str, Any],
                 source: str = "initiation") -> dict[str, Any]:
     """Upsert one transfer read outside the sync (an initiation's poll): same rules, same row."""
-    lk = lookups(run.id, str(profile_id), cur=cur)
-    return persist_transfers(cur, run.id, str(profile_id), [(transfer, None)], lk, utcnow(),
+    lookups = read_lookups(run.id, str(profile_id), cur=cur)
+    return persist_transfers(cur, run.id, str(profile_id), [(transfer, None)], lookups, utcnow(),
                              settings.settlement_window(), source)

@@ -49,7 +49,7 @@ from paysync.connectors.wise import settings
 from paysync.connectors.wise.context import ConnectorInactive, open_run, utcnow
 from paysync.connectors.wise.payments import persist_one, watched
 from storage import connectors
-from storage import webhooks as store
+from storage import webhooks as webhook_store
 from storage import wise as wise_store
 from storage.db import transaction
 
@@ -146,7 +146,7 @@ def on_uninstall(connector_id: int) -> dict[str, Any]:
 def translate(webhook_id: int, now: datetime | None = None) -> dict[str, Any]:
     """Translate one stored delivery; idempotent (a translated row is skipped). A payload that
     cannot be read marks the row ``failed``; other errors raise (the sweeper retries)."""
-    row = store.get(webhook_id)
+    row = webhook_store.get(webhook_id)
     if row is None:
         return {"skipped": f"no webhook {webhook_id}"}
     if row["status"] != "received":
@@ -164,10 +164,10 @@ def translate(webhook_id: int, now: datetime | None = None) -> dict[str, Any]:
 
 def _close(webhook_id: int, status: str, result: dict[str, Any], error: str | None) -> dict[str, Any]:
     with transaction() as cur:
-        hook = store.lock(cur, webhook_id)
+        hook = webhook_store.lock(cur, webhook_id)
         if hook is None or hook["status"] != "received":
             return {"skipped": "already translated"}
-        store.finish(cur, webhook_id, status, result, error)
+        webhook_store.finish(cur, webhook_id, status, result, error)
     return {"status": status, **result}
 
 
@@ -204,9 +204,9 @@ def _state_change(row: dict[str, Any], ev: Any, now: datetime | None) -> dict[st
     state = ev.current_state
     with transaction() as cur:
         if not connectors.current(cur, cid):
-            store.finish(cur, row["id"], "ignored", {"transfer": ev.transfer_id}, "connector inactive")
+            webhook_store.finish(cur, row["id"], "ignored", {"transfer": ev.transfer_id}, "connector inactive")
             return {"status": "ignored"}
-        hook = store.lock(cur, row["id"])
+        hook = webhook_store.lock(cur, row["id"])
         if hook is None or hook["status"] != "received":
             return {"skipped": "already translated"}
         pay = wise_store.lock_payment(cur, cid, ev.transfer_id, "payout")
@@ -227,7 +227,7 @@ def _state_change(row: dict[str, Any], ev: Any, now: datetime | None) -> dict[st
         result["history"] = _history(cur, pay["id"], ev, hook)
         if state == "funds_refunded":
             result["refund_payment_id"] = _refund_leg(cur, cid, pay, ev, hook)
-        store.finish(cur, row["id"], "translated", result)
+        webhook_store.finish(cur, row["id"], "translated", result)
     return {"status": "translated", **result}
 
 
@@ -250,7 +250,7 @@ def _refund_leg(cur: Any, connector_id: int, pay: dict[str, Any], ev: Any, hook:
     """The refund leg (money back into the funding balance) as its own payment."""
     destination = pay["source_account_reference"]
     if destination is None:  # the funding balance, as its balances#update debit named it
-        destination = store.funding_balance(cur, connector_id, pay["reference"])
+        destination = webhook_store.funding_balance(cur, connector_id, pay["reference"])
     record = PaymentRecord(
         reference=pay["reference"], leg=Leg.REFUND, type=PaymentType.PAYIN, status=PaymentStatus.SUCCEEDED,
         raw_status="funds_refunded", amount=pay["amount"], asset=pay["asset"], created_at=ev.occurred_at,
@@ -268,17 +268,17 @@ def _balance_update(row: dict[str, Any], mv: Any) -> dict[str, Any]:
     cid = row["connector_id"]
     with transaction() as cur:
         if not connectors.current(cur, cid):
-            store.finish(cur, row["id"], "ignored", {"balance": mv.balance_id}, "connector inactive")
+            webhook_store.finish(cur, row["id"], "ignored", {"balance": mv.balance_id}, "connector inactive")
             return {"status": "ignored"}
-        hook = store.lock(cur, row["id"])
+        hook = webhook_store.lock(cur, row["id"])
         if hook is None or hook["status"] != "received":
             return {"skipped": "already translated"}
-        recorded = store.insert_movement(cur, cid, mv, row["id"])
+        recorded = webhook_store.insert_movement(cur, cid, mv, row["id"])
         balance = "not in event"
         if mv.post_transaction_balance is not None:
-            balance = store.apply_balance(cur, cid, mv.balance_id, mv.asset, mv.post_transaction_balance,
+            balance = webhook_store.apply_balance(cur, cid, mv.balance_id, mv.asset, mv.post_transaction_balance,
                                           mv.occurred_at)
         result = {"balance": mv.balance_id, "direction": mv.direction.value, "amount": mv.amount,
                   "asset": mv.asset, "movement": "recorded" if recorded else "known", "balance_row": balance}
-        store.finish(cur, row["id"], "translated", result)
+        webhook_store.finish(cur, row["id"], "translated", result)
     return {"status": "translated", **result}

@@ -1,4 +1,4 @@
-"""The read side: ``paysync accounts|balances|external-accounts|payments|initiations``."""
+"""The Wise connector's synced records: ``paysync accounts|balances|external-accounts|payments|initiations``."""
 
 from __future__ import annotations
 
