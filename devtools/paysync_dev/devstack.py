@@ -215,3 +215,79 @@ def scratch_database(prefix: str = "paysync_scratch") -> Iterator[str]:
         admin.close()
         os.environ["DATABASE_URL"] = base
         settings.cache_clear()
+
+
+def _pg_bindir() -> Path:
+    """Where PostgreSQL's server programs are (Debian's postgresql-15, else pg_ctl on PATH)."""
+    import shutil
+
+    for candidate in sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True):
+        if (candidate / "pg_ctl").is_file():
+            return candidate
+    found = shutil.which("pg_ctl")
+    if found is None:
+        raise RuntimeError("PostgreSQL's server programs (pg_ctl, initdb) are missing: run 'make services'")
+    return Path(found).parent
+
+
+class PrivatePostgres:
+    """A PostgreSQL cluster of its own (initdb into ``root``, a free loopback port) that a test
+    may stop and start without disturbing the shared one. Runs as the ``postgres`` user when
+    we are root (PostgreSQL refuses root), like ``scripts/services.sh``."""
+
+    def __init__(self, root: Path | None = None) -> None:
+        import tempfile
+
+        # a folder of its own under the system temp dir, which the postgres user can reach
+        self.root = root or Path(tempfile.mkdtemp(prefix="paysync-private-pg-"))
+        self.data = self.root / "data"
+        self.port = free_port()
+        self.bin = _pg_bindir()
+        self.url = f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
+
+    def _run(self, *args: str) -> None:
+        cmd = [str(a) for a in args]
+        if os.geteuid() == 0:
+            cmd = ["setpriv", "--reuid=postgres", "--regid=postgres", "--init-groups", "--", *cmd]
+        subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=120)
+
+    def init(self) -> PrivatePostgres:
+        self.root.mkdir(parents=True, exist_ok=True)
+        if os.geteuid() == 0:
+            import shutil
+
+            shutil.chown(self.root, "postgres", "postgres")
+            self.root.chmod(0o755)
+        self._run(self.bin / "initdb", "-D", self.data, "-U", "postgres", "-A", "trust", "--no-sync")
+        return self
+
+    def start(self) -> None:
+        self._run(self.bin / "pg_ctl", "-D", self.data, "-l", self.root / "postgres.log", "-w", "-t", "60", "start",
+                  "-o", f"-h 127.0.0.1 -p {self.port} -k {self.root} -c fsync=off -c max_connections=200")
+
+    def stop(self, mode: str = "fast") -> None:
+        self._run(self.bin / "pg_ctl", "-D", self.data, "-m", mode, "-w", "stop")
+
+    def create_database(self, name: str) -> str:
+        """A new database on this cluster, migrated to head; returns its URL."""
+        import psycopg2
+
+        admin = psycopg2.connect(self.url, connect_timeout=5)
+        admin.autocommit = True
+        with admin.cursor() as cur:
+            cur.execute(f'create database "{name}"')
+        admin.close()
+        url = f"postgresql://postgres@127.0.0.1:{self.port}/{name}"
+        from storage import migrate
+
+        migrate.upgrade("head", url=url)
+        return url
+
+    def destroy(self) -> None:
+        import shutil
+
+        try:
+            self.stop("immediate")
+        except (subprocess.CalledProcessError, subprocess.TimeoutExpired):
+            pass
+        shutil.rmtree(self.root, ignore_errors=True)
