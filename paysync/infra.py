@@ -31,7 +31,7 @@ from storage.db import DatabaseUnavailable
 T = TypeVar("T")
 log = logging.getLogger("paysync.infra")
 
-TRANSIENT: tuple[type[BaseException], ...] = (
+TRANSIENT: tuple[type[Exception], ...] = (
     psycopg2.OperationalError,
     psycopg2.InterfaceError,
     DatabaseUnavailable,
