@@ -47,10 +47,15 @@ def child_env(**extra: object) -> dict[str, str]:
 
 
 class Proc:
-    """A subprocess with its output in ``log``."""
+    """A subprocess with its output in ``log``; ``supervised``: run under ``paysync supervise``,
+    which restarts it whenever it dies and logs why (its output goes to the same log)."""
 
-    def __init__(self, args: list[str], log: Path, env: dict[str, str], name: str = "") -> None:
-        self.args, self.log, self.name = args, log, name
+    def __init__(self, args: list[str], log: Path, env: dict[str, str], name: str = "",
+                 supervised: bool = False) -> None:
+        if supervised:
+            args = [str(BIN / "paysync"), "supervise", "--name", name or Path(args[0]).name, "--min-uptime", "5",
+                    "--", *args]
+        self.args, self.log, self.name, self.supervised = args, log, name, supervised
         log.parent.mkdir(parents=True, exist_ok=True)
         self._fh = open(log, "wb")
         self.popen = subprocess.Popen(args, stdout=self._fh, stderr=subprocess.STDOUT, env=env, cwd=ROOT,
@@ -78,12 +83,20 @@ class Proc:
         raise RuntimeError(f"{self.name or self.args[0]} did not start:\n{self.output()[-3000:]}")
 
     def kill(self) -> None:
-        """SIGKILL the main process only (its pool children notice and exit)."""
+        """SIGKILL the main process only (its pool children notice and exit); a supervised
+        process is killed with its supervisor (the whole group), or it would come back."""
         try:
-            os.kill(self.pid, signal.SIGKILL)
+            if self.supervised:
+                os.killpg(self.pid, signal.SIGKILL)
+            else:
+                os.kill(self.pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
         self.popen.wait(10)
+
+    def restarts(self) -> int:
+        """How many times the supervisor restarted the process (0 when not supervised)."""
+        return self.output().count("; restart ") if self.supervised else 0
 
     def stop(self, timeout: float = 15) -> None:
         if self.alive():
@@ -154,19 +167,22 @@ def start_webhook_receiver(logdir: Path, name: str = "webhooks", timeout: float 
 
 
 def start_worker(logdir: Path, queues: str, concurrency: int = 2, name: str | None = None, wait: bool = True,
-                 extra_args: list[str] | None = None, **env: object) -> Proc:
+                 extra_args: list[str] | None = None, supervised: bool = True, **env: object) -> Proc:
+    """A Celery worker on ``queues``, under ``paysync supervise`` unless ``supervised`` is False
+    (tests that kill a worker on purpose and want it to stay dead)."""
     name = name or f"worker-{uuid.uuid4().hex[:6]}"
     args = [str(BIN / "celery"), "-A", "tasks", "worker", "-Q", queues, "-c", str(concurrency),
             "-n", f"{name}@%h", "--loglevel=INFO", "--without-gossip", "--without-mingle", *(extra_args or [])]
-    proc = Proc(args, logdir / f"{name}.log", child_env(**env), name=name)
+    proc = Proc(args, logdir / f"{name}.log", child_env(**env), name=name, supervised=supervised)
     if wait:
         proc.wait_for("ready.")
     return proc
 
 
-def start_beat(logdir: Path, name: str = "beat", **env: object) -> Proc:
+def start_beat(logdir: Path, name: str = "beat", supervised: bool = True, **env: object) -> Proc:
+    """Celery beat (redbeat), under ``paysync supervise`` unless ``supervised`` is False."""
     args = [str(BIN / "celery"), "-A", "tasks", "beat", "--loglevel=INFO"]
-    return Proc(args, logdir / f"{name}.log", child_env(**env), name=name)
+    return Proc(args, logdir / f"{name}.log", child_env(**env), name=name, supervised=supervised)
 
 
 def wait_until(check: Callable[[], T], timeout: float, what: str, every: float = 0.2) -> T:

@@ -32,6 +32,7 @@ def _register() -> None:
         keys,
         merchants,
         sandbox,
+        supervise,
         sync,
         tasks,
         webhooks,
@@ -39,7 +40,7 @@ def _register() -> None:
     )
 
     for module in (db, merchants, keys, sandbox, demo, tasks, connections, connectors, wise_records, accounting,
-                   sync, autopay, webhooks):
+                   sync, autopay, webhooks, supervise):
         for cmd in getattr(module, "commands", None) or [module.command]:
             cli.add_command(cmd)
 
