@@ -55,7 +55,7 @@ broker_transport_options = {
     "visibility_timeout": _s.visibility_timeout,
     # Sweep for unacknowledged messages of dead workers often enough to matter
     # (kombu's default sweep runs every 100 s whatever the timeout).
-    "unacked_restore_interval": max(1, min(10, _s.visibility_timeout // 3)),
+    "unacked_restore_interval": _s.restore_interval,
     "unacked_restore_throttle": 1,
     # Message priority on Redis: 0 is served first. Interactive jobs use 0, batch 9.
     "priority_steps": [0, 3, 6, 9],

@@ -71,6 +71,17 @@ class Settings:
     def development(self) -> bool:
         return self.env == "development"
 
+    @property
+    def restore_interval(self) -> int:
+        """Seconds between the broker transport's sweeps for unacknowledged messages to give back."""
+        return max(1, min(10, self.visibility_timeout // 3))
+
+    @property
+    def recovery_seconds(self) -> int:
+        """The longest a job of a worker killed as a whole waits before another worker can take
+        it: one visibility timeout after its last heartbeat, plus one sweep."""
+        return self.visibility_timeout + self.restore_interval
+
 
 @lru_cache(maxsize=1)
 def settings() -> Settings:
