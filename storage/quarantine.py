@@ -31,7 +31,7 @@ def put(cur: Any, owner: str, provider: str, stream: str, scope: str, reference:
         field: str | None = None, value: Any = None) -> int:
     """Store (or refresh) one quarantined record inside ``cur``'s transaction; returns its id."""
     cur.execute(
-        f"""insert into quarantined_records (owner, provider, stream, scope, reference, payload, error, field, value)
+        """insert into quarantined_records (owner, provider, stream, scope, reference, payload, error, field, value)
             values (%s, %s, %s, %s, %s, %s, %s, %s, %s)
             on conflict (owner, stream, reference) do update set
                 payload = excluded.payload, error = excluded.error, field = excluded.field, value = excluded.value,
