@@ -120,16 +120,34 @@ class TaskContract:
                 raise PayloadError(self.name, {k: ["Unknown field."] for k in payload})
             return {}
         try:
-            return self.schema().load(payload)
+            loaded = self.schema().load(payload)
         except ValidationError as exc:
             messages = exc.messages if isinstance(exc.messages, dict) else {"_payload": exc.messages}
             raise PayloadError(self.name, messages) from None
+        out_of_range = beyond_bigint(loaded)
+        if out_of_range:
+            raise PayloadError(self.name, {name: [f"must be between {-BIGINT} and {BIGINT}"] for name in out_of_range})
+        return loaded
 
     def priority(self, interactive: bool | None = None) -> int:
         return INTERACTIVE_PRIORITY if (self.interactive if interactive is None else interactive) else BATCH_PRIORITY
 
 
 REGISTRY: dict[str, TaskContract] = {}
+BIGINT = 2**63 - 1  # every id and amount column is a PostgreSQL bigint
+
+
+def beyond_bigint(payload: Any, path: str = "") -> list[str]:
+    """The fields of a loaded payload holding a whole number no bigint column can store."""
+    found: list[str] = []
+    items = payload.items() if isinstance(payload, dict) else enumerate(payload) if isinstance(payload, list) else ()
+    for key, value in items:
+        name = f"{path}.{key}" if path else str(key)
+        if isinstance(value, int) and not isinstance(value, bool) and not -BIGINT - 1 <= value <= BIGINT:
+            found.append(name)
+        elif isinstance(value, dict | list):
+            found += beyond_bigint(value, name)
+    return found
 
 
 def contract_for(name: str) -> TaskContract:
