@@ -30,9 +30,17 @@ def _wise_recipients(record: dict[str, Any]) -> dict[str, Any]:
     return retry_quarantined(record)
 
 
+def _xero_download(record: dict[str, Any]) -> dict[str, Any]:
+    from paysync.accounting.download_latest import retry_quarantined
+
+    return retry_quarantined(record)
+
+
 RETRIES: dict[tuple[str, str], Retry] = {
     ("wise", "transfers"): _wise_transfers,
     ("wise", "recipients"): _wise_recipients,
+    ("xero", "contacts"): _xero_download,
+    ("xero", "invoices"): _xero_download,
 }
 
 

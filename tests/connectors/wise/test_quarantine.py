@@ -13,7 +13,7 @@ from paysync.cli import cli
 from paysync.connectors.wise import external_accounts, payments
 from storage import quarantine, sync_states
 from storage.db import execute, fetch_all
-from tests.connectors.wise.conftest import BUSINESS, recipient, transfer
+from tests.connectors.wise.conftest import BUSINESS, balance, recipient, transfer
 
 PID = str(BUSINESS)
 
@@ -73,3 +73,16 @@ def test_a_poison_recipient_is_quarantined_and_the_page_kept(connector, run, wis
     assert refs == {"5001", "5003"}
     [held] = quarantine.list_records(run.owner)
     assert held["stream"] == "recipients" and held["reference"] == "5002" and "XYZ" in held["error"]
+
+
+def test_a_poison_balance_is_quarantined_and_the_others_stored(connector, run, wise):
+    from paysync.connectors.wise import accounts
+
+    wise.balances[BUSINESS] = [balance(301, "EUR", "10.00"), balance(302, "JPY", "5.5"), balance(303, "GBP", "1.00")]
+    out = accounts.fetch(run, PID)
+    assert out["quarantined"] == 1
+    refs = {r["reference"] for r in fetch_all("select reference from accounts where connector_id=%s and type='INTERNAL'",
+                                              (connector["id"],))}
+    assert refs == {"301", "303"}
+    [held] = quarantine.list_records(run.owner)
+    assert held["stream"] == "balances" and held["reference"] == "302" and "5.5" in held["error"]
