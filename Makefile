@@ -9,10 +9,10 @@ ENV := source <(scripts/services.sh env) &&
 
 setup: $(VENV)/.installed
 
-$(VENV)/.installed: pyproject.toml devtools/pyproject.toml
+$(VENV)/.installed: pyproject.toml devtools/pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[test]' -e ./devtools
+	$(BIN)/pip install -q -c constraints.txt -e '.[test]' -e ./devtools
 	@touch $@
 
 services:

@@ -14,7 +14,17 @@ _s = settings()
 
 broker_url = _s.redis_url
 result_backend = _s.redis_url
+# The broker going away is waited out, never fatal: retry the connection forever (None),
+# at startup too, with waits growing to 10 s; publishes retry too (docs/reliability.md).
+broker_connection_retry = True
 broker_connection_retry_on_startup = True
+broker_connection_max_retries = None
+broker_connection_timeout = 5
+task_publish_retry = True
+task_publish_retry_policy = {"max_retries": 30, "interval_start": 0.2, "interval_step": 0.5, "interval_max": 2}
+redis_backend_health_check_interval = 10
+result_backend_always_retry = True
+result_backend_max_retries = 30
 
 task_serializer = "json"
 result_serializer = "json"
@@ -33,14 +43,19 @@ task_routes = ("tasks.routing.route",)
 task_acks_late = True
 task_reject_on_worker_lost = True
 worker_prefetch_multiplier = 1
-worker_cancel_long_running_tasks_on_connection_loss = True
+# A lost broker connection must not cut running jobs short: cancelling them (True) makes
+# this Celery terminate them and acknowledge their messages once reconnected, and the jobs
+# are lost (measured in docs/reliability.md). Kept running, a job finishes; its message,
+# which could not be acknowledged, comes back after the visibility timeout and the
+# execution claim drops it (tasks/executions.py).
+worker_cancel_long_running_tasks_on_connection_loss = False
 broker_transport_options = {
     # Unacknowledged messages come back after this; every countdown stays well below it
     # (settings().max_countdown), or Redis would deliver the task again and again.
     "visibility_timeout": _s.visibility_timeout,
     # Sweep for unacknowledged messages of dead workers often enough to matter
     # (kombu's default sweep runs every 100 s whatever the timeout).
-    "unacked_restore_interval": max(1, min(10, _s.visibility_timeout // 3)),
+    "unacked_restore_interval": _s.restore_interval,
     "unacked_restore_throttle": 1,
     # Message priority on Redis: 0 is served first. Interactive jobs use 0, batch 9.
     "priority_steps": [0, 3, 6, 9],
@@ -59,7 +74,11 @@ task_track_started = True
 beat_scheduler = "redbeat.RedBeatScheduler"
 redbeat_redis_url = _s.redis_url
 redbeat_key_prefix = "paysync:redbeat"
-redbeat_lock_timeout = 300
+# A beat that dies holds the lock at most this long; the live beat extends it every loop
+# (at most a sixth of it apart), so a second beat takes over within the lock timeout plus
+# one loop (PAYSYNC_BEAT_LOCK_SECONDS, default 30 s: under 60 s).
+redbeat_lock_timeout = _s.beat_lock_seconds
+beat_max_loop_interval = max(1, _s.beat_lock_seconds // 6)
 
 
 # The schedule is declared beside the tasks (tasks/schedule.py).

@@ -15,6 +15,7 @@ from decimal import Decimal, InvalidOperation
 from mappers import MapperError
 
 __all__ = [
+    "MAX_MINOR",
     "MINOR_UNITS",
     "Money",
     "MoneyError",
@@ -56,6 +57,10 @@ MINOR_UNITS: dict[str, int] = {
         """,
     ),
 }
+
+#: The largest amount in minor units a PostgreSQL ``bigint`` column holds (every amount column is one).
+MAX_MINOR = 2**63 - 1
+MAX_MINOR_DIGITS = len(str(MAX_MINOR))
 
 _ASSET = re.compile(r"^([A-Z]{3})/(\d{1,2})$")
 
@@ -112,8 +117,11 @@ def _decimal(value: Decimal | int | str) -> Decimal:
     return number
 
 
-def to_minor(value: Decimal | int | str, currency: str) -> int:
+def to_minor(value: Decimal | int | str, currency: str, *, bounded: bool = True) -> int:
     """Exact major -> minor conversion: ``to_minor(Decimal("10.5"), "EUR") == 1050``.
+
+    ``bounded`` (the default): an amount beyond :data:`MAX_MINOR` minor units, which no
+    amount column can store, is a :class:`MoneyError` naming the value.
 
     Raises ``TypeError`` for a float (naming it), :class:`MoneyError` for an unknown
     currency, a non-number, or non-zero digits beyond the currency's precision.
@@ -126,6 +134,9 @@ def to_minor(value: Decimal | int | str, currency: str) -> int:
     if not isinstance(exponent, int):  # 'n', 'N' or 'F': NaN or infinity, refused by _decimal already
         raise MoneyError(f"amount {value!r} is not a finite number", value=value)
     shift = exponent + places
+    if bounded and coefficient and len(digits) + shift > MAX_MINOR_DIGITS:
+        raise MoneyError(f"{value} {code} is beyond the largest amount paysync stores ({MAX_MINOR} minor units)",
+                         value=value)
     if shift >= 0:
         minor = coefficient * 10**shift
     else:
@@ -133,6 +144,9 @@ def to_minor(value: Decimal | int | str, currency: str) -> int:
         if rest:
             raise MoneyError(f"{value} {code} has digits beyond {code}'s {places} decimal places",
                              value=value)
+    if bounded and minor > MAX_MINOR:
+        raise MoneyError(f"{value} {code} is beyond the largest amount paysync stores ({MAX_MINOR} minor units)",
+                         value=value)
     return -minor if sign else minor
 
 

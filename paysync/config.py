@@ -63,11 +63,24 @@ class Settings:
     db_pool_max: int
     http_timeout: float
     redis_timeout: float
+    infra_wait: float
+    beat_lock_seconds: int
     crash_points_enabled: bool
 
     @property
     def development(self) -> bool:
         return self.env == "development"
+
+    @property
+    def restore_interval(self) -> int:
+        """Seconds between the broker transport's sweeps for unacknowledged messages to give back."""
+        return max(1, min(10, self.visibility_timeout // 3))
+
+    @property
+    def recovery_seconds(self) -> int:
+        """The longest a job of a worker killed as a whole waits before another worker can take
+        it: one visibility timeout after its last heartbeat, plus one sweep."""
+        return self.visibility_timeout + self.restore_interval
 
 
 @lru_cache(maxsize=1)
@@ -83,7 +96,9 @@ def settings() -> Settings:
     elif secret == DEVELOPMENT_SECRET_KEY and env == "production":
         raise ConfigError("PAYSYNC_SECRET_KEY is the development key: refusing to start in production")
     old = tuple(k.strip() for k in os.environ.get("PAYSYNC_OLD_SECRET_KEYS", "").split(",") if k.strip())
-    visibility = _int("PAYSYNC_VISIBILITY_TIMEOUT", 7200, minimum=5)
+    # A running job keeps its message's delivery fresh (tasks/liveness.py), so this bounds how
+    # long the jobs of a worker killed as a whole wait, not how long a job may run.
+    visibility = _int("PAYSYNC_VISIBILITY_TIMEOUT", 300, minimum=5)
     # No countdown or ETA may come near the visibility timeout, or Redis redelivers it.
     max_countdown = _int("PAYSYNC_MAX_COUNTDOWN", min(900, visibility // 2), minimum=1)
     if max_countdown >= visibility:
@@ -104,5 +119,7 @@ def settings() -> Settings:
         db_pool_max=_int("PAYSYNC_DB_POOL_MAX", 8, minimum=1),
         http_timeout=_float("PAYSYNC_HTTP_TIMEOUT", 30.0),
         redis_timeout=_positive("PAYSYNC_REDIS_TIMEOUT", 5.0),
+        infra_wait=_positive("PAYSYNC_INFRA_WAIT", 120.0),
+        beat_lock_seconds=_int("PAYSYNC_BEAT_LOCK_SECONDS", 30, minimum=6),
         crash_points_enabled=os.environ.get("PAYSYNC_CRASH_POINTS", "") == "1",
     )

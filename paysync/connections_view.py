@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from paysync.budgets import Limiter, shared_limiter, xero_bucket
-from storage import connections, merchants
+from storage import connections, merchants, quarantine
 
 
 def connection_rows(merchant_ref: str | int, limiter: Limiter | None = None) -> tuple[list[dict[str, Any]], list[str]]:
@@ -42,6 +42,14 @@ def connection_rows(merchant_ref: str | int, limiter: Limiter | None = None) -> 
             "last_error": c.last_error, "needs_reauth": c.status == "needs_reauth",
             "carries": ", ".join(routes.get(c.id, [])) or "nothing",
         })
+    held = quarantine.summary([f"connection:{r['id']}" for r in rows])
+    for row in rows:
+        q = held.get(f"connection:{row['id']}", {})
+        row["quarantined"] = q.get("quarantined", 0)
+        row["last_quarantine_error"] = q.get("last_quarantine_error")
+        if row["quarantined"]:
+            notes.append(f"connection {row['id']}: {row['quarantined']} Xero record(s) could not be mapped and wait in "
+                         f"quarantine (paysync quarantine list --owner connection:{row['id']})")
     for (app, tenant), roles in shared.items():
         if len(roles) > 1:
             notes.append(f"roles {', '.join(sorted(roles))} use the same app {app} on tenant {tenant}: "

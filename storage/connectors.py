@@ -11,6 +11,7 @@ from typing import Any
 
 import psycopg2.errors
 
+from paysync import limits
 from paysync.errors import NotFound, PaysyncError
 from storage import secrets, sync_states
 from storage.db import Json, one, transaction
@@ -27,6 +28,7 @@ def owner(connector_id: int) -> str:
 
 def create(merchant_id: int, provider: str, name: str, config: dict[str, Any], secret: dict[str, Any],
            polling_seconds: int) -> dict[str, Any]:
+    limits.check(name, "connector name", limits.CONNECTOR_NAME)
     try:
         with transaction() as cur:
             cur.execute(

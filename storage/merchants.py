@@ -6,6 +6,7 @@ from typing import Any
 
 import psycopg2.errors
 
+from paysync import limits
 from paysync.errors import NotFound, PaysyncError
 from storage.db import one, transaction
 
@@ -18,6 +19,7 @@ def create(name: str) -> dict[str, Any]:
     name = name.strip()
     if not name:
         raise PaysyncError("a merchant needs a name")
+    limits.check(name, "merchant name", limits.MERCHANT_NAME)
     try:
         with transaction() as cur:
             cur.execute("insert into merchants (name) values (%s) returning *", (name,))

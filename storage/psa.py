@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from paysync import limits
 from paysync.errors import NotFound, PaysyncError
 from storage import secrets
 from storage.db import Json, one, transaction
@@ -56,6 +57,10 @@ def add(merchant_id: int, *, site: str, company: str, client_id: str, public_key
                         ("public key", public_key), ("private key", private_key)):
         if not value or not str(value).strip():
             raise PaysyncError(f"a ConnectWise connection needs a {name}")
+    for name, value, limit in (("site", site, limits.PSA_SITE), ("company", company, limits.PSA_COMPANY),
+                               ("client id", client_id, limits.PSA_CLIENT_ID), ("public key", public_key, limits.PSA_KEY),
+                               ("private key", private_key, limits.PSA_KEY)):
+        limits.check(value, name, limit)
     ciphertext = secrets.encrypt_json({"public_key": public_key.strip(), "private_key": private_key.strip()})
     with transaction() as cur:
         cur.execute(

@@ -18,6 +18,7 @@ from typing import Any
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from mappers.money import MoneyError, to_minor
+from paysync import limits
 from tasks.contract import RetryPolicy, paysync_task, provider_unavailable
 
 # 6 runs in all, 10 s after the first failure and doubling (10, 20, 40, 80, 160 s).
@@ -41,7 +42,8 @@ class RecordPaymentSchema(Schema):
     currency = fields.String(required=True, validate=validate.Regexp(r"^[A-Za-z]{3}$"))
     date = fields.Date(required=True)
     account_code = fields.String(required=True, validate=validate.Length(min=1, max=10))
-    reference = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=255))
+    reference = fields.String(load_default=None, allow_none=True,
+                              validate=validate.Length(max=limits.ACCOUNTING_REFERENCE))
 
     @validates_schema(skip_on_field_errors=False)
     def _amount(self, data: dict[str, Any], **_: Any) -> None:

@@ -15,6 +15,10 @@ body runs, the base class:
 3. claims the execution by task id, so a job forwarded twice (a crash between forward
    and acknowledgement) or otherwise duplicated runs once (``tasks/executions.py``).
 
+While the job runs its message stays fresh (``tasks/liveness.py``), and every step (forward,
+claim, body, finish) waits out an outage of PostgreSQL or Redis in-process before handing
+the message back to the broker (``tasks/outages.py``): an outage never fails a job.
+
 When the body raises, the base class:
 
 - turns ``BudgetExhausted`` into a re-schedule (a short wait) or a parked job (a long one);
@@ -44,6 +48,8 @@ from paysync.crashpoints import crash_point
 from paysync.errors import PayloadError
 from tasks import executions
 from tasks.app import app
+from tasks.liveness import DeliveryHeartbeat, delivery_tag
+from tasks.outages import outlast, settle
 
 Traffic = Literal["user", "company", "service"]
 TRAFFIC: tuple[str, ...] = ("user", "company", "service")
@@ -114,16 +120,34 @@ class TaskContract:
                 raise PayloadError(self.name, {k: ["Unknown field."] for k in payload})
             return {}
         try:
-            return self.schema().load(payload)
+            loaded = self.schema().load(payload)
         except ValidationError as exc:
             messages = exc.messages if isinstance(exc.messages, dict) else {"_payload": exc.messages}
             raise PayloadError(self.name, messages) from None
+        out_of_range = beyond_bigint(loaded)
+        if out_of_range:
+            raise PayloadError(self.name, {name: [f"must be between {-BIGINT} and {BIGINT}"] for name in out_of_range})
+        return loaded
 
     def priority(self, interactive: bool | None = None) -> int:
         return INTERACTIVE_PRIORITY if (self.interactive if interactive is None else interactive) else BATCH_PRIORITY
 
 
 REGISTRY: dict[str, TaskContract] = {}
+BIGINT = 2**63 - 1  # every id and amount column is a PostgreSQL bigint
+
+
+def beyond_bigint(payload: Any, path: str = "") -> list[str]:
+    """The fields of a loaded payload holding a whole number no bigint column can store."""
+    found: list[str] = []
+    items = payload.items() if isinstance(payload, dict) else enumerate(payload) if isinstance(payload, list) else ()
+    for key, value in items:
+        name = f"{path}.{key}" if path else str(key)
+        if isinstance(value, int) and not isinstance(value, bool) and not -BIGINT - 1 <= value <= BIGINT:
+            found.append(name)
+        elif isinstance(value, dict | list):
+            found += beyond_bigint(value, name)
+    return found
 
 
 def contract_for(name: str) -> TaskContract:
@@ -170,16 +194,26 @@ class PaysyncTask(Task):
             raw = kwargs
         payload = self.contract.validate(raw)
         req = self.request
-        if not req.called_directly and not req.is_eager:
+        if req.called_directly or req.is_eager:
+            return self._run_and_handle(raw, payload)
+        with DeliveryHeartbeat(delivery_tag(req)):
             arrived_on = (req.delivery_info or {}).get("routing_key")
             if arrived_on != self.contract.traffic:
-                self._forward(raw)
+                outlast(self, lambda: self._forward(raw), "forward")
                 raise Ignore()
             copy = header(req, COPY_HEADER) or "direct"
-            if executions.claim(req.id, copy) != "run":
+            if outlast(self, lambda: executions.claim(req.id, copy), "claim") != "run":
                 raise Ignore()
+            return self._run_and_handle(raw, payload)
+
+    def _run_and_handle(self, raw: dict[str, Any], payload: dict[str, Any]) -> Any:
+        """The body (an outage of PostgreSQL or Redis waited out: ``tasks/outages.py``), then
+        budget waits and the retry policy."""
+        req = self.request
         try:
-            return self.run(payload)
+            if req.called_directly or req.is_eager:
+                return self.run(payload)
+            return outlast(self, lambda: self.run(payload), "run")
         except BudgetExhausted as exc:
             if req.called_directly or req.is_eager:
                 raise
@@ -227,9 +261,9 @@ class PaysyncTask(Task):
         if self.request.is_eager or self.request.called_directly:
             return
         if status in ("SUCCESS", "FAILURE"):
-            executions.finish(task_id)
+            settle(self, lambda: executions.finish(task_id), "finish")
         elif status == "RETRY":
-            executions.release(task_id)
+            settle(self, lambda: executions.release(task_id), "release")
 
     def send_copy(self, raw: dict[str, Any], task_id: str, interactive: bool, countdown: float | None = None,
                   attempt: int = 1) -> None:

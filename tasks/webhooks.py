@@ -14,6 +14,7 @@ from typing import Any
 
 from marshmallow import Schema, fields, validate
 
+from paysync import infra
 from paysync.clients.http import BudgetExhausted
 from tasks.app import app
 from tasks.contract import contract_for, paysync_task
@@ -48,7 +49,8 @@ def translate_webhook(task: Any, payload: dict[str, Any]) -> dict[str, Any]:
     except BudgetExhausted:
         raise  # the job waits for the budget (tasks/contract.py)
     except Exception as exc:
-        webhook_store.record_failure(payload["webhook_id"], f"{type(exc).__name__}: {exc}", MAX_ATTEMPTS)
+        if not infra.is_transient(exc):  # an outage is waited out, not counted against the delivery
+            webhook_store.record_failure(payload["webhook_id"], f"{type(exc).__name__}: {exc}", MAX_ATTEMPTS)
         raise
 
 

@@ -15,6 +15,8 @@ from typing import Any
 
 from marshmallow import Schema, fields, validate
 
+from mappers.money import MAX_MINOR
+from paysync import limits
 from paysync.connectors.wise import accounts, external_accounts, initiations, others, payments, profiles
 from paysync.connectors.wise import settings as wise_settings
 from paysync.connectors.wise.context import ConnectorInactive, open_run
@@ -35,14 +37,15 @@ class ProfileSchema(ConnectorSchema):
 
 class InitiationRequestSchema(Schema):
     connector_id = fields.Integer(required=True, strict=True, validate=validate.Range(min=1))
-    idempotency_key = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    idempotency_key = fields.String(required=True, validate=validate.Length(min=1, max=limits.IDEMPOTENCY_KEY))
     source_account = fields.String(required=True, validate=validate.Length(min=1, max=64))
     destination_account = fields.String(required=True, validate=validate.Length(min=1, max=64))
-    amount = fields.Integer(required=True, strict=True, validate=validate.Range(min=1))
+    amount = fields.Integer(required=True, strict=True, validate=validate.Range(
+        min=1, max=MAX_MINOR, error="must be a whole number of minor units from {min} to {max}"))
     asset = fields.String(required=True, validate=validate.Regexp(r"^[A-Z]{3}/\d{1,2}$",
                                                                   error="must be CODE/precision such as EUR/2"))
     amount_side = fields.String(load_default="SOURCE", validate=validate.OneOf(["SOURCE", "TARGET"]))
-    reference = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=100))
+    reference = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=limits.WISE_REFERENCE))
 
 
 class TransferRequestSchema(InitiationRequestSchema):

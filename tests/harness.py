@@ -5,7 +5,8 @@
 - ``sandbox`` (session): ``paysync sandbox`` in a subprocess on a free port; ``sandbox_ctl``
   resets it for each test.
 - ``worker_factory``: real ``celery worker`` subprocesses (and beat), stopped at the end of
-  the test; ``Proc.kill()`` sends SIGKILL.
+  the test; ``Proc.kill()`` sends SIGKILL. Not supervised unless asked (``supervised=True``):
+  a test that kills a worker wants it to stay dead.
 - ``time_scale``: one setting (PAYSYNC_TIME_SCALE) for time-scaled runs.
 Crash points (paysync/crashpoints.py) are enabled for every process started here.
 """
@@ -74,14 +75,16 @@ class WorkerFactory:
         self.procs: list[devstack.Proc] = []
 
     def start(self, queues: str = "user,company,service,celery", concurrency: int = 2, name: str | None = None,
-              wait: bool = True, extra_args: list[str] | None = None, **env: str) -> devstack.Proc:
+              wait: bool = True, extra_args: list[str] | None = None, supervised: bool = False,
+              **env: str) -> devstack.Proc:
         proc = devstack.start_worker(self.tmp, queues, concurrency, name=name, wait=wait, extra_args=extra_args,
-                                     PAYSYNC_CRASH_POINTS="1", **env)
+                                     supervised=supervised, PAYSYNC_CRASH_POINTS="1", **env)
         self.procs.append(proc)
         return proc
 
-    def beat(self, name: str | None = None, **env: str) -> devstack.Proc:
-        proc = devstack.start_beat(self.tmp, name=name or f"beat{len(self.procs)}", PAYSYNC_CRASH_POINTS="1", **env)
+    def beat(self, name: str | None = None, supervised: bool = False, **env: str) -> devstack.Proc:
+        proc = devstack.start_beat(self.tmp, name=name or f"beat{len(self.procs)}", supervised=supervised,
+                                   PAYSYNC_CRASH_POINTS="1", **env)
         self.procs.append(proc)
         return proc
 

@@ -47,10 +47,15 @@ def child_env(**extra: object) -> dict[str, str]:
 
 
 class Proc:
-    """A subprocess with its output in ``log``."""
+    """A subprocess with its output in ``log``; ``supervised``: run under ``paysync supervise``,
+    which restarts it whenever it dies and logs why (its output goes to the same log)."""
 
-    def __init__(self, args: list[str], log: Path, env: dict[str, str], name: str = "") -> None:
-        self.args, self.log, self.name = args, log, name
+    def __init__(self, args: list[str], log: Path, env: dict[str, str], name: str = "",
+                 supervised: bool = False) -> None:
+        if supervised:
+            args = [str(BIN / "paysync"), "supervise", "--name", name or Path(args[0]).name, "--min-uptime", "5",
+                    "--", *args]
+        self.args, self.log, self.name, self.supervised = args, log, name, supervised
         log.parent.mkdir(parents=True, exist_ok=True)
         self._fh = open(log, "wb")
         self.popen = subprocess.Popen(args, stdout=self._fh, stderr=subprocess.STDOUT, env=env, cwd=ROOT,
@@ -78,12 +83,20 @@ class Proc:
         raise RuntimeError(f"{self.name or self.args[0]} did not start:\n{self.output()[-3000:]}")
 
     def kill(self) -> None:
-        """SIGKILL the main process only (its pool children notice and exit)."""
+        """SIGKILL the main process only (its pool children notice and exit); a supervised
+        process is killed with its supervisor (the whole group), or it would come back."""
         try:
-            os.kill(self.pid, signal.SIGKILL)
+            if self.supervised:
+                os.killpg(self.pid, signal.SIGKILL)
+            else:
+                os.kill(self.pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
         self.popen.wait(10)
+
+    def restarts(self) -> int:
+        """How many times the supervisor restarted the process (0 when not supervised)."""
+        return self.output().count("; restart ") if self.supervised else 0
 
     def stop(self, timeout: float = 15) -> None:
         if self.alive():
@@ -154,19 +167,22 @@ def start_webhook_receiver(logdir: Path, name: str = "webhooks", timeout: float 
 
 
 def start_worker(logdir: Path, queues: str, concurrency: int = 2, name: str | None = None, wait: bool = True,
-                 extra_args: list[str] | None = None, **env: object) -> Proc:
+                 extra_args: list[str] | None = None, supervised: bool = True, **env: object) -> Proc:
+    """A Celery worker on ``queues``, under ``paysync supervise`` unless ``supervised`` is False
+    (tests that kill a worker on purpose and want it to stay dead)."""
     name = name or f"worker-{uuid.uuid4().hex[:6]}"
     args = [str(BIN / "celery"), "-A", "tasks", "worker", "-Q", queues, "-c", str(concurrency),
             "-n", f"{name}@%h", "--loglevel=INFO", "--without-gossip", "--without-mingle", *(extra_args or [])]
-    proc = Proc(args, logdir / f"{name}.log", child_env(**env), name=name)
+    proc = Proc(args, logdir / f"{name}.log", child_env(**env), name=name, supervised=supervised)
     if wait:
         proc.wait_for("ready.")
     return proc
 
 
-def start_beat(logdir: Path, name: str = "beat", **env: object) -> Proc:
+def start_beat(logdir: Path, name: str = "beat", supervised: bool = True, **env: object) -> Proc:
+    """Celery beat (redbeat), under ``paysync supervise`` unless ``supervised`` is False."""
     args = [str(BIN / "celery"), "-A", "tasks", "beat", "--loglevel=INFO"]
-    return Proc(args, logdir / f"{name}.log", child_env(**env), name=name)
+    return Proc(args, logdir / f"{name}.log", child_env(**env), name=name, supervised=supervised)
 
 
 def wait_until(check: Callable[[], T], timeout: float, what: str, every: float = 0.2) -> T:
@@ -215,3 +231,79 @@ def scratch_database(prefix: str = "paysync_scratch") -> Iterator[str]:
         admin.close()
         os.environ["DATABASE_URL"] = base
         settings.cache_clear()
+
+
+def _pg_bindir() -> Path:
+    """Where PostgreSQL's server programs are (Debian's postgresql-15, else pg_ctl on PATH)."""
+    import shutil
+
+    for candidate in sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True):
+        if (candidate / "pg_ctl").is_file():
+            return candidate
+    found = shutil.which("pg_ctl")
+    if found is None:
+        raise RuntimeError("PostgreSQL's server programs (pg_ctl, initdb) are missing: run 'make services'")
+    return Path(found).parent
+
+
+class PrivatePostgres:
+    """A PostgreSQL cluster of its own (initdb into ``root``, a free loopback port) that a test
+    may stop and start without disturbing the shared one. Runs as the ``postgres`` user when
+    we are root (PostgreSQL refuses root), like ``scripts/services.sh``."""
+
+    def __init__(self, root: Path | None = None) -> None:
+        import tempfile
+
+        # a folder of its own under the system temp dir, which the postgres user can reach
+        self.root = root or Path(tempfile.mkdtemp(prefix="paysync-private-pg-"))
+        self.data = self.root / "data"
+        self.port = free_port()
+        self.bin = _pg_bindir()
+        self.url = f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
+
+    def _run(self, *args: str) -> None:
+        cmd = [str(a) for a in args]
+        if os.geteuid() == 0:
+            cmd = ["setpriv", "--reuid=postgres", "--regid=postgres", "--init-groups", "--", *cmd]
+        subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=120)
+
+    def init(self) -> PrivatePostgres:
+        self.root.mkdir(parents=True, exist_ok=True)
+        if os.geteuid() == 0:
+            import shutil
+
+            shutil.chown(self.root, "postgres", "postgres")
+            self.root.chmod(0o755)
+        self._run(self.bin / "initdb", "-D", self.data, "-U", "postgres", "-A", "trust", "--no-sync")
+        return self
+
+    def start(self) -> None:
+        self._run(self.bin / "pg_ctl", "-D", self.data, "-l", self.root / "postgres.log", "-w", "-t", "60", "start",
+                  "-o", f"-h 127.0.0.1 -p {self.port} -k {self.root} -c fsync=off -c max_connections=200")
+
+    def stop(self, mode: str = "fast") -> None:
+        self._run(self.bin / "pg_ctl", "-D", self.data, "-m", mode, "-w", "stop")
+
+    def create_database(self, name: str) -> str:
+        """A new database on this cluster, migrated to head; returns its URL."""
+        import psycopg2
+
+        admin = psycopg2.connect(self.url, connect_timeout=5)
+        admin.autocommit = True
+        with admin.cursor() as cur:
+            cur.execute(f'create database "{name}"')
+        admin.close()
+        url = f"postgresql://postgres@127.0.0.1:{self.port}/{name}"
+        from storage import migrate
+
+        migrate.upgrade("head", url=url)
+        return url
+
+    def destroy(self) -> None:
+        import shutil
+
+        try:
+            self.stop("immediate")
+        except (subprocess.CalledProcessError, subprocess.TimeoutExpired):
+            pass
+        shutil.rmtree(self.root, ignore_errors=True)

@@ -139,6 +139,14 @@ def minor(obj: Mapping[str, Any], path: str, code: str, ctx: str, *, required: b
         raise fail(ctx, path, get(obj, path, ctx), str(exc)) from None
 
 
+def magnitude(obj: Mapping[str, Any], path: str, code: str, ctx: str) -> int:
+    """A required amount whose direction is carried elsewhere (the leg): refused when negative."""
+    value = minor(obj, path, code, ctx)
+    if value < 0:
+        raise fail(ctx, path, get(obj, path, ctx), "must not be negative (the leg carries the direction)")
+    return value
+
+
 @overload
 def timestamp(obj: Mapping[str, Any], path: str, ctx: str, *, required: Literal[True] = ...) -> datetime: ...
 @overload

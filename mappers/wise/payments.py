@@ -154,7 +154,7 @@ def map_transfer(
     state = _state(transfer, ctx)
     source_code, source_asset = f.currency(transfer, "sourceCurrency", ctx)
     target_code, _ = f.currency(transfer, "targetCurrency", ctx)
-    amount = f.minor(transfer, "sourceValue", source_code, ctx)
+    amount = f.magnitude(transfer, "sourceValue", source_code, ctx)
     created_at = f.timestamp(transfer, "created", ctx)
     target = f.ident(transfer, "targetAccount", ctx, required=False)
     own = {str(i) for i in own_account_ids}

@@ -103,7 +103,7 @@ def parse_transfer_refund(event: Mapping[str, Any]) -> TransferRefund:
     return TransferRefund(
         transfer_id=transfer_id,
         profile_id=f.ident(data, "resource.profile_id", ctx),
-        amount=f.minor(data, "resource.refund_amount", code, ctx),
+        amount=f.magnitude(data, "resource.refund_amount", code, ctx),
         asset=asset,
         occurred_at=f.timestamp(data, "occurred_at", ctx),
         raw=dict(event),

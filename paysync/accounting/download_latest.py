@@ -22,12 +22,13 @@ import os
 from collections.abc import Callable
 from typing import Any
 
+from mappers import MapperError
 from mappers import xero as xero_mapping
 from paysync.clients.xero import XeroClient
 from paysync.clients.xero import contacts as xero_contacts
 from paysync.clients.xero import invoices as xero_invoices
 from paysync.errors import ConfigError
-from storage import accounting, connections, sync_states
+from storage import accounting, connections, quarantine, sync_states
 from storage.connections import Resolution
 from storage.db import transaction
 
@@ -66,6 +67,42 @@ STREAMS: tuple[tuple[str, ReadPage, Callable[[dict], dict], Callable[..., None]]
 )
 
 
+def stream_name(stream: str) -> str:
+    """The quarantine's stream name: ``xero.invoices`` -> ``invoices``."""
+    return stream.split(".", 1)[1]
+
+
+def reference(item: Any) -> str:
+    if not isinstance(item, dict):
+        return "?"
+    return str(item.get("InvoiceID") or item.get("ContactID") or "?")
+
+
+def map_each(mapper: Callable[[dict], dict], items: list[Any]) -> tuple[list[dict[str, Any]], list[tuple[Any, MapperError]]]:
+    """Each item mapped on its own: the records, and the items that could not be mapped with
+    their errors (they are quarantined, the page goes on)."""
+    records: list[dict[str, Any]] = []
+    poisoned: list[tuple[Any, MapperError]] = []
+    for item in items:
+        try:
+            records.append(mapper(item))
+        except MapperError as exc:
+            poisoned.append((item, exc))
+    return records, poisoned
+
+
+def retry_quarantined(record: dict[str, Any]) -> dict[str, Any]:
+    """``paysync quarantine retry`` for a Xero contact or invoice: map the stored payload and store it."""
+    conn = connections.get(int(record["owner"].split(":", 1)[1]))
+    stream = f"xero.{record['stream']}"
+    _, _, mapper, store = next(s for s in STREAMS if s[0] == stream)
+    mapped = mapper(record["payload"])
+    with transaction() as cur:
+        store(cur, conn.merchant_id, conn.tenant_id or "", [mapped])
+        quarantine.resolve(cur, record["owner"], record["stream"], [record["reference"]], "retried")
+    return {"stored": 1}
+
+
 def sync_stream(client: XeroClient, merchant_id: int, stream: str, read_page: ReadPage,
                 mapper: Callable[[dict], dict], store: Callable[..., None],
                 full: bool = False, size: int | None = None) -> dict[str, Any]:
@@ -79,7 +116,7 @@ def sync_stream(client: XeroClient, merchant_id: int, stream: str, read_page: Re
     pages = records_read = 0
     while True:
         items = read_page(client, since=since, page=page, size=size)
-        records = [mapper(item) for item in items]
+        records, poisoned = map_each(mapper, items)
         pages += 1
         records_read += len(records)
         stamps = [r["provider_updated_at"] for r in records if r.get("provider_updated_at")]
@@ -94,6 +131,13 @@ def sync_stream(client: XeroClient, merchant_id: int, stream: str, read_page: Re
         with transaction() as cur:
             if records:
                 store(cur, merchant_id, tenant, records)
+            quarantine_owner = f"connection:{client.connection.id}"
+            for item, exc in poisoned:
+                quarantine.put(cur, quarantine_owner, "xero", stream_name(stream), scope, reference(item), item,
+                               str(exc), exc.field, exc.value)
+            bad = {reference(item) for item, _ in poisoned}
+            quarantine.resolve(cur, quarantine_owner, stream_name(stream),
+                               [r for r in map(reference, items) if r not in bad])
             if since is not None:
                 accounting.advance_bookmark(cur, owner(merchant_id), stream, scope,
                                             {"since": since, "page": page if more else 1})

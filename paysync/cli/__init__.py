@@ -31,7 +31,9 @@ def _register() -> None:
         demo,
         keys,
         merchants,
+        quarantine,
         sandbox,
+        supervise,
         sync,
         tasks,
         webhooks,
@@ -39,7 +41,7 @@ def _register() -> None:
     )
 
     for module in (db, merchants, keys, sandbox, demo, tasks, connections, connectors, wise_records, accounting,
-                   sync, autopay, webhooks):
+                   sync, autopay, webhooks, supervise, quarantine):
         for cmd in getattr(module, "commands", None) or [module.command]:
             cli.add_command(cmd)
 

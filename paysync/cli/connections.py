@@ -8,7 +8,7 @@ from paysync.cli import connections_authorize
 from paysync.cli.output import emit, emit_one, json_option, to_json
 
 VIEW_COLUMNS = ("id", "role", "provider", "tenant", "app", "status", "left_minute", "left_today",
-                "needs_reauth", "carries", "last_error")
+                "needs_reauth", "carries", "last_error", "quarantined")
 
 
 @click.group("connections")

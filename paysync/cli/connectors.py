@@ -13,13 +13,25 @@ import click
 
 from paysync.cli.output import emit, emit_one, json_option
 
-COLUMNS = ("id", "merchant_id", "provider", "name", "status", "polling", "next_poll_at", "last_poll_at", "last_error")
+COLUMNS = ("id", "merchant_id", "provider", "name", "status", "polling", "next_poll_at", "last_poll_at", "last_error",
+           "quarantined", "last_quarantine_error")
 
 
-def _row(row: dict) -> dict:
+def _row(row: dict, held: dict | None = None) -> dict:
+    """A connector's status line; ``held``: its quarantine summary (count and latest error)."""
     out = {k: row.get(k) for k in COLUMNS if k in row}
     out["polling"] = (row.get("config") or {}).get("pollingPeriod")
+    if held is not None:
+        out["quarantined"] = held.get("quarantined", 0)
+        out["last_quarantine_error"] = held.get("last_quarantine_error")
     return out
+
+
+def _held(rows: list[dict]) -> dict[int, dict]:
+    from storage import connectors, quarantine
+
+    summary = quarantine.summary([connectors.owner(r["id"]) for r in rows])
+    return {r["id"]: summary.get(connectors.owner(r["id"]), {}) for r in rows}
 
 
 @click.group("connectors")
@@ -65,8 +77,24 @@ def list_(merchant: str | None, as_json: bool) -> None:
     from storage import connectors, merchants
 
     merchant_id = merchants.get(merchant)["id"] if merchant else None
-    emit([_row(r) for r in connectors.list_all(merchant_id)], COLUMNS, as_json,
+    rows = connectors.list_all(merchant_id)
+    held = _held(rows)
+    emit([_row(r, held[r["id"]]) for r in rows], COLUMNS, as_json,
          empty="no connectors yet: paysync connectors install wise --config FILE --merchant M")
+
+
+@command.command("show")
+@click.argument("connector_id", type=int)
+@json_option
+def show(connector_id: int, as_json: bool) -> None:
+    """One connector's status: polling, last error, quarantined records and watermarks."""
+    from storage import connectors, sync_states
+
+    row = connectors.get(connector_id)
+    out = _row(row, _held([row])[row["id"]])
+    for state in sync_states.list_states(connectors.owner(connector_id)):
+        out[f"watermark {state['stream']} {state['scope']}".strip()] = state["state"]
+    emit_one(out, as_json)
 
 
 @command.command("uninstall")

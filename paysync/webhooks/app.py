@@ -15,6 +15,9 @@ Per request, and nothing more (Wise wants a 2xx within 5 seconds, whatever our q
 7. after the commit, one publish of ``wise.translate_webhook {webhook_id}``; a publish
    that fails is logged and still answered 200: the row is stored, and
    ``wise.sweep_webhooks`` sends it to translation later.
+
+PostgreSQL unreachable (loading the key or storing the delivery) -> 503 with
+``Retry-After``: nothing was stored, and Wise delivers the event again later.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from typing import Any
 from flask import Flask, Response, jsonify, request
 
 from mappers import jsonnum
+from paysync import infra
 from paysync.webhooks.settings import ReceiverSettings, receiver_settings
 from paysync.webhooks.verify import KeyCache
 
@@ -137,5 +141,14 @@ def create_app(settings: ReceiverSettings | None = None, publish: Publisher | No
     @app.errorhandler(413)
     def too_large(_: Any) -> Any:
         return _error(413, f"body over {cfg.max_body} bytes")
+
+    def unavailable(exc: Exception) -> Any:
+        log.error("delivery not stored, answering 503 so Wise sends it again: %s", infra.describe(exc))
+        resp = _error(503, "storage unavailable, send again later")
+        resp.headers["Retry-After"] = "30"
+        return resp
+
+    for transient in infra.TRANSIENT:
+        app.register_error_handler(transient, unavailable)
 
     return app

@@ -9,12 +9,14 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+from mappers import MapperError
 from paysync.clients.connectwise import ConnectWiseClient
 from paysync.clients.http import BudgetExhausted
 from paysync.clients.xero import XeroClient
-from storage import connections, psa
+from storage import connections, psa, quarantine
 from storage import wisesync as wisesync_store
 from storage.connections import Resolution
+from storage.db import transaction
 from storage.psa import PsaConnection
 
 Progress = Callable[[str, int, int], None]
@@ -64,6 +66,22 @@ class Context:
     @property
     def tenant_id(self) -> str:
         return str(self.resolution.connection.tenant_id)
+
+    def quarantine(self, provider: str, stream: str, reference: str, payload: Any, exc: MapperError) -> None:
+        """Keep a record that cannot be mapped (raw payload, the error naming field and value);
+        the run goes on with the others. Xero records belong to the accounting connection that
+        read them (its connections view shows them), ConnectWise ones to the PSA connection."""
+        owner = f"connection:{self.resolution.connection.id}" if provider == "xero" else f"psa:{self.psa.id}"
+        scope = f"tenant:{self.tenant_id}" if provider == "xero" else ""
+        with transaction() as cur:
+            quarantine.put(cur, owner, provider, stream, scope, reference, payload, str(exc), exc.field, exc.value)
+        self.report.error(reference, f"quarantined: {exc}")
+
+    def mapped(self, provider: str, stream: str, references: list[str]) -> None:
+        """Records that map now leave quarantine (fixed at the source)."""
+        owner = f"connection:{self.resolution.connection.id}" if provider == "xero" else f"psa:{self.psa.id}"
+        with transaction() as cur:
+            quarantine.resolve(cur, owner, stream, references)
 
 
 def _quiet(_stage: str, _done: int, _total: int) -> None:

@@ -112,7 +112,8 @@ def _export(ctx: Context, ids: list[int]) -> list[PsaInvoice]:
             try:
                 out.append(gl_invoice(txn))
             except MapperError as exc:
-                ctx.report.error(str(txn.get("documentNumber") or txn.get("id")), str(exc))
+                ctx.quarantine("connectwise", "invoices", str(txn.get("documentNumber") or txn.get("id")), txn, exc)
+        ctx.mapped("connectwise", "invoices", [str(t.get("documentNumber") or t.get("id")) for t in transactions])
     return out
 
 

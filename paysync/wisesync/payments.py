@@ -67,7 +67,7 @@ def _read(ctx: Context) -> None:
                 newest = max(filter(None, [newest, parse_msdate(pay.get("UpdatedDateUTC"), "UpdatedDateUTC")]))
                 _record(ctx, pay, links)
             except MapperError as exc:
-                ctx.report.error(str(pay.get("PaymentID")), str(exc))
+                ctx.quarantine("xero", "payments", str(pay.get("PaymentID")), pay, exc)
         ctx.progress("read", ctx.report.counts["recorded"], ctx.report.counts["seen"])
     if newest is not None:
         sync_states.advance(owner, STREAM, scope, {"since": format_since(newest)})

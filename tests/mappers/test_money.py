@@ -56,8 +56,8 @@ def test_to_minor_exact_values() -> None:
     assert to_minor("0.005", "BHD") == 5
     assert to_minor(Decimal("1E+3"), "JPY") == 1000
     assert to_minor(Decimal("12345678901234.567"), "KWD") == 12345678901234567
-    # far beyond the default 28-digit decimal context: still exact
-    assert to_minor("123456789012345678901234567890.12", "USD") == 12345678901234567890123456789012
+    # far beyond the default 28-digit decimal context: still exact (unbounded: beyond any column)
+    assert to_minor("123456789012345678901234567890.12", "USD", bounded=False) == 12345678901234567890123456789012
 
 
 @pytest.mark.parametrize(("value", "code", "minor"), [

@@ -22,6 +22,7 @@ from urllib.parse import urlparse
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
+from paysync import limits as text_limits
 from paysync.connectors.wise import settings as wise_settings
 from paysync.errors import ConfigError
 
@@ -173,6 +174,11 @@ def parse_config(raw: Any) -> WiseConfig:
                         errors[where] = f"must be a whole number of at least 1, got {value!r}"
                     else:
                         limits[key] = number
+    for name, limit in (("apiKey", text_limits.API_KEY), ("webhookPublicKey", text_limits.PUBLIC_KEY_PEM),
+                        ("baseUrl", text_limits.URL), ("publicUrl", text_limits.URL)):
+        too_long = text_limits.problem(raw.get(name), name, limit)
+        if too_long:
+            errors[name] = too_long.split(" ", 1)[1]
     if errors:
         raise WiseConfigError(errors)
     return WiseConfig(api_key=str(api_key).strip(), webhook_public_key=str(raw["webhookPublicKey"]).strip(),

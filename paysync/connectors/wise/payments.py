@@ -27,11 +27,13 @@ normalized content, settlement clock and watch flag did not change are not rewri
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from mappers import MapperError
 from mappers.wise import _fields
 from mappers.wise.payments import map_transfer
 from mappers.wise.records import Leg, PaymentStatus
@@ -40,9 +42,11 @@ from paysync.clients.wise import transfers as api
 from paysync.connectors.wise import settings
 from paysync.connectors.wise.context import Run, utcnow
 from paysync.crashpoints import crash_point
-from storage import connectors, sync_states
+from storage import connectors, quarantine, sync_states
 from storage import wise as wise_store
 from storage.db import transaction
+
+log = logging.getLogger(__name__)
 
 STREAM = "transfers"
 REREAD_LIMIT = 100
@@ -92,13 +96,56 @@ def persist_transfers(cur: Any, connector_id: int, profile_id: str, items: Seque
                       lookups: Lookups, now: datetime, window: timedelta, source: str = "poll") -> dict[str, Any]:
     """Map transfers (with their list positions) and write what changed, inside ``cur``'s
     transaction: read the stored legs, map each transfer with its settlement clock, then
-    storage compares and upserts (with history rows); funded initiations follow."""
-    stored = wise_store.load_payments(cur, connector_id, [str(t["id"]) for t, _ in items])
-    legs = [leg for transfer, position in items
-            for leg in _legs(transfer, position, stored, profile_id, lookups, now, window)]
+    storage compares and upserts (with history rows); funded initiations follow.
+
+    A transfer that cannot be mapped is quarantined (raw payload, error naming the field and
+    value) and the others are stored; a transfer that maps again leaves quarantine."""
+    stored = wise_store.load_payments(cur, connector_id, [str(t.get("id")) for t, _ in items])
+    legs: list[wise_store.LegWrite] = []
+    mapped: list[str] = []
+    poisoned = 0
+    for transfer, position in items:
+        try:
+            legs += _legs(transfer, position, stored, profile_id, lookups, now, window)
+            mapped.append(str(transfer["id"]))
+        except MapperError as exc:
+            poisoned += 1
+            quarantine_transfer(cur, connector_id, profile_id, transfer, exc)
     saved = wise_store.save_payments(cur, connector_id, str(profile_id), legs, stored, source)
     wise_store.follow_initiations(cur, connector_id, saved.payout_changes)
-    return saved.stats()
+    quarantine.resolve(cur, connectors.owner(connector_id), STREAM, mapped)
+    stats = saved.stats()
+    if poisoned:
+        stats["quarantined"] = poisoned
+    return stats
+
+
+def quarantine_transfer(cur: Any, connector_id: int, profile_id: str, transfer: Any, exc: MapperError) -> None:
+    reference = str(transfer.get("id")) if isinstance(transfer, dict) else "?"
+    log.warning("connector %s: transfer %s quarantined: %s", connector_id, reference, exc)
+    quarantine.put(cur, connectors.owner(connector_id), "wise", STREAM, f"profile:{profile_id}", reference, transfer,
+                   str(exc), exc.field, exc.value)
+
+
+def retry_quarantined(record: dict[str, Any]) -> dict[str, Any]:
+    """``paysync quarantine retry`` for a Wise transfer: map the stored payload again and
+    store it like a poll would (raises the mapper's error when it still does not map)."""
+    connector_id = int(record["owner"].split(":", 1)[1])
+    profile_id = record["scope"].split(":", 1)[1]
+    transfer = record["payload"]
+    _check_maps(connector_id, profile_id, transfer)
+    with transaction() as cur:
+        lookups = read_lookups(connector_id, profile_id, cur=cur)
+        stats = persist_transfers(cur, connector_id, profile_id, [(transfer, None)], lookups, utcnow(),
+                                  settings.settlement_window(), source="quarantine")
+        quarantine.resolve(cur, record["owner"], STREAM, [record["reference"]], "retried")
+    return stats
+
+
+def _check_maps(connector_id: int, profile_id: str, transfer: dict[str, Any]) -> None:
+    lookups = read_lookups(connector_id, profile_id)
+    map_transfer(transfer, own_account_ids=lookups.own_ids, profile_id=profile_id, now=utcnow(),
+                 settlement_window=settings.settlement_window(), status_since=utcnow())
 
 
 def _legs(transfer: dict[str, Any], position: int | None, stored: wise_store.Stored, profile_id: str, lookups: Lookups,

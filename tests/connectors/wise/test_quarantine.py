@@ -1,0 +1,88 @@
+"""Poison records: one transfer (or recipient) that cannot be mapped is quarantined with its
+raw payload and the error naming the field and value; the rest of its page is stored, the
+watermark advances, the connector's status shows it, and a retry after the fix stores it."""
+
+from __future__ import annotations
+
+import json
+
+from click.testing import CliRunner
+
+from paysync import quarantine as retrying
+from paysync.cli import cli
+from paysync.connectors.wise import external_accounts, payments
+from storage import quarantine, sync_states
+from storage.db import execute, fetch_all
+from tests.connectors.wise.conftest import BUSINESS, balance, recipient, transfer
+
+PID = str(BUSINESS)
+
+
+def stored(connector_id):
+    return {r["reference"] for r in fetch_all("select reference from payments where connector_id=%s", (connector_id,))}
+
+
+def test_a_poison_transfer_in_the_middle_of_a_page_is_quarantined_and_retried_after_the_fix(connector, run, wise):
+    # given a full page of 5 with a JPY transfer carrying decimals in the middle, then a short page
+    page = [transfer(100 + i, "processing") for i in range(5)]
+    page[2] = transfer(102, "processing", source="JPY", value="1000.5", target_currency="JPY")
+    wise.transfers[BUSINESS] = page + [transfer(200, "processing")]
+    # when the transfers are fetched
+    out = payments.fetch(run, PID)
+    # then the other transfers are stored and the watermark moves past the full page
+    assert stored(connector["id"]) == {"100", "101", "103", "104", "200"}
+    assert out["quarantined"] == 1
+    assert sync_states.get(run.owner, "transfers", f"profile:{PID}")["offset"] == 5
+    # and the quarantine holds the raw transfer and an error naming the field and the value
+    [held] = quarantine.list_records(run.owner)
+    assert held["reference"] == "102" and held["stream"] == "transfers" and held["field"] == "sourceValue"
+    assert "sourceValue" in held["error"] and "1000.5" in held["error"] and held["value"] == "1000.5"
+    assert held["payload"]["id"] == 102 and held["payload"]["sourceCurrency"] == "JPY"
+    # and the connector's status shows the count and the latest error
+    shown = json.loads(CliRunner().invoke(cli, ["connectors", "list", "--json"]).output)
+    assert shown[0]["quarantined"] == 1 and "sourceValue" in shown[0]["last_quarantine_error"]
+    show = json.loads(CliRunner().invoke(cli, ["connectors", "show", str(connector["id"]), "--json"]).output)
+    assert show["quarantined"] == 1
+    listed = CliRunner().invoke(cli, ["quarantine", "list", "--connector", str(connector["id"])])
+    assert "102" in listed.output and "sourceValue" in listed.output
+    # and a later poll is not blocked by it
+    assert payments.fetch(run, PID)["pages"] == 1
+
+    # when retried before any fix, it stays quarantined with the error
+    assert retrying.retry(held["id"])["outcome"] == "still failing"
+    # when the payload is fixed (here: the stored copy corrected) and retried
+    execute("update quarantined_records set payload = jsonb_set(payload, '{sourceValue}', '1000') where id=%s",
+            (held["id"],))
+    result = CliRunner().invoke(cli, ["quarantine", "retry", "--connector", str(connector["id"]), "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)[0]["outcome"] == "stored"
+    # then the transfer is stored and nothing waits in quarantine any more
+    assert "102" in stored(connector["id"])
+    assert quarantine.list_records(run.owner) == []
+    shown = json.loads(CliRunner().invoke(cli, ["connectors", "list", "--json"]).output)
+    assert shown[0]["quarantined"] == 0
+
+
+def test_a_poison_recipient_is_quarantined_and_the_page_kept(connector, run, wise):
+    bad = recipient(5002)
+    bad["currency"] = "XYZ"
+    wise.recipients[BUSINESS] = [recipient(5001), bad, recipient(5003)]
+    external_accounts.fetch(run, PID)
+    refs = {r["reference"] for r in fetch_all("select reference from accounts where connector_id=%s and type='EXTERNAL'",
+                                              (connector["id"],))}
+    assert refs == {"5001", "5003"}
+    [held] = quarantine.list_records(run.owner)
+    assert held["stream"] == "recipients" and held["reference"] == "5002" and "XYZ" in held["error"]
+
+
+def test_a_poison_balance_is_quarantined_and_the_others_stored(connector, run, wise):
+    from paysync.connectors.wise import accounts
+
+    wise.balances[BUSINESS] = [balance(301, "EUR", "10.00"), balance(302, "JPY", "5.5"), balance(303, "GBP", "1.00")]
+    out = accounts.fetch(run, PID)
+    assert out["quarantined"] == 1
+    refs = {r["reference"] for r in fetch_all("select reference from accounts where connector_id=%s and type='INTERNAL'",
+                                              (connector["id"],))}
+    assert refs == {"301", "303"}
+    [held] = quarantine.list_records(run.owner)
+    assert held["stream"] == "balances" and held["reference"] == "302" and "5.5" in held["error"]
