@@ -8,10 +8,17 @@ State machine. A transfer holds ``schedule``: the ``(state, due)`` steps still t
 heap entry per transfer points at its next step; ``tick(now)`` applies every step due by
 ``now`` in global ``due`` order, stamps it into ``history`` with its own ``due`` time as
 ``occurred_at`` and tells the listeners (a step to the state the transfer already holds
-changes nothing: no history, no event). A funded transfer to a recipient that stands for
-one of the profile's own balances (``ownedByCustomer``) credits that balance with its
-target amount when it reaches ``outgoing_payment_received``. Replacing a schedule (funding, cancelling, a control
-script) bumps ``gen`` so the old heap entry is ignored.
+changes nothing: no history, no event). A funded transfer ends at ``outgoing_payment_sent``,
+the final state Wise documents, unless the config asks for the optional receipt
+(``receipt``: then ``outgoing_payment_received`` follows). A funded transfer to a recipient
+that stands for one of the profile's own balances (``ownedByCustomer``) credits that balance
+with its target amount when it reaches ``outgoing_payment_sent`` (the payout has left Wise
+for the balance's own account details). Replacing a schedule (funding, cancelling, a
+control script) bumps ``gen`` so the old heap entry is ignored.
+
+``GET /v1/transfers`` lists a profile's transfers newest first (``transfer_order``
+``newest_first``, the default) or oldest first (``oldest_first``): Wise documents no order,
+so paysync's polling must find new transfers under either.
 
 Listeners are called as ``listener(event_type, data)`` where ``data`` is exactly the ``data``
 object of Wise's webhook body for that event (``transfers#state-change`` or
@@ -152,7 +159,7 @@ class WiseEngine:
             balance = self.world.balances.get(t.source_balance_id or -1)
             if balance is not None:
                 self._move(balance, t.source_value, t, ts, "credit")
-        if state == "outgoing_payment_received" and t.funded and not t.credited:
+        if state == "outgoing_payment_sent" and t.funded and not t.credited:
             # paid to the account details of one of the profile's own balances: the money
             # arrives there (between own balances, the target amount in the target currency)
             recipient = self.world.recipients.get(t.target_account)
@@ -260,6 +267,8 @@ class WiseEngine:
                     and (not tgt or t.target_currency == tgt)
                     and (start is None or t.created >= start)
                     and (end is None or t.created <= end)]
+        if self.cfg.get("transfer_order", "newest_first") == "newest_first":
+            rows = rows[::-1]
         return [transfer_json(t) for t in rows[offset:offset + limit]]
 
     # ------------------------------------------------------------ quotes
@@ -426,7 +435,8 @@ class WiseEngine:
     def _funded_path(self, t: Transfer, now: float) -> list[tuple[str, float]]:
         delays, bounce = self.cfg["delays"], self.cfg["bounce_delays"]
         bounces = random.Random(f"{self.seed}:{t.id}").random() < float(self.cfg["bounce_share"])
-        path = (*NORMAL_PATH[:-1], *BOUNCE_PATH) if bounces else NORMAL_PATH
+        normal = NORMAL_PATH if self.cfg.get("receipt") else NORMAL_PATH[:-1]
+        path = (*NORMAL_PATH[:-1], *BOUNCE_PATH) if bounces else normal
         steps, due, bouncing = [], now, False
         for state in path:
             bouncing = bouncing or state == "bounced_back"
