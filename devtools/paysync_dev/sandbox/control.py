@@ -145,6 +145,15 @@ class SandboxControl:
             "client_id": client_id, "redirect_uris": redirect_uris, "kind": kind,
             "client_secret": client_secret}).json()
 
+    def xero_consent(self, authorize_url: str) -> str:
+        """Open Xero's authorize page as a browser would and consent (the sandbox consents at once);
+        returns the address the browser is sent to (the redirect URI with ``code`` and ``state``),
+        which is what a person pastes back to ``paysync connections authorize --paste``."""
+        resp = self.http.get(authorize_url, allow_redirects=False, timeout=self.timeout)
+        if resp.status_code != 302:
+            raise RuntimeError(f"the authorize page answered {resp.status_code}: {resp.text[:300]}")
+        return resp.headers["Location"]
+
     def xero_remove_scopes(self, client_id: str, scopes: list[str]) -> int:
         """Take scopes away from the app's grants (its tokens lose them); returns the grants changed."""
         return self._provider("POST", "xero", f"/_control/apps/{client_id}/narrow", {"remove": scopes}).json()["grants"]
