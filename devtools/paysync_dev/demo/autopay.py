@@ -62,7 +62,7 @@ def autopay_story(ctx: DemoContext) -> Section:
     # The merchant's Wise connector, with a public URL: the sandbox subscribes and delivers webhooks.
     public = start_receiver(ctx)
     sandbox.wise_config(bounce_share=0)
-    sandbox.wise_webhooks_config(paused=False, duplicate_share=0, reorder_share=0)
+    sandbox.wise_webhooks_config(paused=False, duplicate_share=0, reorder_share=0, allow_loopback=True)
     user = sandbox.wise_users()[0]
     pem = sandbox.wise_webhook_public_key()
     conn = install(m["id"], {"apiKey": user["token"], "webhookPublicKey": pem, "baseUrl": sandbox.url("wise"),

@@ -309,7 +309,7 @@ class WiseSandbox:
 
         # transfers ------------------------------------------------------------
         def transfers_list() -> Any:
-            return eng.list_transfers(user(), request.args.to_dict())
+            return eng.list_transfers(user(), request.args.to_dict(), self._now())
 
         def transfer_create() -> Any:
             return eng.create_transfer(user(), body(), self._now())

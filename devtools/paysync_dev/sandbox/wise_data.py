@@ -75,6 +75,9 @@ DEFAULT_CONFIG: dict[str, Any] = {
     "receipt": False,
     # GET /v1/transfers: Wise promises no order; newest_first (the default) or oldest_first
     "transfer_order": "newest_first",
+    # after each GET /v1/transfers answer, this many new transfers (cancelled at once) are created
+    # in that profile: transfers arriving while a client pages through the list (tests of polling)
+    "arrivals_per_list": 0,
 }
 TRANSFER_ORDERS = ("newest_first", "oldest_first")
 

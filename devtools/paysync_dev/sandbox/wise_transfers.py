@@ -18,7 +18,9 @@ control script) bumps ``gen`` so the old heap entry is ignored.
 
 ``GET /v1/transfers`` lists a profile's transfers newest first (``transfer_order``
 ``newest_first``, the default) or oldest first (``oldest_first``): Wise documents no order,
-so paysync's polling must find new transfers under either.
+so paysync's polling must find new transfers under either. With ``arrivals_per_list`` set,
+each list answer is followed by that many new transfers in the profile (created at the
+virtual now and cancelled at once), as if others were at work while a client pages.
 
 Listeners are called as ``listener(event_type, data)`` where ``data`` is exactly the ``data``
 object of Wise's webhook body for that event (``transfers#state-change`` or
@@ -217,7 +219,39 @@ class WiseEngine:
 
     # ------------------------------------------------------------ transfers: read
 
-    def list_transfers(self, user: User, args: dict[str, str]) -> list[dict[str, Any]]:
+    def list_transfers(self, user: User, args: dict[str, str], now: float | None = None) -> list[dict[str, Any]]:
+        """One page of a profile's transfers; then ``arrivals_per_list`` new ones (module docstring)."""
+        page, profile_id = self._list_page(user, args)
+        arrivals = int(self.cfg.get("arrivals_per_list") or 0)
+        for _ in range(arrivals if now is not None else 0):
+            self._arrival(profile_id, float(now or 0.0))
+        return page
+
+    def _arrival(self, profile_id: int, now: float) -> Transfer | None:
+        """A new transfer of the profile to one of its third-party recipients, cancelled by its
+        owner at once (so it is found only by reading the list, never by following it)."""
+        recipients = [r for r in sorted(self.world.recipients.values(), key=lambda r: r.id)
+                      if r.profile_id == profile_id and r.active and not r.owned]
+        if not recipients:
+            return None
+        r = recipients[self._rng.randrange(len(recipients))]
+        source = "EUR"
+        source_value, target_value, rate, _fee = price(self.world, self.cfg, source, r.currency, Decimal("25.00"), None)
+        profile = self.world.profiles[profile_id]
+        balance = self.world.standard_balance(profile_id, source)
+        t = Transfer(
+            id=self.world.next_id("transfer"), user_id=profile.user_id, profile_id=profile_id,
+            business=profile.type == "BUSINESS", target_account=r.id, quote_uuid=self.new_uuid(),
+            status="incoming_payment_waiting", reference="ARRIVAL", rate=rate, created=float(int(now)),
+            source_currency=source, source_value=source_value, target_currency=r.currency,
+            target_value=target_value, customer_tx_id=self.new_uuid(),
+            source_balance_id=balance.id if balance else None, history=[])
+        self.world.add_transfer(t)
+        self._apply(t, "incoming_payment_waiting", now, new=True)
+        self._apply(t, "cancelled", now)  # its owner cancelled it at once: nothing left to follow
+        return t
+
+    def _list_page(self, user: User, args: dict[str, str]) -> tuple[list[dict[str, Any]], int]:
         def int_arg(name: str, default: int) -> int:
             raw = args.get(name)
             if raw is None or raw == "":
@@ -269,7 +303,7 @@ class WiseEngine:
                     and (end is None or t.created <= end)]
         if self.cfg.get("transfer_order", "newest_first") == "newest_first":
             rows = rows[::-1]
-        return [transfer_json(t) for t in rows[offset:offset + limit]]
+        return [transfer_json(t) for t in rows[offset:offset + limit]], profile_id
 
     # ------------------------------------------------------------ quotes
 
