@@ -29,6 +29,7 @@ def _register() -> None:
         connectors,
         db,
         demo,
+        doctor,
         keys,
         merchants,
         sandbox,
@@ -39,7 +40,7 @@ def _register() -> None:
     )
 
     for module in (db, merchants, keys, sandbox, demo, tasks, connections, connectors, wise_records, accounting,
-                   sync, autopay, webhooks):
+                   sync, autopay, webhooks, doctor):
         for cmd in getattr(module, "commands", None) or [module.command]:
             cli.add_command(cmd)
 

@@ -17,26 +17,14 @@ import dataclasses
 import time
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
-from email.utils import parsedate_to_datetime
 from typing import Any
 
 import requests
 
 from mappers import jsonnum
 from paysync.budgets import BucketSpec, shared_limiter, wise_bucket
+from paysync.clients.clock import answer_time
 from paysync.clients.http import BudgetedHTTP
-
-
-def answer_time(resp: requests.Response) -> datetime | None:
-    """The provider's time of an answer (its ``Date`` header), or None when absent or unreadable."""
-    raw = resp.headers.get("Date")
-    if not raw:
-        return None
-    try:
-        when = parsedate_to_datetime(raw)
-    except (TypeError, ValueError, IndexError):
-        return None
-    return when if when.tzinfo else when.replace(tzinfo=UTC)
 
 
 @dataclasses.dataclass

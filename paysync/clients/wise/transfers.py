@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from mappers import jsonnum
+from paysync.clients.clock import answer_time
 from paysync.clients.http import BudgetedHTTP
-from paysync.clients.wise.client import answer_time
 
 MAX_LIMIT = 100
 

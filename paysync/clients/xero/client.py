@@ -188,9 +188,13 @@ class XeroClient:
     def tenantless(self, method: str, path: str, **kwargs: Any) -> Any:
         """One call to the connections API (``path`` relative to its base): no tenant header, the
         app's own bucket (only its per-app window counts), always interactive; the decoded JSON."""
+        return jsonnum.decode(self.tenantless_response(method, path, **kwargs))
+
+    def tenantless_response(self, method: str, path: str, **kwargs: Any) -> requests.Response:
+        """:meth:`tenantless`, the response itself (headers included)."""
         bucket = budget_bucket(self.connection.client_id, None)
         http = self._http(self.urls.connections, bucket, True, self.max_inline_wait, tenant=None)
         try:
-            return jsonnum.decode(self._authorised(http, method, path, **kwargs))
+            return self._authorised(http, method, path, **kwargs)
         finally:
             self._tenantless_calls += http.calls
