@@ -38,7 +38,10 @@ window, measured on Wise's clock (the ``Date`` of its answers, ``WiseClient.now`
 sandbox's virtual clock moves it in tests and a skewed local clock does not.
 ``status_since`` is when a state was first seen; on the very first sight of a
 transfer already settled long ago (received, charged back, failed, cancelled, refunded and
-created before the window) its creation time stands in, so old history is not watched.
+created before the window) its creation time stands in, so old history is not watched;
+``outgoing_payment_sent``, the state most of a real account's history ends in, counts as
+reached one window after creation when it was created two windows ago or more (settled at
+once), and from its first sight otherwise (a late bounce is still possible).
 Every change of (status, raw status) adds a ``payment_adjustments`` row. Rows whose
 normalized content, settlement clock and watch flag did not change are not rewritten.
 """
@@ -93,8 +96,11 @@ def realign(offset: int, page_size: int) -> int:
 
 
 def first_seen_since(state: str, created: datetime, now: datetime, window: timedelta) -> datetime:
+    """When a transfer seen for the first time entered its state (module docstring)."""
     if (state in DONE_STATES or state in SETTLED_STATES - {"outgoing_payment_sent"}) and created + window <= now:
         return created
+    if state == "outgoing_payment_sent" and created + 2 * window <= now:
+        return created + window  # Wise's final state, reached at least a window ago: settled
     return now
 
 

@@ -266,3 +266,21 @@ def test_every_change_of_a_watched_transfer_is_recorded_once_and_nothing_else(db
                       "a.payment_id where a.id > %s and p.leg = 'payout'", (last,))
     assert sorted((r["reference"], r["raw_status"]) for r in added) == sorted(changed.items())
     assert store.payment(cid, same)["raw_status"] == same_state
+
+
+def test_history_sent_long_ago_is_settled_on_first_sight_and_recent_sends_wait_the_window(connector, run, wise):
+    # given an account's history: Wise's normal transfers end at outgoing_payment_sent
+    wise.clock = WISE_NOW
+    wise.transfers[BUSINESS] = [
+        transfer(500, "outgoing_payment_sent", created=created(WISE_NOW - timedelta(days=30))),
+        transfer(501, "outgoing_payment_sent", created=created(WISE_NOW - timedelta(days=1))),
+    ]
+    payments.fetch(run, PID)
+    got = rows(connector["id"])
+    # then a payout sent weeks ago counts as settled at once and is not re-polled ...
+    assert (got[("500", "payout")]["status"], got[("500", "payout")]["next_check_at"]) == ("SUCCEEDED", None)
+    # ... and one created yesterday stays PENDING, watched, until the window passes on Wise's clock
+    assert got[("501", "payout")]["status"] == "PENDING" and got[("501", "payout")]["next_check_at"] is not None
+    wise.clock = WISE_NOW + timedelta(days=3, minutes=1)
+    payments.fetch(run, PID)
+    assert rows(connector["id"])[("501", "payout")]["status"] == "SUCCEEDED"
