@@ -40,7 +40,9 @@ def test_sigkill_at_every_step_pays_once(db, redis_client, sandbox_ctl, worker_f
         return str(b["amount"]["value"])
 
     start = balance_value()
-    worker = worker_factory.start(queues="celery,user,service", concurrency=2, PAYSYNC_WISE_INITIATION_POLL="1s")
+    # polls every second for eight payouts: more than Wise's default budget here, which is not under test
+    worker = worker_factory.start(queues="celery,user,service", concurrency=2, PAYSYNC_WISE_INITIATION_POLL="1s",
+                                  PAYSYNC_WISE_MINUTE_LIMIT="2000")
     from tasks.routing import enqueue
 
     ids = {}
