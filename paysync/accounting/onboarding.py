@@ -34,6 +34,7 @@ Xero) or a refused refresh (revoked consent) marks the connection ``needs_reauth
 from __future__ import annotations
 
 import base64
+import errno
 import hashlib
 import http.server
 import ipaddress
@@ -164,12 +165,17 @@ def _listen(redirect_uri: str) -> list[_Callback]:
             server = cls((address, port), _handler(parts.path or "/"))
         except OSError as exc:
             errors.append(f"{address}:{port}: {exc.strerror or exc}")
-            continue
+            if exc.errno in (errno.EADDRNOTAVAIL, errno.EAFNOSUPPORT):
+                continue  # no such loopback address here (IPv6 off): the browser cannot go there either
+            for bound in servers:
+                bound.server_close()
+            servers = []
+            break
         server.done, server.sink = done, sink
         servers.append(server)
     if not servers:
         raise OnboardingError(f"cannot listen for the redirect to {redirect_uri} ({'; '.join(errors)}): free the "
-                              "port, or use another redirect URI registered for the app (--redirect-uri)")
+                              "port, or use another redirect URI registered for the app (--redirect-uri), or --paste")
     return servers
 
 
