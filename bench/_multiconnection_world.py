@@ -82,9 +82,8 @@ def build_world(ctl: Any, mode: str, multi: bool) -> World:
     for role in ROLES:
         apps[role] = f"bench-{mode}-{role}-{tag}"
         conn = connections.add(m["id"], role, apps[role], {"client_secret": f"s-{role}"})
-        tenant = authorize(conn.id, redirect_port=0, redirect_host="127.0.0.1", open_url=True,
-                           urls=XeroUrls.sandbox(ctl.url("xero")), echo=lambda _line: None,
-                           timeout=30).tenant_id or ""
+        tenant = authorize(conn.id, urls=XeroUrls.sandbox(ctl.url("xero")), paste=ctl.xero_consent,
+                           echo=lambda _line: None, timeout=30).tenant_id or ""
     psa.add(m["id"], site=ctl.url("connectwise"), company=CW["company"], client_id="bench",
             public_key=CW["public_key"], private_key=CW["private_key"], codebase=CW["codebase"])
     merchants.set_multi_connection(m["id"], multi)

@@ -55,8 +55,8 @@ def run_mode(ctl, batch: int) -> dict:
     m = merchants.create(f"bench-{batch}-{uuid.uuid4().hex[:6]}")
     app = f"bench-app-{batch}"
     conn = connections.add(m["id"], "user", app, {"client_secret": "s"})
-    authorize(conn.id, redirect_port=0, redirect_host="127.0.0.1", open_url=True,
-              urls=XeroUrls.sandbox(ctl.url("xero")), echo=lambda _line: None, timeout=20)
+    authorize(conn.id, urls=XeroUrls.sandbox(ctl.url("xero")), paste=ctl.xero_consent, echo=lambda _line: None,
+              timeout=20)
     psa.add(m["id"], site=ctl.url("connectwise"), company=CW["company"], client_id="bench", public_key=CW["public_key"],
             private_key=CW["private_key"], codebase=CW["codebase"])
     tenant = connections.get(conn.id).tenant_id

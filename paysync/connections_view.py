@@ -3,14 +3,17 @@
 Role, provider, tenant, app, status, calls left this minute and today (read from the live
 bucket in Redis), the last error, whether it needs re-authorisation, which kinds of
 traffic use it now (with fallbacks), and a warning when two roles share one app and
-tenant, and so one budget.
+tenant, and so one budget. Apps and tenants are compared, and budgets read, by their
+canonical ids (:mod:`paysync.clients.xero.ids`): an app typed in another case is the same app.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from paysync.budgets import Limiter, shared_limiter, xero_bucket
+from paysync.budgets import Limiter, shared_limiter
+from paysync.clients.xero.client import budget_bucket
+from paysync.clients.xero.ids import canonical_id
 from storage import connections, merchants, quarantine
 
 
@@ -30,10 +33,11 @@ def connection_rows(merchant_ref: str | int, limiter: Limiter | None = None) -> 
     rows = []
     shared: dict[tuple[str, str | None], list[str]] = {}
     for c in conns:
-        shared.setdefault((c.client_id, c.tenant_id), []).append(c.role)
+        key = (canonical_id(c.client_id), canonical_id(c.tenant_id) if c.tenant_id else None)
+        shared.setdefault(key, []).append(c.role)
         minute = day = None
         if c.tenant_id:
-            state = limiter.remaining(xero_bucket(c.client_id, c.tenant_id))
+            state = limiter.remaining(budget_bucket(c.client_id, c.tenant_id))
             minute = state.windows["minute"].left
             day = state.windows["day"].left
         rows.append({

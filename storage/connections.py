@@ -62,6 +62,7 @@ def add(merchant_id: int, role: str, client_id: str, credentials: dict[str, Any]
         tenant_id: str | None = None, tenant_name: str | None = None, status: str = "pending") -> Connection:
     if role not in ROLES:
         raise PaysyncError(f"role must be one of {', '.join(ROLES)}, got {role!r}")
+    client_id = "".join((client_id or "").split())  # stray whitespace from a copy and paste
     if not client_id:
         raise PaysyncError("a connection needs the app's client id")
     try:

@@ -2,7 +2,9 @@
 
 Each test session starts its own ``redis-server`` on a free loopback port (so parallel
 sessions never flush each other's queues) and creates its own PostgreSQL database
-(``tests/harness.py``); both reach worker subprocesses through the environment.
+(``tests/harness.py``); both reach worker subprocesses through the environment. The suite
+lets a Wise connector's ``publicUrl`` be a loopback address (``PAYSYNC_WISE_LOOPBACK_WEBHOOKS``)
+for the sandbox's deliveries; the sandbox itself runs strict and is told so per test.
 Set PAYSYNC_TEST_REDIS_URL to use an existing Redis instead.
 """
 
@@ -19,6 +21,8 @@ import redis
 
 os.environ.setdefault("PAYSYNC_ENV", "test")
 os.environ.setdefault("PAYSYNC_CRASH_POINTS", "1")
+# the sandbox delivers webhooks to receivers on loopback (never allowed in production)
+os.environ.setdefault("PAYSYNC_WISE_LOOPBACK_WEBHOOKS", "1")
 
 pytest_plugins = ["tests.harness"]
 

@@ -54,3 +54,30 @@ def test_view_as_json_from_the_command_line(db):
     view = json.loads(out.stdout)
     assert [c["role"] for c in view["connections"]] == ["user"]
     assert "top-secret-value" not in out.stdout
+
+
+def test_client_ids_differing_only_in_case_or_guid_form_share_one_budget_and_the_view_warns(db, redis_client):
+    from paysync.clients.xero import XeroClient
+
+    # given the same app typed twice: once as Xero shows it, once lower case with dashes and a stray space;
+    # the tenant id once upper case
+    m = merchants.set_multi_connection(merchants.create("acme")["id"], True)
+    tenant = "8a3b6e0c-5a1f-4d2b-9c7e-1f2a3b4c5d6e"
+    user = connections.add(m["id"], "user", "7D5B2A1C0E8F4A3B9C6D1E2F3A4B5C6D", {"client_secret": "s"},
+                           tenant_id=tenant, status="active")
+    company = connections.add(m["id"], "company", " 7d5b2a1c-0e8f-4a3b-9c6d-1e2f3a4b5c6d", {"client_secret": "s"},
+                              tenant_id=tenant.upper(), status="active")
+    limiter = Limiter(redis_client)
+    # then both connections' clients use one bucket
+    one = XeroClient.for_connection(user, limiter=limiter).bucket
+    other = XeroClient.for_connection(company, limiter=limiter).bucket
+    assert one.key == other.key and one.name == other.name
+    # and calls made through one show as spent in the other's row
+    for _ in range(2):
+        limiter.release(one, limiter.acquire(one, True).lease)
+    rows, notes = connection_rows(m["id"], limiter)
+    by_role = {r["role"]: r for r in rows}
+    assert by_role["user"]["left_minute"] == by_role["company"]["left_minute"]
+    assert limiter.remaining(other).windows["minute"].used == 2
+    # and the view warns that the two roles share one budget
+    assert any("company, user" in n and "share one Xero budget" in n for n in notes), notes

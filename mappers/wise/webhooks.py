@@ -63,9 +63,9 @@ def parse_state_change(event: Mapping[str, Any]) -> TransferStateChange:
 
 
 def parse_balance_update(event: Mapping[str, Any]) -> BalanceMovement:
-    """``balances#update`` (schema 2.0.0 and 3.0.0): ``data {resource {id, profile_id},
+    """``balances#update`` (schema 2.0.0, 3.0.0 and 4.0.0): ``data {resource {id, profile_id},
     amount, balance_id, channel_name, currency, occurred_at,
-    post_transaction_balance_amount, step_id (3.0.0), transaction_type, transfer_reference}``.
+    post_transaction_balance_amount, step_id (from 3.0.0), transaction_type, transfer_reference}``.
     """
     data, ctx = _event(event, BALANCE_UPDATE)
     balance_id = f.ident(data, "balance_id", ctx)

@@ -29,6 +29,7 @@ def _register() -> None:
         connectors,
         db,
         demo,
+        doctor,
         keys,
         merchants,
         quarantine,
@@ -41,7 +42,7 @@ def _register() -> None:
     )
 
     for module in (db, merchants, keys, sandbox, demo, tasks, connections, connectors, wise_records, accounting,
-                   sync, autopay, webhooks, supervise, quarantine):
+                   sync, autopay, webhooks, supervise, quarantine, doctor):
         for cmd in getattr(module, "commands", None) or [module.command]:
             cli.add_command(cmd)
 

@@ -24,15 +24,29 @@ def command() -> None:
               help="The app's client secret (prompted; or PAYSYNC_CLIENT_SECRET). Stored encrypted.")
 @click.option("--tenant", "tenant_id", default=None, help="Xero tenant id, when already known.")
 @click.option("--provider", default="xero", show_default=True)
+@click.option("--scopes", default=None,
+              help="Scopes this app asks for: 'granular' (apps created from March 2026), 'legacy' (older apps "
+                   "still on accounting.transactions) or a list; default PAYSYNC_XERO_SCOPES, else granular.")
+@click.option("--redirect-uri", default=None,
+              help="The redirect URI registered for the app (exact match); default PAYSYNC_XERO_REDIRECT_URI, "
+                   "else http://localhost:8910/callback.")
 @json_option
 def add(merchant: str, role: str, client_id: str, client_secret: str, tenant_id: str | None, provider: str,
-        as_json: bool) -> None:
+        scopes: str | None, redirect_uri: str | None, as_json: bool) -> None:
     """Add a connection; authorise it next with 'paysync connections authorize'."""
+    from paysync.accounting.onboarding import check_redirect_uri
+    from paysync.clients.xero import scopes as scope_sets
+    from paysync.clients.xero.ids import canonical_id
     from storage import connections, merchants
 
     m = merchants.get(merchant)
-    conn = connections.add(m["id"], role, client_id, {"client_secret": client_secret}, provider=provider,
-                           tenant_id=tenant_id)
+    creds: dict[str, object] = {"client_secret": client_secret}
+    if scopes:
+        creds["scopes"] = list(scope_sets.parse(scopes))
+    if redirect_uri:
+        creds["redirect_uri"] = check_redirect_uri(redirect_uri)
+    conn = connections.add(m["id"], role, "".join(client_id.split()), creds, provider=provider,
+                           tenant_id=canonical_id(tenant_id) if tenant_id else None)
     emit_one({"id": conn.id, "merchant": m["name"], "role": conn.role, "provider": conn.provider,
               "app": conn.client_id, "tenant": conn.tenant_id, "status": conn.status}, as_json)
 

@@ -24,9 +24,15 @@ def _choose(tenants: list[dict[str, Any]]) -> dict[str, Any]:
 
 @click.command("authorize")
 @click.option("--connection", "connection_id", required=True, type=int, help="The connection's id.")
-@click.option("--redirect-port", default=8910, show_default=True, type=int,
-              help="Loopback port for Xero's redirect (http://localhost:PORT/callback must be registered "
-                   "for the app); 0 picks a free port.")
+@click.option("--redirect-uri", default=None,
+              help="The redirect URI registered for the app, exactly (stored for the connection); default the "
+                   "connection's, else PAYSYNC_XERO_REDIRECT_URI, else http://localhost:8910/callback.")
+@click.option("--scopes", default=None,
+              help="'granular', 'legacy' or a list of scopes (stored for the connection); default the "
+                   "connection's, else PAYSYNC_XERO_SCOPES, else granular.")
+@click.option("--paste", is_flag=True,
+              help="No browser on this machine: open the printed URL anywhere, consent, then paste back the "
+                   "address the browser was sent to.")
 @click.option("--tenant", default=None, help="Tenant id or name to use when several are authorised.")
 @click.option("--open", "open_url", is_flag=True,
               help="Fetch the authorize URL here (for the sandbox, which consents at once).")
@@ -38,9 +44,9 @@ def _choose(tenants: list[dict[str, Any]]) -> dict[str, Any]:
 @click.option("--login-url", default=None, help="Override the login (authorize) base URL.")
 @click.option("--timeout", default=300.0, show_default=True, type=float, help="Seconds to wait for the redirect.")
 @json_option
-def authorize(connection_id: int, redirect_port: int, tenant: str | None, open_url: bool, base_url: str | None,
-              api_url: str | None, connections_url: str | None, identity_url: str | None, login_url: str | None,
-              timeout: float, as_json: bool) -> None:
+def authorize(connection_id: int, redirect_uri: str | None, scopes: str | None, paste: bool, tenant: str | None,
+              open_url: bool, base_url: str | None, api_url: str | None, connections_url: str | None,
+              identity_url: str | None, login_url: str | None, timeout: float, as_json: bool) -> None:
     """Authorise a connection with Xero (OAuth2 code flow); tokens are stored encrypted."""
     from paysync.accounting.onboarding import authorize as run
     from paysync.clients.xero import XeroUrls
@@ -48,8 +54,13 @@ def authorize(connection_id: int, redirect_port: int, tenant: str | None, open_u
     urls: dict[str, str] = XeroUrls.sandbox(base_url) if base_url else {}
     urls.update({k: v for k, v in {"api": api_url, "connections": connections_url, "identity": identity_url,
                                    "login": login_url}.items() if v})
-    conn = run(connection_id, redirect_port=redirect_port, tenant=tenant, open_url=open_url, urls=urls or None,
-               echo=lambda line: click.echo(line, err=True), choose=_choose, timeout=timeout)
+
+    def pasted(_url: str) -> str:
+        return str(click.prompt("Address the browser was sent to", err=True))
+
+    conn = run(connection_id, redirect_uri=redirect_uri, scopes=scopes, tenant=tenant, open_url=open_url,
+               urls=urls or None, echo=lambda line: click.echo(line, err=True), choose=_choose,
+               paste=pasted if paste else None, timeout=timeout)
     emit_one(_row(conn), as_json)
 
 

@@ -50,6 +50,7 @@ from storage.wise.payments import (
     payment,
     payment_hash,
     payment_status,
+    payouts_created_since,
     refine_adjustment,
     save_payments,
     set_payment_state,
@@ -99,5 +100,6 @@ __all__ = [
     "upsert_accounts",
     "upsert_balances",
     "upsert_others",
+    "payouts_created_since",
     "watched_transfers",
 ]

@@ -156,10 +156,18 @@ def insert_adjustments(cur: Any, rows: Sequence[tuple[int, str, str, datetime, A
 
 
 def watched_transfers(connector_id: int, profile_id: str, cur: Any = None) -> list[dict[str, Any]]:
-    """Payout legs still to re-poll: not terminal, or settled inside the settlement window."""
-    return db.fetch_all("""select reference, list_position from payments
+    """Payout legs still to re-poll: not terminal, or settled inside the settlement window; with
+    when Wise created each (``provider_created_at``)."""
+    return db.fetch_all("""select reference, list_position, provider_created_at from payments
                      where connector_id=%s and profile_id=%s and leg='payout' and next_check_at is not null
-                     order by list_position nulls last, reference""", (connector_id, profile_id), cur)
+                     order by provider_created_at, reference""", (connector_id, profile_id), cur)
+
+
+def payouts_created_since(connector_id: int, profile_id: str, since: datetime, cur: Any = None) -> int:
+    """How many of the profile's stored transfers Wise created at or after ``since``."""
+    rows = db.fetch_all("""select count(*) as n from payments where connector_id=%s and profile_id=%s
+                           and leg='payout' and provider_created_at >= %s""", (connector_id, profile_id, since), cur)
+    return int(rows[0]["n"]) if rows else 0
 
 
 def payment_status(cur: Any, connector_id: int, reference: str, leg: str = "payout") -> str:

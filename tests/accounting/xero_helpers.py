@@ -31,12 +31,15 @@ def connection_with_tokens(merchant_id: int, role: str = "user", client_id: str 
                            tenant_name="Demo Org" if tenant_id else None, status=status)
 
 
-def authorize_in_sandbox(sandbox_ctl: Any, connection_id: int, tenant: str | None = None) -> connections.Connection:
-    """Run the real authorization-code flow against the sandbox (it consents at once)."""
+def authorize_in_sandbox(sandbox_ctl: Any, connection_id: int, tenant: str | None = None,
+                         scopes: str | None = None) -> connections.Connection:
+    """Run the real authorization-code flow against the strict sandbox (it consents at once): the
+    default redirect URI, which the sandbox registers for a new app, and the pasted redirect (no
+    listening port, so parallel test sessions never collide)."""
     from paysync.accounting.onboarding import authorize
 
-    return authorize(connection_id, redirect_port=0, redirect_host="127.0.0.1", open_url=True, tenant=tenant,
-                     urls=XeroUrls.sandbox(sandbox_ctl.url("xero")), echo=lambda _line: None, timeout=20)
+    return authorize(connection_id, tenant=tenant, scopes=scopes, urls=XeroUrls.sandbox(sandbox_ctl.url("xero")),
+                     echo=lambda _line: None, paste=sandbox_ctl.xero_consent, timeout=20)
 
 
 def sandbox_merchant(sandbox_ctl: Any, apps: dict[str, str], name: str = "Sandbox Merchant",

@@ -100,13 +100,16 @@ class Env:
         return transfers_with_cti(self.wise_url, self.wise_token, self.profile, str(ini["customer_transaction_id"]))
 
     def settle_wise(self, seconds: float = 3000) -> None:
-        """Let the sandbox move funded transfers on, then follow every open initiation once (in process)."""
+        """Let the sandbox move funded transfers on to outgoing_payment_sent (Wise's final state),
+        follow every open initiation (in process: PENDING, sent), then let the settlement window
+        pass on the sandbox's clock and follow them again (SUCCEEDED with no bounce)."""
         from paysync.connectors.wise import initiations
 
-        self.sandbox.advance(seconds)
-        for row in wise_store.list_initiations(self.connector_id):
-            if row["status"] in wise_store.OPEN:
-                initiations.advance(row["id"])
+        for step in (seconds, SETTLEMENT + 60):
+            self.sandbox.advance(step)
+            for row in wise_store.list_initiations(self.connector_id):
+                if row["status"] in wise_store.OPEN:
+                    initiations.advance(row["id"])
 
     def poll_wise(self) -> None:
         cycle_inline(self.connector_id)
@@ -115,6 +118,9 @@ class Env:
         """One autopay.run_due, in process: claim, then advance each claimed row."""
         claimed = execution.claim(merchant_id=self.merchant["id"], recheck_seconds=0)
         return [execution.advance(i) for i in claimed["due"] + claimed["followups"]]
+
+
+SETTLEMENT = 3 * 86400  # PAYSYNC_WISE_SETTLEMENT_WINDOW's default
 
 
 def make_env(sandbox_ctl: Any, *, days_before: int = 3, limit: tuple[str, str] = ("1000.00", "5000.00"),

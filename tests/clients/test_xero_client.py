@@ -327,3 +327,17 @@ def test_list_connections_is_tenantless(conn):
                                           "tenantName": "Demo Org"}], headers={"X-AppMinLimit-Remaining": "9990"})
     assert xero_connections.list_tenants(client_for(conn))[0]["tenantId"] == TENANT
     assert "xero-tenant-id" not in responses.calls[0].request.headers
+
+
+@responses.activate
+def test_a_token_without_the_endpoints_scope_stops_with_the_scope_named_instead_of_refreshing(conn):
+    # Xero answers a token that lacks the scope with 401 and WWW-Authenticate: insufficient_scope
+    responses.put(f"{API}/Payments", status=401,
+                  json={"Title": "Unauthorized", "Detail": "AuthorizationUnsuccessful", "Status": 401},
+                  headers={"WWW-Authenticate": 'Bearer error="insufficient_scope"'})
+    with pytest.raises(ReauthRequired, match="accounting.payments"):
+        client_for(conn).put("Payments", {"Payments": []})
+    # then no refresh was tried (it cannot help) and the connection says which scope it needs
+    assert [c.request.url for c in responses.calls] == [f"{API}/Payments"]
+    saved = connections.get(conn.id)
+    assert saved.status == "needs_reauth" and "PUT|POST /Payments" in saved.last_error

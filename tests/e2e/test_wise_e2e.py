@@ -23,6 +23,44 @@ def wait_for(check, timeout=60.0, every=0.2):
     return wait_until(check, timeout, check.__doc__ or getattr(check, "__name__", "a condition"), every)
 
 
+SETTLEMENT = 3 * 86400  # PAYSYNC_WISE_SETTLEMENT_WINDOW's default
+
+
+def settle(sandbox_ctl, initiation_ids, timeout: float = 60.0, on_sent=None) -> list[dict]:
+    """Wise's real path: the transfers reach outgoing_payment_sent (their final state) and stay
+    PENDING; once paysync has seen them there (``on_sent()`` runs then), the settlement window
+    passes on the sandbox's (Wise's) clock and the next polls count them SUCCEEDED."""
+    from tasks.routing import enqueue
+
+    sandbox_ctl.advance(3000)  # processing -> funds_converted -> outgoing_payment_sent
+    asked: dict[int, float] = {}
+
+    def nudge(rows) -> None:  # ask for a poll now rather than wait for the next one (10x slower once sent)
+        for r in rows:
+            if time.monotonic() - asked.get(r["id"], 0.0) > 1.0:
+                asked[r["id"]] = time.monotonic()
+                enqueue("wise.poll_initiation", {"initiation_id": r["id"], "seq": r["poll_seq"]})
+
+    def all_sent():
+        rows = [store.get_initiation(i) for i in initiation_ids]
+        nudge([r for r in rows if r["raw_status"] != "outgoing_payment_sent"])
+        return rows if all(r["raw_status"] == "outgoing_payment_sent" for r in rows) else None
+
+    for row in wait_for(all_sent, timeout=timeout):
+        assert row["status"] == "PROCESSING" and store.payment(row["connector_id"], row["transfer_id"])["status"] \
+            == "PENDING"
+    if on_sent is not None:
+        on_sent()
+    sandbox_ctl.advance(SETTLEMENT + 60)
+
+    def all_succeeded():
+        rows = [store.get_initiation(i) for i in initiation_ids]
+        nudge([r for r in rows if r["status"] != "SUCCEEDED"])
+        return rows if all(r["status"] == "SUCCEEDED" for r in rows) else None
+
+    return wait_for(all_succeeded, timeout=timeout)
+
+
 def cycle_done(connector_id: int, profiles: list[str]) -> bool:
     states = {(s["stream"], s["scope"]) for s in sync_states.list_states(connectors.owner(connector_id))}
     return all(("transfers", f"profile:{p}") in states and ("recipients", f"profile:{p}") in states
@@ -56,20 +94,15 @@ def test_install_poll_payout_rows(db, redis_client, sandbox_ctl, worker_factory)
         "connector_id": conn["id"], "idempotency_key": key, "source_account": balance,
         "destination_account": recipient, "amount": 2500, "asset": "EUR/2", "reference": "INV-E2E"}).get(timeout=60)
     assert result["status"] == "PROCESSING"
-    sandbox_ctl.advance(3000)  # processing -> ... -> outgoing_payment_received in the sandbox
-
-    def succeeded():
-        row = store.get_initiation(result["initiation_id"])
-        return row if row["status"] == "SUCCEEDED" else None
-
-    row = wait_for(succeeded, timeout=60)
+    (row,) = settle(sandbox_ctl, [result["initiation_id"]])
     (t,) = transfers_with_cti(wise_url, user["token"], business, str(row["customer_transaction_id"]))
     pay = store.payment(conn["id"], row["transfer_id"])
     assert (pay["type"], pay["status"], pay["amount"], pay["asset"], pay["destination_account_reference"]) == (
         "PAYOUT", "SUCCEEDED", 2500, "EUR/2", recipient)
     assert pay["source_account_reference"] == balance
     history = [a["raw_status"] for a in store.list_adjustments(pay["id"])]
-    assert history[0] == "incoming_payment_waiting" and history[-1] == "outgoing_payment_received"
+    assert history[0] == "incoming_payment_waiting" and history[-1] == "outgoing_payment_sent"
+    assert [a["status"] for a in store.list_adjustments(pay["id"])][-2:] == ["PENDING", "SUCCEEDED"]
     quotes = [o for o in fetch_all("select id from others where type='wise-quotes'")]
     assert len(quotes) == 1
 
@@ -109,12 +142,10 @@ def test_transfer_between_own_balances_sent_by_name(db, redis_client, sandbox_ct
         "reference": "TOPUP-USD"}).get(timeout=60)
     assert result["status"] == "PROCESSING", result
     sandbox_ctl.advance(3000)
-
-    def succeeded():
-        row = store.get_initiation(result["initiation_id"])
-        return row if row["status"] == "SUCCEEDED" else None
-
-    row = wait_for(succeeded, timeout=60)
+    # the target balance is credited once the transfer is sent (Wise's final state), before it settles
+    wait_for(lambda: store.get_initiation(result["initiation_id"])["raw_status"] == "outgoing_payment_sent")
+    usd_sent, eur_sent = value(usd), value(eur)
+    (row,) = settle(sandbox_ctl, [result["initiation_id"]])
     (found,) = transfers_with_cti(wise_url, user["token"], business, str(row["customer_transaction_id"]))
     t = wise_get(f"/v1/transfers/{found['id']}")
     pay = store.payment(conn["id"], row["transfer_id"])
@@ -122,5 +153,5 @@ def test_transfer_between_own_balances_sent_by_name(db, redis_client, sandbox_ct
     assert str(t["targetAccount"]) in store.own_recipient_ids(conn["id"], business)
     # both balances moved: exactly 50.00 arrived in USD, the quoted source amount left EUR
     assert t["targetValue"] == Decimal("50.00")
-    assert value(usd) == usd0 + Decimal("50.00")
-    assert value(eur) == eur0 - t["sourceValue"]
+    assert usd_sent == usd0 + Decimal("50.00")
+    assert eur_sent == eur0 - t["sourceValue"]

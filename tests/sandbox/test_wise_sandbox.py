@@ -172,6 +172,11 @@ def test_recipients_v1_unpaged_and_v2_seek_paging(wise: Wise) -> None:
 
 def test_transfer_paging_offset_rules_stable_order_and_short_last_page() -> None:
     w = Wise(transfers=1000)
+    first = w.get(f"/v1/transfers?profile={w.business}&limit=100&offset=0")
+    # newest first by default (Wise promises no order); oldest first when asked
+    assert [t["id"] for t in first] == sorted((t["id"] for t in first), reverse=True)
+    w.control("POST", "config", {"transfer_order": "oldest_first"})
+    assert w.c.post("/wise/_control/config", json={"transfer_order": "random"}).status_code == 400
     summary = w.control("GET", "summary")
     assert summary["transfers"] == 1000
     ids: list[int] = []
@@ -346,6 +351,18 @@ def test_funded_transfer_walks_the_happy_path_on_the_clock(wise: Wise) -> None:
     t = wise.transfer(amount=40)
     wise.fund(wise.business, t["id"])
     seen = [wise.status_of(t["id"])]
+    for step in (61, 120, 300):
+        wise.advance(step)
+        seen.append(wise.status_of(t["id"]))
+    # Wise's final state of a normal transfer is outgoing_payment_sent: no receipt follows
+    assert seen == ["incoming_payment_waiting", "processing", "funds_converted", "outgoing_payment_sent"]
+    wise.advance(30 * 86400)
+    assert wise.status_of(t["id"]) == "outgoing_payment_sent"
+    # unless a test asks for the optional receipt
+    wise.control("POST", "config", {"receipt": True})
+    t = wise.transfer(amount=40)
+    wise.fund(wise.business, t["id"])
+    seen = [wise.status_of(t["id"])]
     for step in (61, 120, 300, 600):
         wise.advance(step)
         seen.append(wise.status_of(t["id"]))
@@ -415,7 +432,7 @@ def test_each_profile_has_recipients_that_stand_for_its_own_balances(wise: Wise)
     assert listed and not {t["targetAccount"] for t in listed} & owned
 
 
-def test_a_transfer_to_an_own_balance_recipient_credits_that_balance_when_it_completes(wise: Wise) -> None:
+def test_a_transfer_to_an_own_balance_recipient_credits_that_balance_when_it_is_sent(wise: Wise) -> None:
     wise.control("POST", "config", {"bounce_share": 0})
     own_gbp = next(r["id"] for r in wise.get(f"/v1/accounts?profile={wise.business}")
                    if r["ownedByCustomer"] and r["currency"] == "GBP")
@@ -426,25 +443,31 @@ def test_a_transfer_to_an_own_balance_recipient_credits_that_balance_when_it_com
                                                       "customerTransactionId": str(uuid.uuid4())})
     assert status == 200, t
     assert wise.fund(wise.business, t["id"])[1]["status"] == "COMPLETED"
-    assert wise.balance(wise.business, "GBP")["amount"]["value"] == gbp0  # nothing arrives before completion
+    wise.advance(160)  # processing after 30 s, funds_converted after 120 more, sent 300 s later
+    assert wise.status_of(t["id"]) == "funds_converted"
+    assert wise.balance(wise.business, "GBP")["amount"]["value"] == gbp0  # nothing arrives before it is sent
     wise.advance(3000)
-    assert wise.status_of(t["id"]) == "outgoing_payment_received"
+    assert wise.status_of(t["id"]) == "outgoing_payment_sent"
     assert wise.balance(wise.business, "EUR")["amount"]["value"] == eur0 - Decimal(100)
     assert wise.balance(wise.business, "GBP")["amount"]["value"] == gbp0 + t["targetValue"]
     moves = [(d["currency"], d["transaction_type"], d["amount"]) for k, d in wise.events if k == "balances#update"]
     assert moves == [("EUR", "debit", Decimal(100)), ("GBP", "credit", t["targetValue"])]
     # a later step to the same state is no change: no second credit, no history entry
-    wise.control("POST", f"transfers/{t['id']}/script", {"steps": [["outgoing_payment_received", 1]]})
+    wise.control("POST", f"transfers/{t['id']}/script", {"steps": [["outgoing_payment_sent", 1]]})
     wise.advance(2)
     assert wise.balance(wise.business, "GBP")["amount"]["value"] == gbp0 + t["targetValue"]
     history = [h["state"] for h in wise.control("GET", f"transfers/{t['id']}")["history"]]
-    assert history.count("outgoing_payment_received") == 1
+    assert history.count("outgoing_payment_sent") == 1
+    # nor does a receipt a test asks for afterwards
+    wise.control("POST", f"transfers/{t['id']}/script", {"steps": [["outgoing_payment_received", 1]]})
+    wise.advance(2)
+    assert wise.balance(wise.business, "GBP")["amount"]["value"] == gbp0 + t["targetValue"]
     # a payout to a third party credits none of our balances
     usd0 = wise.balance(wise.business, "USD")["amount"]["value"]
     p = wise.transfer(target="USD", amount=50)
     wise.fund(wise.business, p["id"])
     wise.advance(3000)
-    assert wise.status_of(p["id"]) == "outgoing_payment_received"
+    assert wise.status_of(p["id"]) == "outgoing_payment_sent"
     assert wise.balance(wise.business, "USD")["amount"]["value"] == usd0
 
 def test_bounce_share_sends_funded_transfers_down_the_bounce_path() -> None:
@@ -491,7 +514,7 @@ def test_seeded_in_flight_transfers_keep_moving(wise: Wise) -> None:
     assert waiting
     wise.advance(60 * 86400)
     statuses = {wise.status_of(t["id"]) for t in waiting}
-    assert statuses <= {"outgoing_payment_received", "funds_refunded"}
+    assert statuses <= {"outgoing_payment_sent", "funds_refunded"}
 
 
 # ------------------------------------------------------------------ seed data
@@ -512,11 +535,15 @@ def test_ten_thousand_transfers_in_every_state() -> None:
     cfg = merge_config({"profiles": 3, "transfers": 10_000})
     world, _ = build_world(3, cfg, time.time())
     assert len(world.transfers) == 10_000
-    assert {t.status for t in world.transfers.values()} == set(STATES)
+    # every state but the receipt Wise never reports; every state when a test asks for it
+    assert {t.status for t in world.transfers.values()} == set(STATES) - {"outgoing_payment_received"}
+    assert not any(s == "outgoing_payment_received" for t in world.transfers.values() for s, _ in t.history)
+    receipts, _ = build_world(3, merge_config({"profiles": 3, "transfers": 10_000, "receipt": True}), time.time())
+    assert {t.status for t in receipts.transfers.values()} == set(STATES)
     assert {t.source_currency for t in world.transfers.values()} >= {"JPY", "KWD", "EUR"}
     assert max(t.source_value for t in world.transfers.values()) > Decimal(10_000_000)
     w = Wise(transfers=10)
-    assert set(w.control("GET", "summary")["byStatus"]) == set(STATES)  # every state even when small
+    assert set(w.control("GET", "summary")["byStatus"]) == set(STATES) - {"outgoing_payment_received"}
     assert w.c.post("/_sandbox/reset", json={"seed": 9, "size": {"wise": {"transfers": 10_000}}}).status_code == 200
     assert w.control("GET", "summary")["transfers"] == 10_000
 

@@ -65,7 +65,8 @@ class Collector:
 class Sandbox:
     def __init__(self, seed: int = 3, **webhooks: Any) -> None:
         self.provider = WiseSandbox()
-        size = {"wise": {"transfers": 0, "bounce_share": 0, "webhooks": {"paused": True, **webhooks}}}
+        hooks = {"paused": True, "allow_loopback": True, **webhooks}  # the collector is on loopback
+        size = {"wise": {"transfers": 0, "bounce_share": 0, "webhooks": hooks}}
         self.app = create_app(seed=seed, size=size, providers=[self.provider])
         self.state = self.app.config["SANDBOX_STATE"]
         self.c = self.app.test_client()
@@ -155,6 +156,28 @@ def test_subscriptions_probe_the_callback_and_list_and_delete(sb: Sandbox) -> No
     assert sb.call("DELETE", f"/v3/profiles/{sb.business}/subscriptions/{sub['id']}")[0] == 204
     assert sb.call("GET", f"/v3/profiles/{sb.business}/subscriptions")[1] == []
     assert sb.call("DELETE", f"/v3/profiles/{sb.business}/subscriptions/{sub['id']}")[0] == 404
+
+
+def test_strict_subscriptions_follow_wise_url_rules() -> None:
+    s = Sandbox(allow_loopback=False)
+    try:
+        cases = {
+            s.collector.url: "HTTPS",                                  # the loopback receiver, http
+            "http://hooks.example.com/wise": "HTTPS",
+            "https://203.0.113.7/wise": "not an IP address",
+            "https://hooks.example.com:8443/wise": "port 443",
+            "https://hooks.example.com/wise?token=1": "query string",
+        }
+        for url, rule in cases.items():
+            status, err = s.subscribe("transfers#state-change", url=url)
+            assert status == 422, url
+            assert rule in err["errors"][0]["message"] and err["errors"][0]["path"] == "delivery.url", (url, err)
+        assert not s.collector.requests  # refused before any probe
+        # the sandbox-only switch lets its own loopback receivers through
+        s.control("POST", "webhooks/config", {"allow_loopback": True})
+        assert s.subscribe("transfers#state-change")[0] == 200
+    finally:
+        s.close()
 
 
 def test_transfer_moves_become_signed_deliveries_in_wise_shape(sb: Sandbox) -> None:

@@ -76,10 +76,18 @@ def all_invoices(client: FlaskClient, h: dict[str, str], **params: Any) -> list[
 # ----------------------------------------------------------------------------- OAuth
 
 
+def register(client: FlaskClient, client_id: str, kind: str = "granular", uris: tuple[str, ...] = ("http://localhost/cb",),
+             secret: str | None = None) -> None:
+    resp = client.post("/xero/_control/apps", json={"client_id": client_id, "redirect_uris": list(uris),
+                                                    "kind": kind, "client_secret": secret})
+    assert resp.status_code == 200, resp.get_data(as_text=True)
+
+
 def authorize(client: FlaskClient, client_id: str = "web-app", state: str = "xyz") -> str:
+    register(client, client_id)
     resp = client.get("/xero/login/identity/connect/authorize", query_string={
         "response_type": "code", "client_id": client_id, "redirect_uri": "http://localhost/cb",
-        "scope": "openid offline_access accounting.transactions", "state": state})
+        "scope": "openid offline_access accounting.invoices accounting.settings.read", "state": state})
     assert resp.status_code == 302
     loc = urlsplit(resp.headers["Location"])
     query = parse_qs(loc.query)
@@ -122,6 +130,7 @@ def test_authorize_can_narrow_tenants_and_pkce(client: FlaskClient) -> None:
     import hashlib
     verifier = "v" * 50
     challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).decode().rstrip("=")
+    register(client, "pkce-app")
     resp = client.get("/xero/login/identity/connect/authorize", query_string={
         "response_type": "code", "client_id": "pkce-app", "redirect_uri": "http://localhost/cb",
         "scope": "offline_access", "sandbox_tenants": "1", "code_challenge": challenge,
@@ -134,6 +143,83 @@ def test_authorize_can_narrow_tenants_and_pkce(client: FlaskClient) -> None:
     listing = client.get("/xero/connections", headers=headers(resp.get_json())).get_json()
     tenants = client.get("/xero/_control/tenants").get_json()
     assert [c["tenantId"] for c in listing] == [tenants[1]["tenantId"]]
+
+
+def test_strict_redirect_uris_match_exactly(client: FlaskClient) -> None:
+    register(client, "exact-app", uris=("http://localhost:8911/callback",))
+    args = {"response_type": "code", "client_id": "exact-app", "scope": "offline_access", "state": "s"}
+    # the registered URI, character for character, is honoured
+    ok = client.get("/xero/login/identity/connect/authorize",
+                    query_string=dict(args, redirect_uri="http://localhost:8911/callback"))
+    assert ok.status_code == 302 and ok.headers["Location"].startswith("http://localhost:8911/callback?")
+    # 127.0.0.1 for localhost, another port, a trailing slash: each is another URI, refused
+    for other in ("http://127.0.0.1:8911/callback", "http://localhost:8912/callback", "http://localhost:8911/callback/"):
+        resp = client.get("/xero/login/identity/connect/authorize", query_string=dict(args, redirect_uri=other))
+        assert resp.status_code == 400, other
+        assert resp.get_json()["error"] == "invalid_request" and "not registered" in resp.get_json()["error_description"]
+    # an app first seen at the authorize page gets paysync's default URI only
+    seen = client.get("/xero/login/identity/connect/authorize",
+                      query_string=dict(args, client_id="new-app", redirect_uri="http://localhost:8910/callback"))
+    assert seen.status_code == 302
+    assert client.get("/xero/login/identity/connect/authorize", query_string=dict(
+        args, client_id="new-app", redirect_uri="http://localhost:9999/callback")).status_code == 400
+
+
+def test_strict_scopes_by_app_kind_and_per_endpoint(client: FlaskClient) -> None:
+    register(client, "new-style")
+    register(client, "old-style", kind="legacy")
+    args = {"response_type": "code", "redirect_uri": "http://localhost/cb", "state": "s"}
+    # a granular app may not ask for the broad scopes; an old one may
+    broad = client.get("/xero/login/identity/connect/authorize", query_string=dict(
+        args, client_id="new-style", scope="offline_access accounting.transactions"))
+    assert broad.status_code == 400 and broad.get_json()["error"] == "unauthorized_client"
+    assert "accounting.transactions" in broad.get_json()["error_description"]
+    assert client.get("/xero/login/identity/connect/authorize", query_string=dict(
+        args, client_id="old-style", scope="offline_access accounting.transactions")).status_code == 302
+    unknown = client.get("/xero/login/identity/connect/authorize", query_string=dict(
+        args, client_id="new-style", scope="offline_access accounting.everything"))
+    assert unknown.status_code == 400 and unknown.get_json()["error"] == "invalid_scope"
+    # a token with invoices read only: invoices read, no payments, no invoice writes
+    tok = client.post("/xero/_control/grant", json={"client_id": "new-style", "scope": "accounting.invoices.read"})
+    tok = tok.get_json()
+    h = headers(tok, tok["tenants"][0])
+    assert client.get(f"{API}/Invoices", headers=h, query_string={"page": 1}).status_code == 200
+    for method, path in (("GET", "Payments"), ("PUT", "Invoices"), ("GET", "Organisation"), ("GET", "Contacts")):
+        resp = client.open(f"{API}/{path}", method=method, headers=h, json={})
+        assert resp.status_code == 401, (method, path)
+        assert 'error="insufficient_scope"' in resp.headers["WWW-Authenticate"]
+        assert resp.get_json()["Detail"] == "AuthorizationUnsuccessful"
+    # the broad scope of an old app grants invoices and payments
+    old = client.post("/xero/_control/grant", json={"client_id": "old-style",
+                                                     "scope": "accounting.transactions"}).get_json()
+    assert client.get(f"{API}/Payments", headers=headers(old, old["tenants"][0])).status_code == 200
+    # a narrowed grant narrows its live tokens
+    assert client.post("/xero/_control/apps/old-style/narrow",
+                       json={"remove": ["accounting.transactions"]}).get_json()["grants"] == 1
+    assert client.get(f"{API}/Payments", headers=headers(old, old["tenants"][0])).status_code == 401
+
+
+def test_lenient_accepts_any_redirect_uri_and_scope() -> None:
+    app = create_app(seed=1, scale=0.0, size={"xero": {"tenants": 1, "contacts": 5, "invoices": 5}},
+                     providers=[XeroSandbox()], lenient=True)
+    client = app.test_client()
+    resp = client.get("/xero/login/identity/connect/authorize", query_string={
+        "response_type": "code", "client_id": "any", "redirect_uri": "http://127.0.0.1:1/x",
+        "scope": "offline_access accounting.transactions", "state": "s"})
+    assert resp.status_code == 302
+    tok = client.post("/xero/_control/grant", json={"client_id": "any", "scope": "offline_access"}).get_json()
+    assert client.get(f"{API}/Payments", headers=headers(tok, tok["tenants"][0])).status_code == 200
+    # and the switch survives a reset
+    assert client.post("/_sandbox/reset", json={"seed": 1}).get_json()["lenient"] is True
+
+
+def test_answers_carry_the_virtual_clock_in_the_date_header(client: FlaskClient) -> None:
+    from email.utils import parsedate_to_datetime
+
+    advance(client, 86400)
+    now = client.get("/_sandbox/clock").get_json()["now"]
+    resp = client.get("/xero/connections")
+    assert abs(parsedate_to_datetime(resp.headers["Date"]).timestamp() - now) < 2
 
 
 def test_refresh_rotation_grace_and_expiry(client: FlaskClient) -> None:

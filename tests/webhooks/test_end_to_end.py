@@ -35,7 +35,8 @@ def test_sandbox_deliveries_reach_the_payment_through_receiver_and_worker(
 
     # given a connector installed with the receiver's public URL and the sandbox's public key
     sandbox.reset(seed=0, size={"wise": {"transfers": 0, "bounce_share": 0, "webhooks": {
-        "paused": True, "duplicate_share": 0.5, "reorder_share": 0.5, "reorder_delay": 5}}})
+        "paused": True, "duplicate_share": 0.5, "reorder_share": 0.5, "reorder_delay": 5,
+        "allow_loopback": True}}})  # the receiver listens on loopback
     api = WiseSandboxAPI(sandbox)
     pem = requests.get(f"{api.base}/_control/webhook-public-key", timeout=10).text
     merchants.create("acme")

@@ -16,6 +16,7 @@ from paysync.autopay import rules
 from paysync.connectors.wise.install import install
 from paysync_dev import devstack
 from paysync_dev.demo.runner import DemoContext, Section
+from paysync_dev.demo.wise_connector import settle_payouts
 from paysync_dev.sandbox.control import SandboxControl
 from storage import autopay as autopay_store
 from storage import connections, connectors, merchants, reports, sync_states
@@ -62,7 +63,7 @@ def autopay_story(ctx: DemoContext) -> Section:
     # The merchant's Wise connector, with a public URL: the sandbox subscribes and delivers webhooks.
     public = start_receiver(ctx)
     sandbox.wise_config(bounce_share=0)
-    sandbox.wise_webhooks_config(paused=False, duplicate_share=0, reorder_share=0)
+    sandbox.wise_webhooks_config(paused=False, duplicate_share=0, reorder_share=0, allow_loopback=True)
     user = sandbox.wise_users()[0]
     pem = sandbox.wise_webhook_public_key()
     conn = install(m["id"], {"apiKey": user["token"], "webhookPublicKey": pem, "baseUrl": sandbox.url("wise"),
@@ -118,9 +119,11 @@ def autopay_story(ctx: DemoContext) -> Section:
         for i in due), 120, "the payouts' creation and funding")
     rows.append({"step": "run_due", "what": "autopay.run_due (user connection, batch)",
                  "result": f"{len(due)} due payments claimed; Wise payouts quoted, created and funded"})
-    # Time passes in the sandbox: Wise moves the transfers on and sends their webhooks.
+    # Time passes in the sandbox: Wise moves the transfers on to outgoing_payment_sent and sends
+    # their webhooks; the payouts stay PENDING until the settlement window passes with no bounce.
     sandbox.advance(3000)
     sandbox.wise_flush_webhooks(include_future=True)
+    settle_payouts(sandbox, [ini for ini in (autopay_store.get(i)["initiation_id"] for i in due) if ini])
 
     def settled() -> bool:
         for i in due:

@@ -9,6 +9,7 @@ sections and stops everything.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +23,9 @@ from paysync_dev.sandbox.control import SandboxControl
 
 # Faster follow-ups than production's minutes, for the demo's workers only.
 DEMO_WORKER_ENV = {"PAYSYNC_WISE_INITIATION_POLL": "2s", "PAYSYNC_AUTOPAY_RECHECK_SECONDS": "1"}
+# The sandbox delivers Wise webhooks to receivers on loopback: connectors may name one as publicUrl
+# (paysync refuses this in production; the sandbox is told per chapter with allow_loopback).
+LOOPBACK_WEBHOOKS = {"PAYSYNC_WISE_LOOPBACK_WEBHOOKS": "1"}
 
 
 @dataclass
@@ -60,6 +64,7 @@ def run_chapters(chapters: Sequence[Chapter], as_json: bool = False, logdir: Pat
     from storage import migrate
 
     logdir = logdir or devstack.ROOT / ".local" / "demo-logs"
+    os.environ.update(LOOPBACK_WEBHOOKS)
     migrate.upgrade()
     procs: list[devstack.Proc] = []
     sections: list[Section] = []
@@ -71,7 +76,8 @@ def run_chapters(chapters: Sequence[Chapter], as_json: bool = False, logdir: Pat
         click.echo(f"sandbox on {sandbox_url}", err=True)
         for queue in ("celery", "user", "company", "service"):
             name = "default" if queue == "celery" else queue
-            procs.append(devstack.start_worker(logdir, queue, concurrency=2, name=name, **DEMO_WORKER_ENV))
+            procs.append(devstack.start_worker(logdir, queue, concurrency=2, name=name, **DEMO_WORKER_ENV,
+                                               **LOOPBACK_WEBHOOKS))
             click.echo(f"worker '{name}' consuming queue '{queue}'", err=True)
         ctx = DemoContext(sandbox_url=sandbox_url, logdir=logdir)
         for chapter in chapters:

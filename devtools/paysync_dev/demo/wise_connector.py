@@ -17,6 +17,33 @@ from storage import connectors, merchants, sync_states
 from storage import wise as wise_store
 from tasks.routing import enqueue
 
+TERMINAL = ("SUCCEEDED", "FAILED", "CANCELLED")
+
+
+def settle_payouts(sandbox: Any, initiation_ids: list[int], timeout: float = 120) -> list[dict[str, Any]]:
+    """Wise's real path on the sandbox's clock: wait until paysync has seen each funded payout at
+    ``outgoing_payment_sent`` (Wise's final state; the payout is PENDING), then let the settlement
+    window pass with no bounce and wait for each to be SUCCEEDED (or otherwise done). Returns the
+    initiations as they were once sent. Polls are asked for rather than waited for."""
+    from paysync.connectors.wise import settings as wise_settings
+
+    def poll(row: dict[str, Any]) -> None:
+        enqueue("wise.poll_initiation", {"initiation_id": row["id"], "seq": row["poll_seq"]})
+
+    def reached(done: tuple[str, ...], sent: bool) -> list[dict[str, Any]] | None:
+        rows = [wise_store.get_initiation(i) for i in initiation_ids]
+        waiting = [r for r in rows if r["status"] not in done
+                   and not (sent and r["raw_status"] == "outgoing_payment_sent")]
+        for r in waiting:
+            poll(r)
+        return None if waiting else rows
+
+    sent = wait_until(lambda: reached(TERMINAL, True), timeout, "the payouts reaching outgoing_payment_sent",
+                      every=1.0)
+    sandbox.advance(wise_settings.settlement_window().total_seconds() + 60)
+    wait_until(lambda: reached(TERMINAL, False), timeout, "the settlement window on the sandbox's clock", every=1.0)
+    return sent
+
 
 def wise_connector(ctx: DemoContext) -> Section:
     """Wise connector: install, one polling cycle, a payout, the rows and the calls"""
@@ -53,10 +80,9 @@ def wise_connector(ctx: DemoContext) -> Section:
                                          "source_account": balance, "destination_account": recipient,
                                          "amount": 12345, "asset": "EUR/2", "reference": "DEMO-1"}).get(timeout=60)
     sandbox.advance(3000)
+    sent = settle_payouts(sandbox, [out["initiation_id"]])[0]
+    pending = wise_store.payment(conn["id"], sent["transfer_id"]) or {}
     row = wise_store.get_initiation(out["initiation_id"])
-    enqueue("wise.poll_initiation", {"initiation_id": row["id"], "seq": row["poll_seq"]}).get(timeout=60)
-    row = wait_until(lambda: (lambda r: r if r["status"] in ("SUCCEEDED", "FAILED", "CANCELLED") else None)(
-        wise_store.get_initiation(out["initiation_id"])), 60, "the payout's terminal status")
     pay = wise_store.payment(conn["id"], row["transfer_id"]) or {}
     calls = sandbox.counters("wise:")
 
@@ -64,6 +90,8 @@ def wise_connector(ctx: DemoContext) -> Section:
                                   for t, n in wise_store.counts(conn["id"]).items()]
     rows.append({"what": "payout initiation", "value": f"#{row['id']} {row['status']} (step {row['step']}, "
                  f"transfer {row['transfer_id']}, customerTransactionId {row['customer_transaction_id']})"})
+    rows.append({"what": "payment row once sent", "value": f"{pending.get('status')} {pending.get('raw_status')} "
+                 "(Wise's final state: PENDING until the settlement window passes with no bounce)"})
     rows.append({"what": "payment row", "value": f"{pay.get('type')} {pay.get('status')} {pay.get('raw_status')} "
                  f"{pay.get('amount')} {pay.get('asset')} {pay.get('source_account_reference')} -> "
                  f"{pay.get('destination_account_reference')}"})

@@ -27,6 +27,7 @@ def wise_webhooks(ctx: DemoContext) -> Section:
         user = sandbox.wise_users()[0]
         token, business = user["token"], user["profiles"][1]["id"]
         merchant = merchants.create(f"demo-webhooks-{uuid.uuid4().hex[:6]}")
+        sandbox.wise_webhooks_config(allow_loopback=True)  # the receiver is on loopback
         conn = install(merchant["id"], {"apiKey": token, "webhookPublicKey": pem, "baseUrl": sandbox.url("wise"),
                                         "publicUrl": public})
         sandbox.wise_webhooks_config(paused=True)

@@ -37,8 +37,7 @@ def _both_directions(ctx: DemoContext, merchant_id: int | None) -> list[dict[str
         apps = {"user": "demo-user-app", "company": "demo-company-app"}
         for role, app in apps.items():
             conn = connections.add(m["id"], role, app, {"client_secret": f"secret-{app}"})
-            authorize(conn.id, redirect_port=0, redirect_host="127.0.0.1", open_url=True, urls=urls,
-                      echo=lambda _line: None, timeout=20)
+            authorize(conn.id, urls=urls, paste=sandbox.xero_consent, echo=lambda _line: None, timeout=20)
     psa.add(m["id"], site=f"{sandbox_url}/connectwise", company=CONNECTWISE["company"], client_id="demo-client-id",
             public_key=CONNECTWISE["public_key"], private_key=CONNECTWISE["private_key"],
             codebase=CONNECTWISE["codebase"])

@@ -25,8 +25,8 @@ def xero_multi_connection(ctx: DemoContext) -> Section:
     conns = {}
     for role in ROLES:  # three sandbox apps (client ids) on one tenant: three budgets
         added = connections.add(merchant["id"], role, f"demo-{role}-app-{tag}", {"client_secret": f"secret-{role}"})
-        conns[role] = authorize(added.id, redirect_port=0, redirect_host="127.0.0.1", open_url=True,
-                                urls=XeroUrls.sandbox(xero), echo=lambda _line: None, timeout=30)
+        conns[role] = authorize(added.id, urls=XeroUrls.sandbox(xero), paste=ctx.sandbox.xero_consent,
+                                echo=lambda _line: None, timeout=30)
     merchants.set_multi_connection(merchant["id"], True)
     did: dict[str, list[str]] = {role: [] for role in ROLES}
 

@@ -89,7 +89,7 @@ from paysync_dev.sandbox.connectwise_data import (
     quantize,
     unposted_json,
 )
-from paysync_dev.sandbox.core import SandboxState
+from paysync_dev.sandbox.core import SandboxState, virtual_date
 from paysync_dev.sandbox.xero_format import day_of, dumps, loads
 
 DEFAULT_CONFIG: dict[str, Any] = {
@@ -115,6 +115,7 @@ class ConnectWiseSandbox:
 
     def __init__(self) -> None:
         self.blueprint = Blueprint("connectwise", __name__)
+        self.blueprint.after_request(virtual_date)
         self.config: dict[str, Any] = dict(DEFAULT_CONFIG)
         self.sandbox: SandboxState | None = None
         self.data = CwState()

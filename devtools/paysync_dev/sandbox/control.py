@@ -47,10 +47,14 @@ class SandboxControl:
     def health(self) -> dict[str, Any]:
         return self._call("GET", "/health")
 
-    def reset(self, seed: int = 0, size: dict[str, Any] | None = None, scale: float | None = None) -> dict[str, Any]:
+    def reset(self, seed: int = 0, size: dict[str, Any] | None = None, scale: float | None = None,
+              lenient: bool | None = None) -> dict[str, Any]:
+        """Forget everything and seed again; ``lenient`` switches the providers' rules off (or on)."""
         body: dict[str, Any] = {"seed": seed, "size": size or {}}
         if scale is not None:
             body["scale"] = scale
+        if lenient is not None:
+            body["lenient"] = lenient
         return self._call("POST", "/reset", body)
 
     def now(self) -> float:
@@ -132,6 +136,27 @@ class SandboxControl:
         return transfer
 
     # ------------------------------------------------------------ Xero: control
+
+    def xero_register_app(self, client_id: str, redirect_uris: list[str], kind: str = "granular",
+                          client_secret: str | None = None) -> dict[str, Any]:
+        """Register an app as in Xero's developer portal: its exact redirect URIs and its kind
+        (``granular``: created from March 2026; ``legacy``: may still ask for the broad scopes)."""
+        return self._provider("POST", "xero", "/_control/apps", {
+            "client_id": client_id, "redirect_uris": redirect_uris, "kind": kind,
+            "client_secret": client_secret}).json()
+
+    def xero_consent(self, authorize_url: str) -> str:
+        """Open Xero's authorize page as a browser would and consent (the sandbox consents at once);
+        returns the address the browser is sent to (the redirect URI with ``code`` and ``state``),
+        which is what a person pastes back to ``paysync connections authorize --paste``."""
+        resp = self.http.get(authorize_url, allow_redirects=False, timeout=self.timeout)
+        if resp.status_code != 302:
+            raise RuntimeError(f"the authorize page answered {resp.status_code}: {resp.text[:300]}")
+        return resp.headers["Location"]
+
+    def xero_remove_scopes(self, client_id: str, scopes: list[str]) -> int:
+        """Take scopes away from the app's grants (its tokens lose them); returns the grants changed."""
+        return self._provider("POST", "xero", f"/_control/apps/{client_id}/narrow", {"remove": scopes}).json()["grants"]
 
     def xero_calls(self) -> dict[str, dict[str, dict[str, int]]]:
         """The Xero stand-in's counters: app (client id) -> tenant -> {"calls", "429", ...}."""

@@ -1,4 +1,11 @@
-"""Sandbox state shared by every provider: clock, seeded randomness, call counters."""
+"""Sandbox state shared by every provider: clock, seeded randomness, call counters, strictness.
+
+Strict is the default: each provider refuses what the real one refuses (Xero's scopes per
+endpoint and exact redirect URIs, Wise's webhook URL rules) and follows the provider's
+documented behaviour where it is less convenient. ``lenient`` (``paysync sandbox
+--lenient``, or ``{"lenient": true}`` in a reset) relaxes those checks for local
+experiments; the suite and the demo run strict.
+"""
 
 from __future__ import annotations
 
@@ -7,9 +14,10 @@ import threading
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from email.utils import formatdate
 from typing import Any, Protocol
 
-from flask import Blueprint
+from flask import Blueprint, Response, current_app
 
 from paysync_dev.sandbox.clock import VirtualClock
 
@@ -36,6 +44,7 @@ class SandboxState:
     lock: threading.RLock = field(default_factory=threading.RLock)
     providers: dict[str, Provider] = field(default_factory=dict)
     listeners: list[Callable[[SandboxState], None]] = field(default_factory=list)
+    lenient: bool = False  # strict by default (module docstring)
 
     def count(self, *key: Any) -> None:
         """Count one event; keys are joined with ':' (``count('xero', app, tenant, 'calls')``)."""
@@ -46,8 +55,12 @@ class SandboxState:
         with self.lock:
             return {k: v for k, v in sorted(self.counters.items()) if k.startswith(prefix)}
 
-    def reset(self, seed: int, size: dict[str, Any] | None = None, scale: float | None = None) -> None:
+    def reset(self, seed: int, size: dict[str, Any] | None = None, scale: float | None = None,
+              lenient: bool | None = None) -> None:
+        """Forget everything and seed again; ``lenient`` (when given) stays set for later resets."""
         with self.lock:
+            if lenient is not None:
+                self.lenient = bool(lenient)
             self.seed = seed
             self.rng = random.Random(seed)
             self.counters.clear()
@@ -58,3 +71,11 @@ class SandboxState:
     def tick(self) -> None:
         for provider in self.providers.values():
             provider.on_clock(self)
+
+
+def virtual_date(response: Response) -> Response:
+    """``after_request`` of every provider: the ``Date`` header from the virtual clock, as a real
+    provider's answer carries its own clock (paysync reads it for clock skew and Wise's time)."""
+    state: SandboxState = current_app.config["SANDBOX_STATE"]
+    response.headers["Date"] = formatdate(state.clock.now(), usegmt=True)
+    return response

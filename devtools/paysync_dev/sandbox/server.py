@@ -22,15 +22,17 @@ def _state() -> SandboxState:
 @control.get("/health")
 def health() -> Any:
     state = _state()
-    return jsonify(status="ok", seed=state.seed, now=state.clock.now(), providers=sorted(state.providers))
+    return jsonify(status="ok", seed=state.seed, now=state.clock.now(), providers=sorted(state.providers),
+                   lenient=state.lenient)
 
 
 @control.post("/reset")
 def reset() -> Any:
     body = request.get_json(silent=True) or {}
     state = _state()
-    state.reset(seed=int(body.get("seed", state.seed)), size=body.get("size") or {}, scale=body.get("scale"))
-    return jsonify(status="reset", seed=state.seed, now=state.clock.now())
+    state.reset(seed=int(body.get("seed", state.seed)), size=body.get("size") or {}, scale=body.get("scale"),
+                lenient=body.get("lenient"))
+    return jsonify(status="reset", seed=state.seed, now=state.clock.now(), lenient=state.lenient)
 
 
 @control.get("/clock")
@@ -73,9 +75,9 @@ def default_providers() -> list[Provider]:
 
 
 def create_app(seed: int = 0, scale: float = 1.0, size: dict[str, Any] | None = None,
-               providers: list[Provider] | None = None) -> Flask:
+               providers: list[Provider] | None = None, lenient: bool = False) -> Flask:
     app = Flask("paysync_dev.sandbox")
-    state = SandboxState(clock=VirtualClock(scale=scale))
+    state = SandboxState(clock=VirtualClock(scale=scale), lenient=lenient)
     for provider in default_providers() if providers is None else providers:
         state.providers[provider.name] = provider
         app.register_blueprint(provider.blueprint, url_prefix=f"/{provider.name}")
@@ -93,9 +95,9 @@ def create_app(seed: int = 0, scale: float = 1.0, size: dict[str, Any] | None = 
 
 
 def serve(host: str = "127.0.0.1", port: int = 8765, seed: int = 0, scale: float = 1.0,
-          threads: int = 32) -> None:
+          threads: int = 32, lenient: bool = False) -> None:
     from waitress import serve as waitress_serve
 
-    app = create_app(seed=seed, scale=scale)
+    app = create_app(seed=seed, scale=scale, lenient=lenient)
     waitress_serve(app, host=host, port=port, threads=threads, ident="paysync-sandbox",
                    connection_limit=512, channel_timeout=30)

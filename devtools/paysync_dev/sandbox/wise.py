@@ -10,9 +10,11 @@ API (``Authorization: Bearer <token>``; a token sees only its user's profiles)::
     GET  /v1/accounts?profile=&currency=    GET /v1/accounts/{accountId}       (recipients, unpaged)
     GET  /v2/accounts?profileId=&currency=&size=&seekPosition=   GET /v2/accounts/{accountId}
          (each profile also has one recipient with ``ownedByCustomer: true`` per STANDARD EUR,
-         GBP and USD balance; a funded transfer to it credits that balance on completion)
+         GBP and USD balance; a funded transfer to it credits that balance once sent)
     POST /v3/profiles/{profileId}/quotes    GET /v3/profiles/{profileId}/quotes/{quoteId}
     POST /v1/transfers                      GET /v1/transfers?profile=&status=&offset=&limit=...
+         (newest first unless the config's ``transfer_order`` is ``oldest_first``; transfers end
+         at ``outgoing_payment_sent`` unless ``receipt`` is on)
     GET  /v1/transfers/{transferId}         PUT /v1/transfers/{transferId}/cancel
     POST /v3/profiles/{profileId}/transfers/{transferId}/payments
 
@@ -35,9 +37,10 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, g, request
 
-from paysync_dev.sandbox.core import SandboxState
+from paysync_dev.sandbox.core import SandboxState, virtual_date
 from paysync_dev.sandbox.wise_data import (
     DEFAULT_CONFIG,
+    TRANSFER_ORDERS,
     add_user,
     balance_json,
     dumps,
@@ -82,6 +85,7 @@ class WiseSandbox:
         self._labels: dict[str, str] = {}
         self._control: set[str] = set()
         self.blueprint = Blueprint("wise", __name__)
+        self.blueprint.after_request(virtual_date)
         self.blueprint.before_request(self._before)
         self._routes()
         self.webhooks: WiseWebhooks = install_webhooks(self.engine, self.add_route)
@@ -305,7 +309,7 @@ class WiseSandbox:
 
         # transfers ------------------------------------------------------------
         def transfers_list() -> Any:
-            return eng.list_transfers(user(), request.args.to_dict())
+            return eng.list_transfers(user(), request.args.to_dict(), self._now())
 
         def transfer_create() -> Any:
             return eng.create_transfer(user(), body(), self._now())
@@ -377,6 +381,8 @@ class WiseSandbox:
             unknown = set(data) - set(DEFAULT_CONFIG)
             if unknown:
                 raise WiseError(400, "NOT_VALID", f"unknown config keys: {sorted(unknown)}")
+            if "transfer_order" in data and data["transfer_order"] not in TRANSFER_ORDERS:
+                raise WiseError(400, "NOT_VALID", f"transfer_order must be one of {', '.join(TRANSFER_ORDERS)}")
             seed_only = set(data) & SEED_ONLY
             if seed_only:
                 raise WiseError(400, "NOT_VALID", f"{sorted(seed_only)} only apply at reset "

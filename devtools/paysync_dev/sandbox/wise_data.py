@@ -70,7 +70,16 @@ DEFAULT_CONFIG: dict[str, Any] = {
     "fee_percent": "0.0043",
     "sca_profiles": [],         # profile ids whose funding answers 403 (strong customer authentication)
     "require_content_type": True,  # POST bodies without application/json answer 500, as Wise did
+    # Wise calls outgoing_payment_sent the final state of a normal transfer and reports no
+    # receipt; true adds the optional outgoing_payment_received step (and seeds it in history)
+    "receipt": False,
+    # GET /v1/transfers: Wise promises no order; newest_first (the default) or oldest_first
+    "transfer_order": "newest_first",
+    # after each GET /v1/transfers answer, this many new transfers (cancelled at once) are created
+    # in that profile: transfers arriving while a client pages through the list (tests of polling)
+    "arrivals_per_list": 0,
 }
+TRANSFER_ORDERS = ("newest_first", "oldest_first")
 
 
 def merge_config(overrides: dict[str, Any] | None) -> dict[str, Any]:
@@ -701,6 +710,9 @@ def build_world(seed: int, cfg: dict[str, Any], now: float) -> tuple[World, list
         for state, gap in zip(path[1:], gaps, strict=True):
             ts += gap
             history.append((state, round(ts, 3)))
+        if not cfg.get("receipt"):  # the same random draws, without the receipt Wise never reports
+            history = [step for step in history if step[0] != "outgoing_payment_received"]
+            status = "outgoing_payment_sent" if status == "outgoing_payment_received" else status
         drafts.append((created, i, status, history, random.Random(rng.getrandbits(64))))
     drafts.sort(key=lambda d: (d[0], d[1]))
 
@@ -755,6 +767,8 @@ def _seed_future(t: Transfer, cfg: dict[str, Any], now: float, rng: random.Rando
         bouncing = bouncing or state == "bounced_back"
         due += float((bounce if bouncing else delays).get(state, 60)) * rng.uniform(0.5, 1.5)
         steps.append((state, round(due, 3)))
+    if not cfg.get("receipt"):
+        steps = [step for step in steps if step[0] != "outgoing_payment_received"]
     return steps
 
 

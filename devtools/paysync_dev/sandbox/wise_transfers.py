@@ -8,10 +8,19 @@ State machine. A transfer holds ``schedule``: the ``(state, due)`` steps still t
 heap entry per transfer points at its next step; ``tick(now)`` applies every step due by
 ``now`` in global ``due`` order, stamps it into ``history`` with its own ``due`` time as
 ``occurred_at`` and tells the listeners (a step to the state the transfer already holds
-changes nothing: no history, no event). A funded transfer to a recipient that stands for
-one of the profile's own balances (``ownedByCustomer``) credits that balance with its
-target amount when it reaches ``outgoing_payment_received``. Replacing a schedule (funding, cancelling, a control
-script) bumps ``gen`` so the old heap entry is ignored.
+changes nothing: no history, no event). A funded transfer ends at ``outgoing_payment_sent``,
+the final state Wise documents, unless the config asks for the optional receipt
+(``receipt``: then ``outgoing_payment_received`` follows). A funded transfer to a recipient
+that stands for one of the profile's own balances (``ownedByCustomer``) credits that balance
+with its target amount when it reaches ``outgoing_payment_sent`` (the payout has left Wise
+for the balance's own account details). Replacing a schedule (funding, cancelling, a
+control script) bumps ``gen`` so the old heap entry is ignored.
+
+``GET /v1/transfers`` lists a profile's transfers newest first (``transfer_order``
+``newest_first``, the default) or oldest first (``oldest_first``): Wise documents no order,
+so paysync's polling must find new transfers under either. With ``arrivals_per_list`` set,
+each list answer is followed by that many new transfers in the profile (created at the
+virtual now and cancelled at once), as if others were at work while a client pages.
 
 Listeners are called as ``listener(event_type, data)`` where ``data`` is exactly the ``data``
 object of Wise's webhook body for that event (``transfers#state-change`` or
@@ -152,7 +161,7 @@ class WiseEngine:
             balance = self.world.balances.get(t.source_balance_id or -1)
             if balance is not None:
                 self._move(balance, t.source_value, t, ts, "credit")
-        if state == "outgoing_payment_received" and t.funded and not t.credited:
+        if state == "outgoing_payment_sent" and t.funded and not t.credited:
             # paid to the account details of one of the profile's own balances: the money
             # arrives there (between own balances, the target amount in the target currency)
             recipient = self.world.recipients.get(t.target_account)
@@ -210,7 +219,39 @@ class WiseEngine:
 
     # ------------------------------------------------------------ transfers: read
 
-    def list_transfers(self, user: User, args: dict[str, str]) -> list[dict[str, Any]]:
+    def list_transfers(self, user: User, args: dict[str, str], now: float | None = None) -> list[dict[str, Any]]:
+        """One page of a profile's transfers; then ``arrivals_per_list`` new ones (module docstring)."""
+        page, profile_id = self._list_page(user, args)
+        arrivals = int(self.cfg.get("arrivals_per_list") or 0)
+        for _ in range(arrivals if now is not None else 0):
+            self._arrival(profile_id, float(now or 0.0))
+        return page
+
+    def _arrival(self, profile_id: int, now: float) -> Transfer | None:
+        """A new transfer of the profile to one of its third-party recipients, cancelled by its
+        owner at once (so it is found only by reading the list, never by following it)."""
+        recipients = [r for r in sorted(self.world.recipients.values(), key=lambda r: r.id)
+                      if r.profile_id == profile_id and r.active and not r.owned]
+        if not recipients:
+            return None
+        r = recipients[self._rng.randrange(len(recipients))]
+        source = "EUR"
+        source_value, target_value, rate, _fee = price(self.world, self.cfg, source, r.currency, Decimal("25.00"), None)
+        profile = self.world.profiles[profile_id]
+        balance = self.world.standard_balance(profile_id, source)
+        t = Transfer(
+            id=self.world.next_id("transfer"), user_id=profile.user_id, profile_id=profile_id,
+            business=profile.type == "BUSINESS", target_account=r.id, quote_uuid=self.new_uuid(),
+            status="incoming_payment_waiting", reference="ARRIVAL", rate=rate, created=float(int(now)),
+            source_currency=source, source_value=source_value, target_currency=r.currency,
+            target_value=target_value, customer_tx_id=self.new_uuid(),
+            source_balance_id=balance.id if balance else None, history=[])
+        self.world.add_transfer(t)
+        self._apply(t, "incoming_payment_waiting", now, new=True)
+        self._apply(t, "cancelled", now)  # its owner cancelled it at once: nothing left to follow
+        return t
+
+    def _list_page(self, user: User, args: dict[str, str]) -> tuple[list[dict[str, Any]], int]:
         def int_arg(name: str, default: int) -> int:
             raw = args.get(name)
             if raw is None or raw == "":
@@ -260,7 +301,9 @@ class WiseEngine:
                     and (not tgt or t.target_currency == tgt)
                     and (start is None or t.created >= start)
                     and (end is None or t.created <= end)]
-        return [transfer_json(t) for t in rows[offset:offset + limit]]
+        if self.cfg.get("transfer_order", "newest_first") == "newest_first":
+            rows = rows[::-1]
+        return [transfer_json(t) for t in rows[offset:offset + limit]], profile_id
 
     # ------------------------------------------------------------ quotes
 
@@ -426,7 +469,8 @@ class WiseEngine:
     def _funded_path(self, t: Transfer, now: float) -> list[tuple[str, float]]:
         delays, bounce = self.cfg["delays"], self.cfg["bounce_delays"]
         bounces = random.Random(f"{self.seed}:{t.id}").random() < float(self.cfg["bounce_share"])
-        path = (*NORMAL_PATH[:-1], *BOUNCE_PATH) if bounces else NORMAL_PATH
+        normal = NORMAL_PATH if self.cfg.get("receipt") else NORMAL_PATH[:-1]
+        path = (*NORMAL_PATH[:-1], *BOUNCE_PATH) if bounces else normal
         steps, due, bouncing = [], now, False
         for state in path:
             bouncing = bouncing or state == "bounced_back"

@@ -7,8 +7,14 @@ API (``Authorization: Bearer <token>``, like the rest of ``/wise``)::
     GET    /v3/profiles/{profileId}/subscriptions/{subscriptionId}
     DELETE /v3/profiles/{profileId}/subscriptions/{subscriptionId}
 
-Creating a subscription probes the callback URL as Wise does: a signed test notification
-(``X-Test-Notification: true``); anything but a 2xx answers 422 ``INVALID_CALLBACK_URL``.
+Creating a subscription checks the callback URL against Wise's rules (strict, the
+default): HTTPS, on port 443, a domain name rather than an IP address, no query string; a
+URL that breaks one answers 422 naming the rule. The sandbox's own receivers on loopback
+(``http://127.0.0.1:PORT``, ``localhost``, ``[::1]``) are let through only with
+``allow_loopback`` set in this config (a sandbox-only switch; tests and the demo set it).
+A lenient sandbox takes any http(s) URL. Then it probes the URL as Wise does: a signed test
+notification (``X-Test-Notification: true``); anything but a 2xx answers 422
+``INVALID_CALLBACK_URL``.
 
 Deliveries. Every transfer state change and balance change of the engine (its listeners get
 Wise's ``data`` object) becomes one delivery per matching subscription (same event type,
@@ -72,7 +78,33 @@ DEFAULTS: dict[str, Any] = {
     "paused": False,          # the background thread delivers nothing (flush still does)
     "interval": 0.1,          # real seconds between background rounds
     "concurrency": 8,
+    "allow_loopback": False,  # strict: loopback callback URLs (the sandbox's own receivers) refused
 }
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+
+
+def url_rule_broken(url: str, allow_loopback: bool) -> str | None:
+    """The Wise webhook URL rule ``url`` breaks, or None (module docstring)."""
+    import ipaddress
+
+    parsed = urlparse(url)
+    host = (parsed.hostname or "").lower()
+    if allow_loopback and host in LOOPBACK_HOSTS and parsed.scheme in ("http", "https"):
+        return None
+    if parsed.scheme != "https":
+        return "delivery.url must use HTTPS"
+    try:
+        ipaddress.ip_address(host)
+        return "delivery.url must name a domain, not an IP address"
+    except ValueError:
+        pass
+    if host in LOOPBACK_HOSTS or not host or "." not in host:
+        return "delivery.url must name a public domain"
+    if parsed.port not in (None, 443):
+        return "delivery.url must use port 443"
+    if parsed.query:
+        return "delivery.url must not carry a query string"
+    return None
 
 _KEY_LOCK = threading.Lock()
 _KEY: rsa.RSAPrivateKey | None = None
@@ -358,6 +390,10 @@ class WiseWebhooks:
             parsed = urlparse(url) if isinstance(url, str) else None
             if parsed is None or parsed.scheme not in ("http", "https") or not parsed.netloc:
                 problems.append(("delivery.url", "delivery.url must be an http(s) URL"))
+            elif not self.state.lenient:
+                broken = url_rule_broken(str(url), bool(self.cfg.get("allow_loopback")))
+                if broken:
+                    problems.append(("delivery.url", f"{broken} (Wise's webhook URL rules)"))
             if problems:
                 raise WiseError(422, "NOT_VALID", problems[0][1], problems[0][0], [p for p, _ in problems])
             sub = Subscription(id=self._uuid(), profile_id=profile_id, user_id=user.id, name=name.strip(),

@@ -39,14 +39,19 @@ Behaviour worth knowing (see also ``xero_oauth``, ``xero_limits`` and ``xero_dat
   same key with the same body replays the stored response (header ``Idempotent-Replayed:
   true``, sandbox-only) and does nothing else; the same key with a different body is 400.
   Keys are scoped to app, tenant, method and path and live until the next reset.
-- 401 (missing, unknown or expired token) and 403 (no ``xero-tenant-id``, unknown tenant or
-  tenant not connected to the app) answer before limits are counted. Calls are counted
+- 401 (missing, unknown or expired token), 403 (no ``xero-tenant-id``, unknown tenant or
+  tenant not connected to the app) and, strict, 401 with ``WWW-Authenticate: Bearer
+  error="insufficient_scope"`` (the token's grant holds no scope granting the endpoint, see
+  ``xero_oauth.API_SCOPES``; counted as ``...:insufficient_scope``) answer before limits are
+  counted. ``/connections`` needs no scope. Calls are counted
   as ``xero:<client_id>:<tenant_id>:calls`` (``-`` for tenant-less calls), refusals as
   ``...:429`` and ``...:429:<problem>``, refreshes as ``xero:<client_id>:refresh`` (also
   ``refresh_replay`` for grace-period replays and ``refresh_failed``).
 
-Control API (no auth) under ``/xero/_control``: ``GET|POST /config``, ``POST /apps``,
-``POST /grant`` (authorise + exchange in one step), ``GET /tenants``, ``POST
+Control API (no auth) under ``/xero/_control``: ``GET|POST /config``, ``POST /apps``
+(``client_id``, ``client_secret``, ``redirect_uris``, ``kind`` granular|legacy), ``POST
+/apps/<client_id>/narrow`` (``{"remove": [scopes]}``: the app's grants lose them), ``POST
+/grant`` (authorise + exchange in one step; scopes checked as at authorize), ``GET /tenants``, ``POST
 /tenants/<id>/period-lock`` (``{"date": "YYYY-MM-DD" | null}``), ``GET /invoices/<id>``,
 ``POST /invoices/<id>/pay`` (``amount``, ``date``, ``account_code``, ``reference``),
 ``POST /invoices/<id>/void`` (``force`` deletes its payments first), ``POST
@@ -61,7 +66,10 @@ Configuration (``size={"xero": {...}}`` at reset, or ``POST /xero/_control/confi
 ``latency_ms`` 0 (real milliseconds slept per API call while holding an in-flight slot),
 ``access_token_seconds`` 1800, ``refresh_grace_seconds`` 1800, ``refresh_token_seconds``
 5184000, ``code_seconds`` 300, ``auto_register`` true, ``default_page_size`` 100,
-``max_page_size`` 1000. Durations are virtual seconds.
+``max_page_size`` 1000, ``app_kind`` granular (of auto-registered apps),
+``default_redirect_uris`` [``http://localhost:8910/callback``] (of auto-registered apps,
+strict). Durations are virtual seconds. Strictness is the sandbox's (``core``): lenient skips
+the scope and redirect URI checks.
 """
 
 from __future__ import annotations
@@ -82,7 +90,7 @@ from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from flask import Blueprint, Response, g, redirect, request
 
-from paysync_dev.sandbox.core import SandboxState
+from paysync_dev.sandbox.core import SandboxState, virtual_date
 from paysync_dev.sandbox.xero_data import (
     CURRENCIES,
     Tenant,
@@ -114,7 +122,7 @@ from paysync_dev.sandbox.xero_format import (
     where_predicate,
 )
 from paysync_dev.sandbox.xero_limits import XeroLimiter
-from paysync_dev.sandbox.xero_oauth import OAuthError, OAuthStore
+from paysync_dev.sandbox.xero_oauth import APP_KINDS, OAuthError, OAuthStore
 
 DEFAULT_CONFIG: dict[str, Any] = {
     "tenants": 1, "contacts": 50, "invoices": 300, "anchor_date": None,
@@ -122,7 +130,8 @@ DEFAULT_CONFIG: dict[str, Any] = {
     "minute_seconds": 60, "day_seconds": 86400, "day_mode": "fixed", "limits_enabled": True,
     "latency_ms": 0, "access_token_seconds": 1800, "refresh_grace_seconds": 1800,
     "refresh_token_seconds": 60 * 86400, "code_seconds": 300, "auto_register": True,
-    "default_page_size": 100, "max_page_size": 1000,
+    "default_page_size": 100, "max_page_size": 1000, "app_kind": "granular",
+    "default_redirect_uris": ["http://localhost:8910/callback"],
 }
 SEED_KEYS = ("tenants", "contacts", "invoices", "anchor_date")
 EDIT_LOCKED = "This document cannot be edited as it has a payment or credit note allocated to it."
@@ -144,11 +153,17 @@ def _json(obj: Any, status: int = 200, headers: dict[str, str] | None = None) ->
     return Response(dumps(obj), status=status, headers=headers, mimetype="application/json")
 
 
-def _problem(status: int, title: str, detail: str) -> Response:
+def _problem(status: int, title: str, detail: str, auth_error: str = "invalid_token") -> Response:
     body = {"Type": None, "Title": title, "Status": status, "Detail": detail,
             "Instance": str(uuid.uuid4()), "Extensions": {}}
-    headers = {"WWW-Authenticate": 'Bearer error="invalid_token"'} if status == 401 else None
+    headers = {"WWW-Authenticate": f'Bearer error="{auth_error}"'} if status == 401 else None
     return _json(body, status, headers)
+
+
+def _resource() -> str:
+    """The Accounting API resource of this request (``Invoices`` in ``.../api.xro/2.0/Invoices/x``)."""
+    tail = request.path.split("/api.xro/2.0/", 1)
+    return tail[1].split("/", 1)[0] if len(tail) == 2 else ""
 
 
 def _validation(elements: list[dict[str, Any]]) -> Response:
@@ -164,6 +179,13 @@ def _check_config(values: dict[str, Any], allow_seed: bool) -> dict[str, Any]:
         if key == "day_mode":
             if value not in ("fixed", "rolling"):
                 raise ValueError("day_mode must be 'fixed' or 'rolling'")
+        elif key == "app_kind":
+            if value not in APP_KINDS:
+                raise ValueError(f"app_kind must be one of {', '.join(APP_KINDS)}")
+        elif key == "default_redirect_uris":
+            if not isinstance(value, list) or not all(isinstance(u, str) and u for u in value):
+                raise ValueError("default_redirect_uris must be a list of URIs")
+            value = list(value)
         elif key == "anchor_date":
             value = None if value is None else parse_date(value).isoformat()
         elif isinstance(DEFAULT_CONFIG[key], bool):
@@ -188,6 +210,7 @@ class XeroSandbox:
 
     def __init__(self) -> None:
         self.blueprint = Blueprint("xero", __name__)
+        self.blueprint.after_request(virtual_date)
         self.config: dict[str, Any] = dict(DEFAULT_CONFIG)
         self.state: SandboxState | None = None
         self.seed = 0
@@ -210,7 +233,7 @@ class XeroSandbox:
         tenants = [build_tenant(seed, i, int(self.config["contacts"]), int(self.config["invoices"]), anchor)
                    for i in range(int(self.config["tenants"]))]
         self.tenants = {t.tenant_id: t for t in tenants}
-        self.oauth = OAuthStore(self.config)
+        self.oauth = OAuthStore(self.config, strict=not state.lenient)
         self.limiter = XeroLimiter(seed, self.config)
 
     def on_clock(self, state: SandboxState) -> None:
@@ -254,6 +277,10 @@ class XeroSandbox:
                             or not self.oauth.tenant_allowed(app, tenant_id):
                         return _problem(403, "Forbidden", "AuthenticationUnsuccessful")
                 key_tenant = tenant_id or "-"
+                lacking = self.oauth.missing_scope(auth.token, _resource(), request.method != "GET")
+                if lacking is not None:
+                    self._count(app, key_tenant, "insufficient_scope")
+                    return _problem(401, "Unauthorized", "AuthorizationUnsuccessful", "insufficient_scope")
                 self._count(app, key_tenant, "calls")
                 decision = self.limiter.acquire(app, tenant_id, now)
                 if not decision.allowed:
@@ -1061,9 +1088,20 @@ class XeroSandbox:
             data = body()
             if not data.get("client_id"):
                 return _json({"error": "client_id is required"}, 400)
-            app = self.oauth.register(str(data["client_id"]), data.get("client_secret"), data.get("name"),
-                                      data.get("redirect_uris"))
-            return _json({"client_id": app.client_id, "name": app.name, "redirect_uris": app.redirect_uris})
+            try:
+                app = self.oauth.register(str(data["client_id"]), data.get("client_secret"), data.get("name"),
+                                          data.get("redirect_uris"), data.get("kind"))
+            except OAuthError as exc:
+                return _json(exc.body(), exc.status)
+            return _json({"client_id": app.client_id, "name": app.name, "redirect_uris": app.redirect_uris,
+                          "kind": app.kind})
+
+        @bp.post(f"{ctl}/apps/<client_id>/narrow")
+        def narrow_app(client_id: str) -> Response:
+            remove = body().get("remove")
+            if not isinstance(remove, list) or not remove:
+                return _json({"error": "remove must list the scopes to take away"}, 400)
+            return _json({"client_id": client_id, "grants": self.oauth.narrow(client_id, [str(r) for r in remove])})
 
         @bp.post(f"{ctl}/grant")
         def grant() -> Response:
@@ -1072,7 +1110,7 @@ class XeroSandbox:
             unknown = [t for t in tenants if t not in self.tenants]
             if unknown or not data.get("client_id"):
                 return _json({"error": f"client_id required; unknown tenants {unknown}"}, 400)
-            scope = data.get("scope") or "openid profile email offline_access accounting.transactions " \
+            scope = data.get("scope") or "offline_access accounting.invoices accounting.payments " \
                                           "accounting.contacts accounting.settings"
             try:
                 out = self.oauth.grant_direct(str(data["client_id"]), data.get("client_secret"), tenants,

@@ -3,10 +3,24 @@
 - **Apps.** A client id is accepted if it was registered (``POST /xero/_control/apps``) or,
   with ``auto_register`` on (the default), on first use: the first secret presented for an
   unknown client id becomes its secret; a different secret later is ``invalid_client``.
+  An app is ``granular`` (created from 2 March 2026: the broad ``accounting.transactions``,
+  ``accounting.transactions.read`` and ``accounting.reports.read`` are refused) or ``legacy``
+  (older: broad and granular scopes both allowed). An auto-registered app is of the kind
+  ``app_kind`` (``granular``) with the redirect URIs ``default_redirect_uris``
+  (``http://localhost:8910/callback``, paysync's default).
 - **Authorize** consents at once and redirects with ``code`` and ``state``; every tenant of
   the sandbox is granted unless the non-Xero query parameter ``sandbox_tenants`` (comma list
   of tenant ids or 0-based indexes) narrows it. Codes live ``code_seconds`` (300), once.
-  PKCE (``code_challenge`` S256/plain) is honoured when sent.
+  PKCE (``code_challenge`` S256/plain) is honoured when sent. Strict (the default): the
+  ``redirect_uri`` must be one registered for the app, character for character (Xero allows
+  no wildcards: ``localhost`` is not ``127.0.0.1``, another port is another URI), and every
+  scope must be known and allowed for the app's kind; refusals answer 400 with an OAuth error
+  instead of redirecting (Xero shows an error page). Lenient: any redirect URI for an app
+  that registered none, any scope.
+- **Scopes per endpoint** (:data:`API_SCOPES`). Strict: a call whose token lacks every
+  scope that grants the endpoint answers 401 ``AuthorizationUnsuccessful`` with
+  ``WWW-Authenticate: Bearer error="insufficient_scope"``, as Xero does; a read is granted by
+  the resource's scope or its ``.read`` variant, a write by the scope itself.
 - **Tokens.** Access tokens live ``access_token_seconds`` (1800) and are JWT-shaped
   (HS256 over a per-reset key; claims as Xero's: ``client_id``, ``authentication_event_id``,
   ``exp``...). Refresh tokens rotate on every refresh. The superseded one stays usable for
@@ -33,6 +47,43 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+#: Scopes an app created from 2 March 2026 may no longer request (granular apps).
+BROAD_SCOPES = frozenset({"accounting.transactions", "accounting.transactions.read", "accounting.reports.read"})
+#: Every scope the sandbox knows (Xero's accounting and identity scopes).
+KNOWN_SCOPES = BROAD_SCOPES | frozenset({
+    "openid", "profile", "email", "offline_access",
+    "accounting.invoices", "accounting.invoices.read", "accounting.payments", "accounting.payments.read",
+    "accounting.banktransactions", "accounting.banktransactions.read", "accounting.manualjournals",
+    "accounting.manualjournals.read", "accounting.contacts", "accounting.contacts.read", "accounting.settings",
+    "accounting.settings.read", "accounting.attachments", "accounting.attachments.read",
+    "accounting.journals.read", "accounting.budgets.read", "accounting.reports.aged.read",
+    "accounting.reports.balancesheet.read", "accounting.reports.profitandloss.read",
+    "accounting.reports.trialbalance.read", "accounting.reports.banksummary.read",
+    "accounting.reports.executivesummary.read", "accounting.reports.taxreports.read",
+    "accounting.reports.tenninetynine.read", "accounting.reports.budgetsummary.read",
+})
+#: Accounting API resource -> (scopes granting writes, extra scopes granting reads only).
+API_SCOPES: dict[str, tuple[frozenset[str], frozenset[str]]] = {
+    "Invoices": (frozenset({"accounting.invoices", "accounting.transactions"}),
+                 frozenset({"accounting.invoices.read", "accounting.transactions.read"})),
+    "Payments": (frozenset({"accounting.payments", "accounting.transactions"}),
+                 frozenset({"accounting.payments.read", "accounting.transactions.read"})),
+    "BankTransactions": (frozenset({"accounting.banktransactions", "accounting.transactions"}),
+                         frozenset({"accounting.banktransactions.read", "accounting.transactions.read"})),
+    "Contacts": (frozenset({"accounting.contacts"}), frozenset({"accounting.contacts.read"})),
+    "Accounts": (frozenset({"accounting.settings"}), frozenset({"accounting.settings.read"})),
+    "Organisation": (frozenset({"accounting.settings"}), frozenset({"accounting.settings.read"})),
+}
+APP_KINDS = ("granular", "legacy")
+
+
+def scopes_granting(resource: str, write: bool) -> frozenset[str] | None:
+    """The scopes any one of which grants ``resource`` (None: the sandbox asks for none)."""
+    found = API_SCOPES.get(resource)
+    if found is None:
+        return None
+    return found[0] if write else found[0] | found[1]
+
 
 class OAuthError(Exception):
     """An OAuth error response: ``{"error": code}`` with an HTTP status."""
@@ -54,6 +105,7 @@ class App:
     client_secret: str | None
     name: str
     redirect_uris: list[str] | None = None
+    kind: str = "granular"  # granular | legacy (module docstring)
 
 
 @dataclass
@@ -130,13 +182,17 @@ class OAuthStore:
     codes: dict[str, Code] = field(default_factory=dict)
     connections: dict[str, Connection] = field(default_factory=dict)
     lock: threading.RLock = field(default_factory=threading.RLock)
+    strict: bool = True
 
     # ------------------------------------------------------------------ apps
 
     def register(self, client_id: str, client_secret: str | None, name: str | None = None,
-                 redirect_uris: list[str] | None = None) -> App:
+                 redirect_uris: list[str] | None = None, kind: str | None = None) -> App:
+        kind = kind or str(self.config.get("app_kind") or "granular")
+        if kind not in APP_KINDS:
+            raise OAuthError("invalid_request", 400, f"kind must be one of {', '.join(APP_KINDS)}")
         with self.lock:
-            app = App(client_id, client_secret, name or f"sandbox app {client_id[:8]}", redirect_uris)
+            app = App(client_id, client_secret, name or f"sandbox app {client_id[:8]}", redirect_uris, kind)
             self.apps[client_id] = app
             return app
 
@@ -147,7 +203,8 @@ class OAuthStore:
         if app is None:
             if not self.config.get("auto_register", True):
                 raise OAuthError("invalid_client", 400, "unknown client_id")
-            app = self.register(client_id, secret)
+            uris = list(self.config.get("default_redirect_uris") or []) if self.strict else None
+            app = self.register(client_id, secret, redirect_uris=uris)
         if check_secret:
             if app.client_secret is None and secret:
                 app.client_secret = secret  # registered by the authorize page; first secret wins
@@ -161,14 +218,33 @@ class OAuthStore:
 
     # --------------------------------------------------------------- authorize
 
+    def check_scope(self, app: App, scope: str) -> None:
+        """Strict: every requested scope known and allowed for the app's kind."""
+        if not self.strict:
+            return
+        requested = scope.split()
+        unknown = sorted(s for s in requested if s not in KNOWN_SCOPES)
+        if unknown:
+            raise OAuthError("invalid_scope", 400, f"unknown scope {', '.join(unknown)}")
+        if app.kind == "granular":
+            broad = sorted(s for s in requested if s in BROAD_SCOPES)
+            if broad:
+                raise OAuthError("unauthorized_client", 400,
+                                 f"Invalid scope for client: {', '.join(broad)} (apps created from 2 March 2026 "
+                                 "request granular scopes such as accounting.invoices, accounting.payments)")
+
     def authorize(self, client_id: str | None, redirect_uri: str | None, scope: str, tenants: list[str],
                   now: float, challenge: str | None = None, method: str | None = None) -> str:
         with self.lock:
             app = self._app(client_id, check_secret=False)
             if not redirect_uri:
                 raise OAuthError("invalid_request", 400, "redirect_uri is required")
-            if app.redirect_uris and redirect_uri not in app.redirect_uris:
-                raise OAuthError("invalid_request", 400, "redirect_uri is not registered for this app")
+            registered = app.redirect_uris or []
+            if (self.strict or registered) and redirect_uri not in registered:
+                raise OAuthError("invalid_request", 400,
+                                 f"redirect_uri {redirect_uri} is not registered for app {app.client_id} "
+                                 f"(registered, matched exactly: {', '.join(registered) or 'none'})")
+            self.check_scope(app, scope)
             code = secrets.token_urlsafe(24)
             self.codes[code] = Code(code, app.client_id, redirect_uri, scope, list(tenants),
                                     now + float(self.config["code_seconds"]), challenge, method or "plain")
@@ -207,6 +283,7 @@ class OAuthStore:
         """The control shortcut: authorise and exchange in one step."""
         with self.lock:
             app = self._app(client_id, secret, check_secret=secret is not None)
+            self.check_scope(app, scope)
             grant = Grant(str(uuid.uuid4()), app.client_id, scope, list(tenants), now)
             self.grants[grant.id] = grant
             for tenant in tenants:
@@ -298,6 +375,29 @@ class OAuthStore:
             when = datetime.fromtimestamp(at.expires, tz=UTC).strftime("%m/%d/%Y %H:%M:%S")
             return AuthResult(None, f"TokenExpired: token expired at {when}")
         return AuthResult(at)
+
+    def missing_scope(self, token: AccessToken, resource: str, write: bool) -> frozenset[str] | None:
+        """Strict: the scopes that would grant ``resource`` when the token's grant holds none of
+        them (None when the call is allowed). Read live: a narrowed grant narrows its tokens."""
+        granting = scopes_granting(resource, write)
+        if not self.strict or granting is None:
+            return None
+        held = set(self.grants[token.grant_id].scope.split())
+        return None if held & granting else granting
+
+    def narrow(self, client_id: str, remove: list[str]) -> int:
+        """Take scopes away from every live grant of an app (consent given again with fewer
+        scopes); its tokens, and those refreshed from them, lose them. Returns the grants changed."""
+        changed = 0
+        with self.lock:
+            for grant in self.grants.values():
+                if grant.client_id != client_id or grant.revoked:
+                    continue
+                kept = [s for s in grant.scope.split() if s not in remove]
+                if len(kept) != len(grant.scope.split()):
+                    grant.scope = " ".join(kept)
+                    changed += 1
+        return changed
 
     def tenant_allowed(self, client_id: str, tenant_id: str) -> bool:
         with self.lock:

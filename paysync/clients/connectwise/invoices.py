@@ -1,12 +1,14 @@
-"""Invoices: ``GET /finance/invoices`` (paged), one invoice, its payments, and
+"""Invoices: ``GET /finance/invoices`` (paged), their count, one invoice, its payments, and
 ``POST /finance/invoices/{id}/payments`` to apply a payment."""
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
+from mappers import jsonnum
+from paysync.clients.clock import answer_time
 from paysync.clients.connectwise.client import ConnectWiseClient
 
 
@@ -30,3 +32,10 @@ def apply_payment(client: ConnectWiseClient, invoice_id: int, amount: Decimal, p
     """``POST /finance/invoices/{id}/payments``: the invoice's balance goes down by ``amount``."""
     return client.post(f"finance/invoices/{int(invoice_id)}/payments",
                        {"amount": amount, "paymentDate": f"{paid_on.isoformat()}T00:00:00Z", "type": payment_type})
+
+
+def count_answered(client: ConnectWiseClient) -> tuple[int, datetime | None]:
+    """``GET /finance/invoices/count`` (a cheap authenticated call) and ConnectWise's time of the answer."""
+    resp = client.http.request("GET", "finance/invoices/count")
+    body = jsonnum.decode(resp)
+    return int((body or {}).get("count", 0)), answer_time(resp)

@@ -3,21 +3,52 @@
 Every call goes through :class:`~paysync.clients.http.BudgetedHTTP` (budget, retries, 429,
 Decimal JSON). The token is read from encrypted storage by the caller and only lives in
 this object (never in a task payload, never in a log: ``repr`` hides it).
+
+Wise's clock. Every answer's ``Date`` header is Wise's time; the client keeps the offset to
+ours (:meth:`WiseClient.now`), so what is measured against Wise's own timestamps (how long a
+transfer has been ``outgoing_payment_sent``, the ``createdDateStart`` of the next polling
+window) is measured on Wise's clock: a skewed local clock neither shortens nor stretches it,
+and the sandbox's virtual clock moves it in tests.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import time
 from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import requests
 
 from mappers import jsonnum
 from paysync.budgets import BucketSpec, shared_limiter, wise_bucket
+from paysync.clients.clock import answer_time
 from paysync.clients.http import BudgetedHTTP
 
-WiseClient = BudgetedHTTP
+
+@dataclasses.dataclass
+class WiseClient(BudgetedHTTP):
+    """:class:`BudgetedHTTP` that also follows Wise's clock (module docstring)."""
+
+    clock_offset: float | None = None  # Wise's time minus ours, in seconds, from the latest answer
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        chained = self.on_response
+
+        def observe(resp: requests.Response) -> None:
+            when = answer_time(resp)
+            if when is not None:
+                self.clock_offset = when.timestamp() - time.time()
+            if chained is not None:
+                chained(resp)
+
+        self.on_response = observe
+
+    def now(self) -> datetime:
+        """Wise's time now, as its latest answer showed it (ours before any answer)."""
+        return datetime.now(UTC) + timedelta(seconds=self.clock_offset or 0.0)
 
 
 def bucket_for(connector_id: int | str, limits: Mapping[str, Any] | None = None) -> BucketSpec:
@@ -64,7 +95,7 @@ def describe_error(resp: requests.Response) -> tuple[str, str | None]:
 
 
 def for_connector(connector: Mapping[str, Any], api_key: str, *, interactive: bool = False,
-                  session: requests.Session | None = None) -> BudgetedHTTP:
+                  session: requests.Session | None = None) -> WiseClient:
     """A client for ``connector`` (a ``storage.connectors`` row) with its decrypted token."""
     config = connector["config"]
     token = str(api_key)
@@ -72,7 +103,7 @@ def for_connector(connector: Mapping[str, Any], api_key: str, *, interactive: bo
     def auth() -> dict[str, str]:
         return {"Authorization": f"Bearer {token}"}
 
-    return BudgetedHTTP(
+    return WiseClient(
         provider="wise",
         base_url=config.get("baseUrl") or "https://api.wise.com",
         bucket=bucket_for(connector["id"], config.get("limits")),

@@ -1,18 +1,40 @@
-"""Transfers: list (offset + limit), get, create (idempotent on customerTransactionId), cancel."""
+"""Transfers: list (a ``createdDateStart`` window, offset + limit), get, create (idempotent on
+customerTransactionId), cancel."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
+from mappers import jsonnum
+from paysync.clients.clock import answer_time
 from paysync.clients.http import BudgetedHTTP
 
 MAX_LIMIT = 100
 
 
-def list_page(client: BudgetedHTTP, profile_id: int | str, offset: int, limit: int) -> list[dict[str, Any]]:
+def wise_instant(when: datetime) -> str:
+    """A ``createdDateStart`` value: ISO 8601 in UTC, whole seconds (``2026-07-02T12:38:02Z``)."""
+    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def list_page(client: BudgetedHTTP, profile_id: int | str, offset: int, limit: int,
+              created_start: datetime | None = None) -> list[dict[str, Any]]:
+    """One page of the profile's transfers (created at or after ``created_start`` when given)."""
+    return list_window(client, profile_id, offset, limit, created_start)[0]
+
+
+def list_window(client: BudgetedHTTP, profile_id: int | str, offset: int, limit: int,
+                created_start: datetime | None = None) -> tuple[list[dict[str, Any]], datetime | None]:
+    """One page of the profile's transfers created at or after ``created_start`` (all when None),
+    and Wise's time of the answer (its ``Date`` header). Wise promises no order of the list."""
     if not 1 <= limit <= MAX_LIMIT or offset < 0 or offset % limit:
         raise ValueError(f"offset {offset} must be a non-negative multiple of limit {limit} (1..{MAX_LIMIT})")
-    return client.json("GET", "/v1/transfers", params={"profile": profile_id, "offset": offset, "limit": limit})
+    params: dict[str, Any] = {"profile": profile_id, "offset": offset, "limit": limit}
+    if created_start is not None:
+        params["createdDateStart"] = wise_instant(created_start)
+    resp = client.request("GET", "/v1/transfers", params=params)
+    return jsonnum.decode(resp), answer_time(resp)
 
 
 def get(client: BudgetedHTTP, transfer_id: int | str) -> dict[str, Any]:

@@ -19,7 +19,10 @@ Built from the connection a task resolved at run time (``storage.connections.res
 - ``Authorization`` from :class:`~paysync.clients.xero.oauth.TokenSource` (refreshed once,
   under a lock) and ``xero-tenant-id`` on every call; a 401 refreshes and retries, a 403
   (tenant disconnected from the app) or a refused refresh marks the connection
-  ``needs_reauth`` and raises ``ReauthRequired``.
+  ``needs_reauth`` and raises ``ReauthRequired``; so does a 401 whose ``WWW-Authenticate``
+  says ``insufficient_scope`` (the token lacks the endpoint's scope: refreshing cannot help,
+  only consent to the scopes in :mod:`.scopes`), naming the call and the scopes it needs.
+- the bucket is keyed by the canonical client id and tenant id (:mod:`.ids`).
 """
 
 from __future__ import annotations
@@ -40,12 +43,21 @@ from paysync.budgets import (
     xero_bucket,
 )
 from paysync.clients.http import BudgetedHTTP, ProviderError
+from paysync.clients.xero import scopes
 from paysync.clients.xero.envelopes import validation_messages
+from paysync.clients.xero.ids import canonical_id
 from paysync.clients.xero.oauth import ReauthRequired, TokenSource, XeroUrls, mark_needs_reauth
 from storage.connections import Connection
 
 log = logging.getLogger(__name__)
 TENANTLESS = "-"  # bucket "tenant" of calls that name none (GET /connections): only the app window matters
+INSUFFICIENT_SCOPE = "insufficient_scope"  # a 401 whose WWW-Authenticate says the token lacks the scope
+
+
+def budget_bucket(client_id: str, tenant_id: str | None) -> BucketSpec:
+    """The Xero bucket of an app and tenant, keyed by their canonical ids (``ids.canonical_id``):
+    the same app typed in another case or GUID form shares the same budget."""
+    return xero_bucket(canonical_id(client_id), canonical_id(tenant_id) if tenant_id else TENANTLESS)
 
 
 def describe_error(resp: requests.Response) -> tuple[str, str | None]:
@@ -58,6 +70,8 @@ def describe_error(resp: requests.Response) -> tuple[str, str | None]:
     code = None
     if isinstance(body, dict):
         code = body.get("Type") or body.get("Title") or body.get("error")
+    if resp.status_code == 401 and "insufficient_scope" in resp.headers.get("WWW-Authenticate", ""):
+        code = INSUFFICIENT_SCOPE
     return "; ".join(messages) or (resp.text or resp.reason or "")[:500], code
 
 
@@ -102,7 +116,7 @@ class XeroClient:
         self.limiter = limiter or shared_limiter()
         self.session = session or requests.Session()
         self.tokens = TokenSource(connection, limiter=self.limiter, session=self.session)
-        self.bucket = xero_bucket(connection.client_id, connection.tenant_id or TENANTLESS)
+        self.bucket = budget_bucket(connection.client_id, connection.tenant_id)
         self._token: str | None = None
         self.http = self._http(self.urls.api, self.bucket, interactive, max_inline_wait, tenant=connection.tenant_id)
         self._tenantless_calls = 0
@@ -136,6 +150,13 @@ class XeroClient:
             try:
                 return http.request(method, path, **kwargs)
             except ProviderError as exc:
+                if exc.status == 401 and exc.code == INSUFFICIENT_SCOPE:
+                    need = scopes.need_for(method, path)
+                    wanted = scopes.describe(need) if need else f"{method} {path} needs a scope this token lacks"
+                    reason = (f"Xero refused {method} {path}: the token lacks the scope ({wanted}); authorise again "
+                              "with the scopes it needs (paysync connections authorize --scopes ...)")
+                    mark_needs_reauth(conn_id, reason)
+                    raise ReauthRequired(conn_id, reason) from None
                 if exc.status == 401:
                     if attempt == 2:
                         reason = f"Xero refused fresh tokens (401: {exc.message})"
@@ -167,9 +188,13 @@ class XeroClient:
     def tenantless(self, method: str, path: str, **kwargs: Any) -> Any:
         """One call to the connections API (``path`` relative to its base): no tenant header, the
         app's own bucket (only its per-app window counts), always interactive; the decoded JSON."""
-        bucket = xero_bucket(self.connection.client_id, TENANTLESS)
+        return jsonnum.decode(self.tenantless_response(method, path, **kwargs))
+
+    def tenantless_response(self, method: str, path: str, **kwargs: Any) -> requests.Response:
+        """:meth:`tenantless`, the response itself (headers included)."""
+        bucket = budget_bucket(self.connection.client_id, None)
         http = self._http(self.urls.connections, bucket, True, self.max_inline_wait, tenant=None)
         try:
-            return jsonnum.decode(self._authorised(http, method, path, **kwargs))
+            return self._authorised(http, method, path, **kwargs)
         finally:
             self._tenantless_calls += http.calls

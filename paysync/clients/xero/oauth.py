@@ -27,6 +27,12 @@ merchant can point at the sandbox:
 - ``PAYSYNC_XERO_LOGIN_URL`` [https://login.xero.com] (``/identity/connect/authorize``)
 - ``PAYSYNC_XERO_REFRESH_LOCK_SECONDS`` [``PAYSYNC_HTTP_TIMEOUT`` + 15]: how long a
   refresher may hold the lock (a killed one blocks others this long at most).
+
+Authorisation asks for the connection's scopes (:mod:`.scopes`: granular by default, the
+legacy set for apps created before March 2026) and redirects to the connection's fixed
+redirect URI (:func:`redirect_uri_for`: ``credentials["redirect_uri"]``, else
+``PAYSYNC_XERO_REDIRECT_URI`` [``http://localhost:8910/callback``]), which must be
+registered for the app exactly.
 """
 
 from __future__ import annotations
@@ -47,15 +53,16 @@ from mappers import jsonnum
 from paysync.budgets import BucketSpec, Limiter, Window, shared_limiter
 from paysync.budgets.buckets import PREFIX
 from paysync.clients.http import BudgetedHTTP, ProviderError
+from paysync.clients.xero import scopes as scope_sets
 from paysync.clients.xero.envelopes import validation_messages
+from paysync.clients.xero.ids import canonical_id
 from paysync.config import settings
 from paysync.crashpoints import crash_point
 from paysync.errors import ConfigError, PaysyncError
 from storage import connections
 from storage.connections import Connection
 
-SCOPES = ("openid", "profile", "email", "offline_access", "accounting.transactions", "accounting.contacts",
-          "accounting.settings.read")
+DEFAULT_REDIRECT_URI = "http://localhost:8910/callback"
 REFRESH_MARGIN = 120.0  # refresh this many seconds before Xero's expiry
 REAUTH_ERRORS = ("invalid_grant", "invalid_client", "unauthorized_client")
 
@@ -110,8 +117,17 @@ class XeroUrls:
                 "login": f"{root}/login"}
 
 
+def redirect_uri_for(credentials: dict[str, Any] | None) -> str:
+    """The redirect URI of a connection: its own (``credentials["redirect_uri"]``), else
+    ``PAYSYNC_XERO_REDIRECT_URI``, else :data:`DEFAULT_REDIRECT_URI`. It must be registered for
+    the app in Xero exactly as written (no wildcards)."""
+    own = (credentials or {}).get("redirect_uri")
+    return str(own or os.environ.get("PAYSYNC_XERO_REDIRECT_URI") or DEFAULT_REDIRECT_URI)
+
+
 def identity_bucket(client_id: str) -> BucketSpec:
     """Token calls do not count against the API limits; a modest bucket of their own per app."""
+    client_id = canonical_id(client_id)
     key = f"{PREFIX}:{{xero-identity:{client_id}}}"
     return BucketSpec(name=f"xero-identity:{client_id}", key=key,
                       windows=(Window("minute", f"{key}:minute", 60, 60.0),), concurrency=None)
@@ -177,7 +193,7 @@ def jwt_claims(token: str) -> dict[str, Any]:
 
 
 def authorize_url(urls: XeroUrls, client_id: str, redirect_uri: str, state: str, challenge: str | None = None,
-                  scopes: tuple[str, ...] = SCOPES, extra: dict[str, str] | None = None) -> str:
+                  scopes: tuple[str, ...] = scope_sets.GRANULAR, extra: dict[str, str] | None = None) -> str:
     params = {"response_type": "code", "client_id": client_id, "redirect_uri": redirect_uri,
               "scope": " ".join(scopes), "state": state}
     if challenge:

@@ -7,7 +7,11 @@ Fields (JSON, Formance's names)::
     pageSize          default 25, 1..100 (transfers page size; offsets stay a multiple of it)
     pollingPeriod     default "30m"; a duration, never below PAYSYNC_WISE_MIN_POLLING
     baseUrl           default https://api.wise.com (the sandbox: http://127.0.0.1:PORT/wise)
-    publicUrl         optional; where Wise may deliver webhooks (stored for the webhook issue)
+    publicUrl         optional; where Wise delivers webhooks. Wise's rules: https, port 443, a
+                      domain name (no IP address), no query string, a certificate from a
+                      public CA (checked by ``paysync doctor``). A loopback http URL (the
+                      sandbox's deliveries) only with PAYSYNC_WISE_LOOPBACK_WEBHOOKS=1, never
+                      in production.
     limits            optional {"minuteLimit": int, "minuteSeconds": number, "concurrency": int}
                       for this connector's bucket (Wise publishes no limits)
 """
@@ -75,6 +79,41 @@ def _url(value: Any) -> str | None:
     if parsed.scheme not in ("http", "https") or not parsed.netloc:
         return None
     return value.strip().rstrip("/")
+
+
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+
+
+def public_url_problem(value: str) -> str | None:
+    """The Wise webhook URL rule ``value`` breaks (a message naming it), or None."""
+    import ipaddress
+
+    parsed = urlparse(value.strip())
+    host = (parsed.hostname or "").lower()
+    if parsed.scheme not in ("http", "https") or not host:
+        return f"must be an https URL, got {value!r}"
+    if host in LOOPBACK_HOSTS and wise_settings.loopback_webhooks():
+        return None
+    if parsed.scheme != "https":
+        return f"must use https: Wise delivers webhooks over HTTPS only (got {value!r})"
+    try:
+        ipaddress.ip_address(host)
+        return f"must name a domain, not an IP address: Wise does not deliver to IP addresses (got {value!r})"
+    except ValueError:
+        pass
+    if host in LOOPBACK_HOSTS or "." not in host:
+        return f"must be a public domain name Wise can reach (got {value!r})"
+    try:
+        port = parsed.port
+    except ValueError:
+        return f"has an unreadable port (got {value!r})"
+    if port not in (None, 443):
+        return f"must use port 443: Wise delivers webhooks to port 443 only (got {value!r})"
+    if parsed.query or value.strip().endswith("?"):
+        return f"must not carry a query string: Wise refuses callback URLs with one (got {value!r})"
+    if parsed.fragment:
+        return f"must not carry a fragment (got {value!r})"
+    return None
 
 
 def _rsa_pem(value: Any) -> str | None:
@@ -149,8 +188,11 @@ def parse_config(raw: Any) -> WiseConfig:
     public_url = None
     if raw.get("publicUrl") not in (None, ""):
         public_url = _url(raw["publicUrl"])
+        problem = public_url_problem(str(raw["publicUrl"])) if isinstance(raw["publicUrl"], str) else None
         if public_url is None:
-            errors["publicUrl"] = f"must be an http(s) URL, got {raw['publicUrl']!r}"
+            errors["publicUrl"] = f"must be an https URL, got {raw['publicUrl']!r}"
+        elif problem:
+            errors["publicUrl"] = problem
 
     limits = None
     if raw.get("limits") is not None:

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from paysync.clients.http import BudgetedHTTP
-from paysync.clients.wise import for_connector
+from paysync.clients.wise import WiseClient, for_connector
 from paysync.errors import PaysyncError
 from storage import connectors
 
@@ -53,3 +53,9 @@ def open_run(connector_id: int, *, interactive: bool = False, generation: int | 
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+def wise_now(client: BudgetedHTTP) -> datetime:
+    """Wise's time now as the client's latest answer showed it (``WiseClient.now``); ours for a
+    client that does not follow Wise's clock."""
+    return client.now() if isinstance(client, WiseClient) else utcnow()

@@ -1,26 +1,47 @@
-"""FETCH_PAYMENTS: transfers per profile, offset + limit with the configured page size, a
-watermark per profile in ``sync_states`` advanced in the same transaction as each page's
-rows, and re-polls of the transfers that may still change.
+"""FETCH_PAYMENTS: the transfers of each profile, found whatever order Wise lists them in, a
+watermark per profile in ``sync_states`` advanced in the same transaction as each page's rows,
+and re-polls of the transfers that may still change.
 
-Watermark. ``{"offset": n}`` is the first position not yet read in a *full* page. A short
-(last) page leaves it where it is, so the next sync reads that page again and finds what
-was added to it. A saved offset that no longer fits a changed ``pageSize`` is realigned
-down to a multiple of it (Wise rejects an offset that is not one). A sync killed between
-pages resumes at the last committed page: rows are keyed by (transfer, leg), so a page read
-twice is written once.
+Finding new transfers. Wise documents no order for ``GET /v1/transfers`` (newest first, oldest
+first, or another): an offset into the whole list is not a position that stays put. Each sync
+is a *pass* over a window, ``createdDateStart = since``, read with offset + limit (the
+configured ``pageSize``) until a short page:
 
-Re-polls. An offset only finds new transfers. A payout leg is *watched* (``next_check_at``
+- ``since`` is where the previous complete pass started, on Wise's clock, minus an overlap
+  (``PAYSYNC_WISE_LIST_OVERLAP``, 15m): the ``Date`` of the pass's first answer. Every
+  transfer created after that moment is in the next window, whatever happens during this
+  pass; every transfer created before it is in this pass's window (the overlap covers the
+  time Wise takes to list a new transfer and seconds-wide ``created`` values);
+- a transfer created while the pass pages through the window either lands after the offset
+  reached (read now) or shifts the rest of the list back (some rows read twice, none
+  skipped); either way the next window holds it. Nothing moves towards the front of a list
+  sorted by creation, so no transfer is skipped, in either order;
+- rows are keyed by (transfer, leg): a transfer read twice, in one pass or in two
+  overlapping windows, is written once (an unchanged row is not rewritten at all).
+
+Watermark ``{"since", "pageSize"}``, and while a pass is under way ``"pass": {"start",
+"offset", "nextSince"}``: committed with each page, so a sync killed between pages resumes
+at the next page of the same window (the rows before it are stored); a changed ``pageSize``
+realigns the offset down to a multiple of it (Wise rejects any other). The first sync has no
+``since``: the whole list.
+
+Re-polls. A window only finds new transfers. A payout leg is *watched* (``next_check_at``
 not null) while it is PENDING (or OTHER, or bounced back), and while it is settled but
 still inside the settlement window (a bounce may still come); cancelled and refunded
-transfers are done. Watched transfers not already on a page read this sync are re-read
-either by ``GET /v1/transfers/{id}`` or by re-reading the 100-transfer pages that hold them
-(positions are stored), whichever takes fewer calls for this sync.
+transfers are done. Watched transfers not already read this sync are re-read either by
+``GET /v1/transfers/{id}`` or by reading pages of 100 of the window that starts at the
+oldest of them (sized from the transfers stored since then), whichever takes fewer calls.
 
 Status. The seed's table with PRODUCT.md's decisions (``mappers.wise.payments``):
 ``outgoing_payment_sent`` counts as SUCCEEDED once it has stayed so for the settlement
-window. ``status_since`` is when a state was first seen; on the very first sight of a
+window, measured on Wise's clock (the ``Date`` of its answers, ``WiseClient.now``), so the
+sandbox's virtual clock moves it in tests and a skewed local clock does not.
+``status_since`` is when a state was first seen; on the very first sight of a
 transfer already settled long ago (received, charged back, failed, cancelled, refunded and
-created before the window) its creation time stands in, so old history is not watched.
+created before the window) its creation time stands in, so old history is not watched;
+``outgoing_payment_sent``, the state most of a real account's history ends in, counts as
+reached one window after creation when it was created two windows ago or more (settled at
+once), and from its first sight otherwise (a late bounce is still possible).
 Every change of (status, raw status) adds a ``payment_adjustments`` row. Rows whose
 normalized content, settlement clock and watch flag did not change are not rewritten.
 """
@@ -40,7 +61,7 @@ from mappers.wise.records import Leg, PaymentStatus
 from paysync.clients.http import ProviderError
 from paysync.clients.wise import transfers as api
 from paysync.connectors.wise import settings
-from paysync.connectors.wise.context import Run, utcnow
+from paysync.connectors.wise.context import Run, utcnow, wise_now
 from paysync.crashpoints import crash_point
 from storage import connectors, quarantine, sync_states
 from storage import wise as wise_store
@@ -79,8 +100,11 @@ def realign(offset: int, page_size: int) -> int:
 
 
 def first_seen_since(state: str, created: datetime, now: datetime, window: timedelta) -> datetime:
+    """When a transfer seen for the first time entered its state (module docstring)."""
     if (state in DONE_STATES or state in SETTLED_STATES - {"outgoing_payment_sent"}) and created + window <= now:
         return created
+    if state == "outgoing_payment_sent" and created + 2 * window <= now:
+        return created + window  # Wise's final state, reached at least a window ago: settled
     return now
 
 
@@ -191,24 +215,41 @@ def _write(run: Run, profile_id: str, items: Sequence[tuple[dict[str, Any], int 
     return stats
 
 
+def _instant(text: str | None) -> datetime | None:
+    return datetime.fromisoformat(text) if text else None
+
+
 def fetch(run: Run, profile_id: str, now: datetime | None = None) -> dict[str, Any]:
-    """One incremental sync of a profile's transfers; returns counts and calls made."""
-    now = now or utcnow()
+    """One incremental sync of a profile's transfers; returns counts and calls made. ``now`` is
+    Wise's time of the first answer unless given."""
     window = settings.settlement_window()
+    overlap = settings.list_overlap()
     lookups = read_lookups(run.id, str(profile_id))
     scope = f"profile:{profile_id}"
     size = run.page_size
     saved = sync_states.get(run.owner, STREAM, scope) or {}
-    offset = realign(int(saved.get("offset", 0)), size)
-    totals: dict[str, Any] = {"pages": 0, "calls": 0}
+    since = _instant(saved.get("since"))
+    under_way = saved.get("pass") or {}
+    start = _instant(under_way.get("start")) if under_way else since
+    offset = realign(int(under_way.get("offset", 0)), size) if under_way else 0
+    next_since = _instant(under_way.get("nextSince"))
+    totals: dict[str, Any] = {"pages": 0, "calls": 0, "resumed": bool(under_way)}
     seen: set[str] = set()
     while True:
-        page = api.list_page(run.client, profile_id, offset, size)
+        page, answered = api.list_window(run.client, profile_id, offset, size, start)
         totals["pages"] += 1
         totals["calls"] += 1
+        if now is None:
+            now = answered or wise_now(run.client)
+        if next_since is None:  # the first answer of the pass: where the next window starts
+            next_since = (answered or now) - overlap if (answered or now) else None
         full = len(page) >= size
-        mark = {"offset": offset + size if full else offset, "pageSize": size}
-        stats = _write(run, profile_id, [(t, offset + i) for i, t in enumerate(page)], lookups, now, window, mark)
+        mark: dict[str, Any] = {"since": _text(start), "pageSize": size}
+        if full:
+            mark["pass"] = {"start": _text(start), "offset": offset + size, "nextSince": _text(next_since)}
+        else:
+            mark["since"] = _text(next_since)
+        stats = _write(run, profile_id, [(t, None) for t in page], lookups, now, window, mark)
         if stats is None:
             return {"skipped": "connector inactive or reset", **totals}
         _add(totals, stats)
@@ -217,34 +258,45 @@ def fetch(run: Run, profile_id: str, now: datetime | None = None) -> dict[str, A
         if not full:
             break
         offset += size
+    assert now is not None
     due = [w for w in wise_store.watched_transfers(run.id, str(profile_id)) if w["reference"] not in seen]
     totals["watched"] = len(due)
     totals.update(repoll(run, profile_id, due, lookups, now, window, totals))
     return totals
 
 
+def _text(when: datetime | None) -> str | None:
+    return when.isoformat() if when is not None else None
+
+
 def repoll(run: Run, profile_id: str, due: list[dict[str, Any]], lookups: Lookups, now: datetime, window: timedelta,
            totals: dict[str, Any]) -> dict[str, Any]:
-    """Re-read watched transfers the cheaper way for this sync (pages or one GET each)."""
+    """Re-read watched transfers the cheaper way for this sync (pages of a window, or one GET each)."""
     if not due:
         return {"repoll_mode": "none", "repoll_calls": 0}
-    pages = sorted({w["list_position"] // REREAD_LIMIT for w in due if w["list_position"] is not None})
-    unplaced = [w for w in due if w["list_position"] is None]
-    mode = "pages" if len(pages) + len(unplaced) < len(due) else "ids"
+    created = [w["provider_created_at"] for w in due if w.get("provider_created_at") is not None]
+    oldest = min(created) if created else None
+    pages_needed = None
+    if oldest is not None:
+        pages_needed = wise_store.payouts_created_since(run.id, str(profile_id), oldest) // REREAD_LIMIT + 1
+    mode = "pages" if pages_needed is not None and pages_needed < len(due) else "ids"
     calls = 0
     left = due
     if mode == "pages":
         wanted = {w["reference"] for w in due}
         found: set[str] = set()
-        for number in pages:
-            page = api.list_page(run.client, profile_id, number * REREAD_LIMIT, REREAD_LIMIT)
+        offset = 0
+        while True:
+            page, _ = api.list_window(run.client, profile_id, offset, REREAD_LIMIT, oldest)
             calls += 1
-            stats = _write(run, profile_id, [(t, number * REREAD_LIMIT + i) for i, t in enumerate(page)], lookups, now,
-                           window)
+            stats = _write(run, profile_id, [(t, None) for t in page], lookups, now, window)
             if stats is None:
                 return {"repoll_mode": mode, "repoll_calls": calls}
             _add(totals, stats)
             found.update(str(t["id"]) for t in page if str(t["id"]) in wanted)
+            if len(page) < REREAD_LIMIT:
+                break
+            offset += REREAD_LIMIT
         left = [w for w in due if w["reference"] not in found]
     batch: list[tuple[dict[str, Any], int | None]] = []
     for i, w in enumerate(left):
@@ -268,5 +320,5 @@ def persist_one(cur: Any, run: Run, profile_id: str, transfer: dict[str, Any],
                 source: str = "initiation") -> dict[str, Any]:
     """Upsert one transfer read outside the sync (an initiation's poll): same rules, same row."""
     lookups = read_lookups(run.id, str(profile_id), cur=cur)
-    return persist_transfers(cur, run.id, str(profile_id), [(transfer, None)], lookups, utcnow(),
+    return persist_transfers(cur, run.id, str(profile_id), [(transfer, None)], lookups, wise_now(run.client),
                              settings.settlement_window(), source)

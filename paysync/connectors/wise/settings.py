@@ -10,6 +10,12 @@ tests can change them).
   re-dispatched by ``wise.sweep_initiations``.
 - ``PAYSYNC_WISE_POLL_BEAT`` [``30``] and ``PAYSYNC_WISE_SWEEP_BEAT`` [``60``]: seconds between
   beat runs of ``wise.poll_due`` and ``wise.sweep_initiations``.
+- ``PAYSYNC_WISE_LIST_OVERLAP`` [``15m``]: each polling window of a profile's transfers starts
+  this long before the previous one did (Wise's clock), so a transfer Wise lists late is
+  still found.
+- ``PAYSYNC_WISE_LOOPBACK_WEBHOOKS`` [off]: ``1`` lets a connector's ``publicUrl`` be a
+  loopback address over http (the sandbox's own webhook deliveries, in the demo and the
+  tests); refused when ``PAYSYNC_ENV`` is ``production``.
 """
 
 from __future__ import annotations
@@ -76,3 +82,15 @@ def approval_poll() -> timedelta:
 
 def stale_after() -> timedelta:
     return _env_duration("PAYSYNC_WISE_STALE_AFTER", "10m")
+
+
+def list_overlap() -> timedelta:
+    return _env_duration("PAYSYNC_WISE_LIST_OVERLAP", "15m")
+
+
+def loopback_webhooks() -> bool:
+    """May a ``publicUrl`` be a loopback http address (the sandbox)? Never in production."""
+    on = (os.environ.get("PAYSYNC_WISE_LOOPBACK_WEBHOOKS") or "").strip().lower() in ("1", "true", "yes", "on")
+    if on and (os.environ.get("PAYSYNC_ENV") or "development") == "production":
+        raise ConfigError("PAYSYNC_WISE_LOOPBACK_WEBHOOKS is for the sandbox and tests: refused in production")
+    return on

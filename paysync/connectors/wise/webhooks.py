@@ -1,8 +1,10 @@
 """CREATE_WEBHOOKS and TRANSLATE_WEBHOOKS: subscriptions at install, translation of stored
 deliveries into the same payments (and balances) polling maintains.
 
-Subscriptions. With a ``publicUrl`` in the connector's config, one subscription per profile
-and event type (:data:`EVENTS`) pointing at ``{publicUrl}/webhooks/wise/{connector_id}``;
+Subscriptions. With a ``publicUrl`` in the connector's config (which must keep Wise's URL
+rules, :func:`~paysync.connectors.wise.config.public_url_problem`: checked again here, before
+any call), one subscription per profile and event type (:data:`EVENTS`) pointing at
+``{publicUrl}/webhooks/wise/{connector_id}``;
 already present ones (same event, same URL) are kept, so subscribing twice is harmless.
 Without a ``publicUrl``, none: polling alone keeps the data current, every
 ``pollingPeriod``. Uninstall deletes every subscription of the connector's profiles whose
@@ -46,6 +48,7 @@ from paysync.clients.http import BudgetedHTTP, ProviderError
 from paysync.clients.wise import for_connector
 from paysync.clients.wise import transfers as transfers_api
 from paysync.connectors.wise import settings
+from paysync.connectors.wise.config import WiseConfigError, public_url_problem
 from paysync.connectors.wise.context import ConnectorInactive, open_run, utcnow
 from paysync.connectors.wise.payments import persist_one, watched
 from storage import connectors
@@ -55,9 +58,10 @@ from storage.db import transaction
 
 log = logging.getLogger(__name__)
 
-#: (event type, schema version) subscribed per profile. 4.0.0 state changes carry
-#: millisecond timestamps (ordering); balances#update at 3.0.0 carries step_id.
-EVENTS: tuple[tuple[str, str], ...] = (("transfers#state-change", "4.0.0"), ("balances#update", "3.0.0"))
+#: (event type, schema version) subscribed per profile: the versions of Wise's current
+#: examples. 4.0.0 state changes carry millisecond timestamps (ordering); balances#update
+#: 4.0.0 carries step_id (since 3.0.0), which de-duplicates balance movements.
+EVENTS: tuple[tuple[str, str], ...] = (("transfers#state-change", "4.0.0"), ("balances#update", "4.0.0"))
 NO_PUBLIC_URL = "no publicUrl in the config: no webhook subscriptions; polling alone keeps data current"
 
 
@@ -76,6 +80,9 @@ def subscribe(connector_id: int, client: BudgetedHTTP | None = None) -> dict[str
     public = (row["config"] or {}).get("publicUrl")
     if not public:
         return {"subscriptions": 0, "note": NO_PUBLIC_URL}
+    problem = public_url_problem(public)
+    if problem:  # stored before the rules were checked, or the loopback switch is off now
+        raise WiseConfigError({"publicUrl": problem})
     if client is None:
         row, client = _client(connector_id)
     url = callback_url(public, connector_id)

@@ -81,7 +81,9 @@ def transfer(id_: int, status: str = "processing", created: str = "2026-07-02 12
 
 
 class FakeWise:
-    """A small stateful Wise on ``responses``: transfers per profile in ascending order."""
+    """A small stateful Wise on ``responses``: transfers per profile (listed in the order held,
+    or newest first), ``createdDateStart`` honoured, a ``Date`` header from ``clock`` when set,
+    and ``before_list(offset)`` called before each list answer (transfers arriving mid-read)."""
 
     def __init__(self, rsps: responses.RequestsMock) -> None:
         self.rsps = rsps
@@ -89,6 +91,9 @@ class FakeWise:
         self.balances: dict[int, list[dict[str, Any]]] = {PERSONAL: [], BUSINESS: []}
         self.recipients: dict[int, list[dict[str, Any]]] = {PERSONAL: [], BUSINESS: []}
         self.die_at_offset: int | None = None  # the list call at this offset raises (a killed sync)
+        self.newest_first = False
+        self.clock: Any = None  # a datetime: Wise's time, sent as the Date header
+        self.before_list: Any = None
         rsps.add(responses.GET, f"{BASE}/v2/profiles", body=dumps(profiles_payload()), content_type="application/json")
         rsps.add_callback(responses.GET, re.compile(rf"{BASE}/v4/profiles/(\d+)/balances.*"), self._balances)
         rsps.add_callback(responses.GET, re.compile(rf"{BASE}/v2/accounts\?.*"), self._recipients)
@@ -117,23 +122,37 @@ class FakeWise:
         return 200, {}, dumps({"content": page, "size": len(page), "seekPositionForCurrent": seek or None,
                                "seekPositionForNext": page[-1]["id"] if more else None})
 
+    def _headers(self) -> dict[str, str]:
+        from email.utils import format_datetime
+
+        return {"Date": format_datetime(self.clock, usegmt=True)} if self.clock is not None else {}
+
     def _list(self, request: Any) -> tuple[int, dict, str]:
+        from datetime import UTC, datetime
+
         a = self._args(request)
         limit, offset = int(a["limit"]), int(a["offset"])
+        if self.before_list is not None:
+            self.before_list(offset)
         if offset == self.die_at_offset:
             raise RuntimeError("worker killed")
         if offset % limit:
             return 400, {}, dumps({"errors": [{"code": "NOT_VALID", "message": "offset must be a multiple of limit",
                                                "path": "offset", "arguments": []}]})
-        rows = self.transfers.get(int(a["profile"]), [])
-        return 200, {}, dumps(rows[offset:offset + limit])
+        rows = list(self.transfers.get(int(a["profile"]), []))
+        if a.get("createdDateStart"):
+            start = datetime.fromisoformat(a["createdDateStart"].replace("Z", "+00:00"))
+            rows = [t for t in rows if datetime.fromisoformat(t["created"]).replace(tzinfo=UTC) >= start]
+        if self.newest_first:
+            rows = rows[::-1]
+        return 200, self._headers(), dumps(rows[offset:offset + limit])
 
     def _get(self, request: Any) -> tuple[int, dict, str]:
         tid = int(request.url.rsplit("/", 1)[1])
         for rows in self.transfers.values():
             for t in rows:
                 if t["id"] == tid:
-                    return 200, {}, dumps(t)
+                    return 200, self._headers(), dumps(t)
         return 404, {}, dumps({"errors": [{"code": "transfer.not-found", "message": "not found"}]})
 
 

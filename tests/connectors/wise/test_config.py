@@ -67,3 +67,44 @@ def test_durations():
     for bad in ("", "30", "m30", "1x", "1h 30m"):
         with pytest.raises(ValueError):
             parse_duration(bad)
+
+
+@pytest.mark.parametrize("url, rule", [
+    ("http://hooks.example.com", "must use https"),
+    ("https://203.0.113.7", "not an IP address"),
+    ("http://203.0.113.7:8780", "must use https"),
+    ("https://[2001:db8::1]", "not an IP address"),
+    ("https://hooks.example.com:8443", "port 443"),
+    ("https://hooks.example.com/wise?token=abc", "query string"),
+    ("https://localhost", "public domain"),
+])
+def test_a_public_url_breaking_wises_rules_is_refused_at_install_naming_the_rule(
+        url, rule, rsa_pem, db, redis_client, monkeypatch):
+    from paysync.connectors.wise.install import install
+    from storage import connectors, merchants
+
+    monkeypatch.delenv("PAYSYNC_WISE_LOOPBACK_WEBHOOKS", raising=False)
+    merchants.create("acme")
+    # when a connector is installed with it (no call to Wise is made: the config fails first)
+    with pytest.raises(WiseConfigError) as err:
+        install("acme", {"apiKey": "k", "webhookPublicKey": rsa_pem, "publicUrl": url})
+    # then the error names the field and the rule, and nothing was stored
+    assert rule in err.value.errors["publicUrl"] and "publicUrl" in str(err.value)
+    assert connectors.list_all() == []
+
+
+def test_loopback_public_urls_only_with_the_sandbox_switch_and_never_in_production(rsa_pem, monkeypatch):
+    raw = {"apiKey": "k", "webhookPublicKey": rsa_pem, "publicUrl": "http://127.0.0.1:8780"}
+    monkeypatch.delenv("PAYSYNC_WISE_LOOPBACK_WEBHOOKS", raising=False)
+    with pytest.raises(WiseConfigError, match="https"):
+        parse_config(raw)
+    monkeypatch.setenv("PAYSYNC_WISE_LOOPBACK_WEBHOOKS", "1")
+    assert parse_config(raw).public_url == "http://127.0.0.1:8780"
+    # a routable IP stays refused with the switch on
+    with pytest.raises(WiseConfigError, match="not an IP address"):
+        parse_config(dict(raw, publicUrl="https://203.0.113.7"))
+    monkeypatch.setenv("PAYSYNC_ENV", "production")
+    from paysync.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="PAYSYNC_WISE_LOOPBACK_WEBHOOKS"):
+        parse_config(raw)

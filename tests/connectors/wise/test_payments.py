@@ -1,4 +1,5 @@
-"""FETCH_PAYMENTS: offset pages with the configured size, watermarks, resume, re-polls."""
+"""FETCH_PAYMENTS: windows by creation time with the configured page size, whatever the list
+order; watermarks, resume, re-polls."""
 
 from __future__ import annotations
 
@@ -31,38 +32,58 @@ def list_calls(wise, offset=None, limit=None):
     return len(calls)
 
 
-def test_a_short_page_then_a_full_page(connector, run, wise):
-    # given 3 transfers (pageSize 5): one short page
-    wise.transfers[BUSINESS] = [transfer(100 + i, "outgoing_payment_received",
-                                         created="2026-01-02 10:00:00") for i in range(3)]
+WISE_NOW = datetime(2026, 7, 2, 15, 0, tzinfo=UTC)
+
+
+def created(when: datetime) -> str:
+    return when.strftime("%Y-%m-%d %H:%M:%S")
+
+
+def windows(wise):
+    """The createdDateStart of each list call, in order (None: the whole list)."""
+    from urllib.parse import parse_qs, urlsplit
+
+    return [parse_qs(urlsplit(c.request.url).query).get("createdDateStart", [None])[0]
+            for c in wise.rsps.calls if "/v1/transfers?" in c.request.url]
+
+
+def test_each_pass_reads_the_window_from_the_previous_passes_start_on_wises_clock(connector, run, wise):
+    # given Wise's clock (its Date header) and 3 transfers (pageSize 5: one short page)
+    wise.clock = WISE_NOW
+    wise.transfers[BUSINESS] = [transfer(100 + i, "cancelled", created="2026-01-02 10:00:00") for i in range(3)]
     first = payments.fetch(run, PID)
-    assert first["pages"] == 1 and first["inserted"] == 3
-    # then the watermark stays at the short page
-    assert sync_states.get(run.owner, "transfers", SCOPE)["offset"] == 0
-    # when 4 more arrive (the page fills and one more starts)
-    wise.transfers[BUSINESS] += [transfer(200 + i, "outgoing_payment_received",
-                                          created="2026-01-03 10:00:00") for i in range(4)]
+    # then the first pass read the whole list, and the next window starts at its first answer minus 15m
+    assert first["pages"] == 1 and first["inserted"] == 3 and windows(wise) == [None]
+    mark = sync_states.get(run.owner, "transfers", SCOPE)
+    assert mark == {"since": (WISE_NOW - timedelta(minutes=15)).isoformat(), "pageSize": 5}
+    # when 6 more are created on Wise's side (a full page and one more) and time passes
+    wise.transfers[BUSINESS] += [transfer(200 + i, "cancelled", created=created(WISE_NOW + timedelta(minutes=i)))
+                                 for i in range(6)]
+    wise.clock = WISE_NOW + timedelta(hours=1)
     before = rows(connector["id"])
     second = payments.fetch(run, PID)
-    # then the full page is read again, then the next one, and the watermark moves one page
-    assert second["pages"] == 2 and second["inserted"] == 4 and second["unchanged"] == 3
-    assert sync_states.get(run.owner, "transfers", SCOPE)["offset"] == 5
-    after = rows(connector["id"])
-    assert len(after) == 7
-    # and the unchanged rows were not rewritten
+    # then only the window was read (two pages), every new transfer stored once, the old rows untouched
+    assert windows(wise)[1:] == ["2026-07-02T14:45:00Z", "2026-07-02T14:45:00Z"]
+    assert second["pages"] == 2 and second["inserted"] == 6 and len(rows(connector["id"])) == 9
     for key, row in before.items():
-        assert after[key]["version"] == row["version"]
+        assert rows(connector["id"])[key]["version"] == row["version"]
+    assert sync_states.get(run.owner, "transfers", SCOPE)["since"] == "2026-07-02T15:45:00+00:00"
 
 
-def test_resume_from_a_saved_watermark_and_realign_to_a_changed_page_size(connector, run, wise):
-    wise.transfers[BUSINESS] = [transfer(100 + i, "cancelled", created="2026-01-02 10:00:00") for i in range(12)]
-    # given a watermark saved with page size 4 at offset 8; the page size is now 5
-    sync_states.advance(run.owner, "transfers", SCOPE, {"offset": 8, "pageSize": 4})
+def test_resume_a_pass_under_way_and_realign_to_a_changed_page_size(connector, run, wise):
+    wise.clock = WISE_NOW
+    wise.transfers[BUSINESS] = [transfer(100 + i, "cancelled", created="2026-07-02 10:00:00") for i in range(12)]
+    # given a pass under way, saved with page size 4 at offset 8; the page size is now 5
+    start = "2026-07-02T09:00:00+00:00"
+    sync_states.advance(run.owner, "transfers", SCOPE, {"since": start, "pageSize": 4, "pass": {
+        "start": start, "offset": 8, "nextSince": "2026-07-02T14:00:00+00:00"}})
     stats = payments.fetch(run, PID)
-    # then it reads from offset 5 (8 realigned down to a multiple of 5), never from 0
+    # then it reads the same window from offset 5 (8 realigned down to a multiple of 5), never from 0
     assert list_calls(wise, offset=0) == 0 and list_calls(wise, offset=5, limit=5) == 1
-    assert stats["inserted"] == 7
-    assert sync_states.get(run.owner, "transfers", SCOPE) == {"offset": 10, "pageSize": 5}
+    assert set(windows(wise)) == {"2026-07-02T09:00:00Z"}
+    assert stats["inserted"] == 7 and stats["resumed"]
+    # and the finished pass hands the next window the start it recorded when it began
+    assert sync_states.get(run.owner, "transfers", SCOPE) == {"since": "2026-07-02T14:00:00+00:00", "pageSize": 5}
     assert payments.realign(7, 5) == 5 and payments.realign(10, 5) == 10
 
 
@@ -75,6 +96,7 @@ def test_page_size_is_honoured(connector, run, wise):
 
 
 def test_a_sync_killed_between_pages_resumes_without_losing_or_duplicating(connector, run, wise):
+    wise.clock = WISE_NOW
     wise.transfers[BUSINESS] = [transfer(100 + i, "cancelled", created="2026-01-02 10:00:00") for i in range(12)]
     wise.die_at_offset = 5
     # when the sync dies on its second page
@@ -82,13 +104,40 @@ def test_a_sync_killed_between_pages_resumes_without_losing_or_duplicating(conne
         payments.fetch(run, PID)
     # then the first page and its watermark were committed together
     assert len(rows(connector["id"])) == 5
-    assert sync_states.get(run.owner, "transfers", SCOPE)["offset"] == 5
+    assert sync_states.get(run.owner, "transfers", SCOPE)["pass"]["offset"] == 5
     # when the next sync runs
     wise.die_at_offset = None
     stats = payments.fetch(run, PID)
-    # then it resumes at offset 5: every transfer once
+    # then it resumes at offset 5 of the same window: every transfer once
     assert list_calls(wise, offset=0) == 1  # only the first, dead, sync read offset 0
     assert stats["inserted"] == 7 and len(rows(connector["id"])) == 12
+    assert "pass" not in sync_states.get(run.owner, "transfers", SCOPE)
+
+
+@pytest.mark.parametrize("newest_first", [True, False], ids=["newest-first", "oldest-first"])
+def test_transfers_created_between_page_reads_are_found_once_over_several_cycles(connector, run, wise, newest_first):
+    wise.newest_first = newest_first
+    wise.clock = WISE_NOW
+    wise.transfers[BUSINESS] = [transfer(1000 + i, "cancelled", created=created(WISE_NOW - timedelta(days=1, minutes=i)))
+                                for i in range(13)]
+    made = iter(range(2000, 3000))
+
+    def arrive(_offset: int) -> None:  # before every page read: two new transfers, the clock moves on
+        wise.clock += timedelta(minutes=3)
+        for _ in range(2):
+            wise.transfers[BUSINESS].append(transfer(next(made), "cancelled", created=created(wise.clock)))
+
+    for _cycle in range(4):
+        wise.before_list = arrive
+        payments.fetch(run, PID)
+        wise.before_list = None
+        wise.clock += timedelta(minutes=30)
+    payments.fetch(run, PID)  # a last quiet cycle
+    stored = fetch_all("select reference from payments where connector_id=%s and leg='payout'", (connector["id"],))
+    references = [r["reference"] for r in stored]
+    assert len(references) == len(set(references))                            # none twice
+    assert set(references) == {str(t["id"]) for t in wise.transfers[BUSINESS]}  # none lost
+    assert len(references) > 13 + 4 * 2 * 2
 
 
 def test_a_status_change_on_a_stored_transfer_is_picked_up_by_the_next_poll(connector, run, wise):
@@ -111,14 +160,19 @@ def test_a_status_change_on_a_stored_transfer_is_picked_up_by_the_next_poll(conn
 
 
 def test_re_polls_read_pages_when_that_takes_fewer_calls(connector, run, wise):
-    wise.transfers[BUSINESS] = [transfer(100 + i, "processing") for i in range(12)]
+    # given 12 transfers still processing, created long before the polling window
+    wise.clock = WISE_NOW
+    wise.transfers[BUSINESS] = [transfer(100 + i, "processing", created="2026-01-02 10:00:00") for i in range(12)]
     payments.fetch(run, PID)
     wise.rsps.calls.reset()
+    wise.clock = WISE_NOW + timedelta(hours=1)
     stats = payments.fetch(run, PID)
-    # 10 watched transfers behind the watermark, all on one page of 100: one call, not ten
-    assert stats["watched"] == 10 and stats["repoll_mode"] == "pages" and stats["repoll_calls"] == 1
+    # then the window (empty) is one call, and the 12 watched transfers one page of 100 from the
+    # oldest of them: two calls, not thirteen
+    assert stats["watched"] == 12 and stats["repoll_mode"] == "pages" and stats["repoll_calls"] == 1
     assert wise.calls(r"/v1/transfers/\d+$") == 0
-    assert stats["calls"] == 2 and stats["unchanged"] == 12 + 2  # tail page (2) + re-read page (12)
+    assert windows(wise) == ["2026-07-02T14:45:00Z", "2026-01-02T10:00:00Z"]
+    assert stats["calls"] == 2 and stats["unchanged"] == 12
 
 
 def test_settlement_window_refund_leg_and_rollbacks(connector, run, wise):
@@ -195,11 +249,11 @@ def test_every_change_of_a_watched_transfer_is_recorded_once_and_nothing_else(db
     by_state = {}
     for w in watched:
         by_state.setdefault(w["raw_status"], w["reference"])
-    assert {"outgoing_payment_received", "incoming_payment_waiting", "processing", "outgoing_payment_sent",
-            "bounced_back"} <= set(by_state), sorted(by_state)
-    nxt = {"incoming_payment_waiting": "cancelled", "outgoing_payment_received": "charged_back",
+    assert {"incoming_payment_waiting", "processing", "outgoing_payment_sent", "bounced_back"} <= set(by_state), \
+        sorted(by_state)
+    nxt = {"incoming_payment_waiting": "cancelled", "outgoing_payment_sent": "bounced_back",
            "bounced_back": "processing"}
-    changed = {ref: nxt.get(state, "outgoing_payment_received") for state, ref in by_state.items()}
+    changed = {ref: nxt.get(state, "outgoing_payment_sent") for state, ref in by_state.items()}
     same, same_state = next((w["reference"], w["raw_status"]) for w in watched if w["reference"] not in changed)
     for ref, state in [*changed.items(), (same, same_state)]:
         requests.post(f"{wise_url}/_control/transfers/{ref}/script", json={"steps": [[state, 0]]},
@@ -212,3 +266,21 @@ def test_every_change_of_a_watched_transfer_is_recorded_once_and_nothing_else(db
                       "a.payment_id where a.id > %s and p.leg = 'payout'", (last,))
     assert sorted((r["reference"], r["raw_status"]) for r in added) == sorted(changed.items())
     assert store.payment(cid, same)["raw_status"] == same_state
+
+
+def test_history_sent_long_ago_is_settled_on_first_sight_and_recent_sends_wait_the_window(connector, run, wise):
+    # given an account's history: Wise's normal transfers end at outgoing_payment_sent
+    wise.clock = WISE_NOW
+    wise.transfers[BUSINESS] = [
+        transfer(500, "outgoing_payment_sent", created=created(WISE_NOW - timedelta(days=30))),
+        transfer(501, "outgoing_payment_sent", created=created(WISE_NOW - timedelta(days=1))),
+    ]
+    payments.fetch(run, PID)
+    got = rows(connector["id"])
+    # then a payout sent weeks ago counts as settled at once and is not re-polled ...
+    assert (got[("500", "payout")]["status"], got[("500", "payout")]["next_check_at"]) == ("SUCCEEDED", None)
+    # ... and one created yesterday stays PENDING, watched, until the window passes on Wise's clock
+    assert got[("501", "payout")]["status"] == "PENDING" and got[("501", "payout")]["next_check_at"] is not None
+    wise.clock = WISE_NOW + timedelta(days=3, minutes=1)
+    payments.fetch(run, PID)
+    assert rows(connector["id"])[("501", "payout")]["status"] == "SUCCEEDED"
