@@ -1,4 +1,4 @@
-"""Sandbox state shared by every provider: clock, seeded randomness, call counters."""
+"""Sandbox state shared by every provider: clock, seeded randomness, call counters, faults."""
 
 from __future__ import annotations
 
@@ -36,6 +36,7 @@ class SandboxState:
     lock: threading.RLock = field(default_factory=threading.RLock)
     providers: dict[str, Provider] = field(default_factory=dict)
     listeners: list[Callable[[SandboxState], None]] = field(default_factory=list)
+    faults: Any = None  # the FaultInjector in front of the providers (paysync_dev.sandbox.faults)
 
     def count(self, *key: Any) -> None:
         """Count one event; keys are joined with ':' (``count('xero', app, tenant, 'calls')``)."""
@@ -52,6 +53,8 @@ class SandboxState:
             self.rng = random.Random(seed)
             self.counters.clear()
             self.clock.reset(scale=scale)
+            if self.faults is not None:
+                self.faults.clear()
             for provider in self.providers.values():
                 provider.reset(self, seed, size or {})
 

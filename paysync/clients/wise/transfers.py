@@ -27,8 +27,8 @@ def create(client: BudgetedHTTP, *, target_account: int | str, quote_uuid: str, 
         "customerTransactionId": customer_transaction_id,
         "details": {"reference": reference or ""},
     }
-    return client.json("POST", "/v1/transfers", json=body)
+    return client.json("POST", "/v1/transfers", json=body, idempotent=True)  # keyed by customerTransactionId
 
 
 def cancel(client: BudgetedHTTP, transfer_id: int | str) -> dict[str, Any]:
-    return client.json("PUT", f"/v1/transfers/{transfer_id}/cancel")
+    return client.json("PUT", f"/v1/transfers/{transfer_id}/cancel", idempotent=True)  # a cancelled one stays so
