@@ -1,7 +1,10 @@
-"""Transfers: list (offset + limit), get, create (idempotent on customerTransactionId), cancel."""
+"""Transfers: list (offset + limit), get, create (idempotent on customerTransactionId), cancel,
+and the transfers carrying given customerTransactionIds (:func:`with_customer_transaction_ids`)."""
 
 from __future__ import annotations
 
+from collections.abc import Collection
+from datetime import date
 from typing import Any
 
 from paysync.clients.http import BudgetedHTTP
@@ -13,6 +16,23 @@ def list_page(client: BudgetedHTTP, profile_id: int | str, offset: int, limit: i
     if not 1 <= limit <= MAX_LIMIT or offset < 0 or offset % limit:
         raise ValueError(f"offset {offset} must be a non-negative multiple of limit {limit} (1..{MAX_LIMIT})")
     return client.json("GET", "/v1/transfers", params={"profile": profile_id, "offset": offset, "limit": limit})
+
+
+def with_customer_transaction_ids(client: BudgetedHTTP, profile_id: int | str, ctis: Collection[str],
+                                  created_since: date) -> list[dict[str, Any]]:
+    """The profile's transfers created since ``created_since`` whose ``customerTransactionId`` is
+    one of ``ctis``: every page of that window is read (Wise promises no order)."""
+    wanted = {str(c).lower() for c in ctis}
+    found: list[dict[str, Any]] = []
+    offset = 0
+    while True:
+        page = client.json("GET", "/v1/transfers", params={"profile": profile_id, "offset": offset,
+                                                           "limit": MAX_LIMIT,
+                                                           "createdDateStart": created_since.isoformat()})
+        found += [t for t in page or [] if str(t.get("customerTransactionId") or "").lower() in wanted]
+        if len(page or []) < MAX_LIMIT:
+            return found
+        offset += MAX_LIMIT
 
 
 def get(client: BudgetedHTTP, transfer_id: int | str) -> dict[str, Any]:
