@@ -288,8 +288,10 @@ class TokenSource:
         try:
             failure: ProviderError | None = None
             for send in range(REFRESH_SENDS):
-                if send:
-                    time.sleep(min(2.0, 0.25 * 2 ** send))
+                if send:  # a pause before sending again, the lock kept all along
+                    if not self._extend(lock, hold):
+                        break
+                    time.sleep(min(0.25 * 2 ** send, hold / 3))
                     if not self._extend(lock, hold):
                         break
                 stored = self._stored_or_refreshed(seen)
