@@ -424,7 +424,7 @@ def _transfers_of_attempts(run: Run, row: dict[str, Any], cur: Any) -> list[tupl
     return [(t, attempts[str(t.get("customerTransactionId")).lower()]) for t in found]
 
 
-def _cancel(run: Run, transfer: dict[str, Any]) -> dict[str, Any]:
+def cancel_transfer(run: Run, transfer: dict[str, Any]) -> dict[str, Any]:
     """Cancel a waiting transfer; a refusal is read again (cancelled by someone else, or moving on)."""
     try:
         return transfer_api.cancel(run.client, transfer["id"])
@@ -449,7 +449,7 @@ def _settle(cur: Any, run: Run, row: dict[str, Any]) -> dict[str, Any] | None:
     kept, attempt = moving[0] if moving else max(live, key=lambda ta: int(ta[1]["attempt"]))
     for transfer, _ in live:
         if transfer["id"] != kept["id"]:
-            payments.persist_one(cur, run, row["profile_id"], _cancel(run, transfer))
+            payments.persist_one(cur, run, row["profile_id"], cancel_transfer(run, transfer))
             crash_point("wise.retry.after_cancel")
     payments.persist_one(cur, run, row["profile_id"], kept)
     waiting = kept.get("status") == WAITING
