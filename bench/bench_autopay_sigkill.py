@@ -3,8 +3,8 @@
     source <(scripts/services.sh env) && .venv/bin/python bench/bench_autopay_sigkill.py
 
 Each trial (``tests/e2e/autopay_sigkill.py``): three due bills of an allow-listed supplier,
-executed by a real worker while three SIGKILLs land at random moments of the first 2.5
-seconds of work (the path takes about two) (a pool process, or in 30% of the kills the whole worker, started again); then,
+executed by a real worker while three SIGKILLs land at random moments of the first two
+seconds of work (about what the path takes) (a pool process, or in 30% of the kills the whole worker, started again); then,
 per scheduled payment, the Wise transfers of every attempt of every payout, how many were
 funded, and the live payments in Xero. ``BENCH_SIGKILL_TRIALS`` (24) trials,
 ``BENCH_SIGKILL_SEED`` (1) the first seed. Exits non-zero unless every payment was paid
@@ -33,8 +33,6 @@ FIRST_SEED = int(os.environ.get("BENCH_SIGKILL_SEED", "1"))
 
 
 def main() -> int:
-    import redis
-
     from paysync_dev import devstack
     from paysync_dev.sandbox.control import SandboxControl
     from tests.e2e.autopay_sigkill import WORKER_ENV, run_trial
@@ -46,7 +44,6 @@ def main() -> int:
         ctl = SandboxControl(url)
         try:
             for n, seed in enumerate(range(FIRST_SEED, FIRST_SEED + TRIALS)):
-                redis.Redis.from_url(os.environ["REDIS_URL"]).flushdb()
                 ctl.reset(seed=0)
                 workers: list[devstack.Proc] = []
 

@@ -73,7 +73,7 @@ def payment_counts(env: Any, invoice_id: str) -> dict[str, Any]:
 
 
 def run_trial(sandbox_ctl: Any, start_worker: Callable[[], Any], seed: int, *, bills: int = 3, kills: int = 3,
-              window: float = 2.5, whole_worker_share: float = 0.3, deadline: float = 150.0) -> TrialResult:
+              window: float = 2.0, whole_worker_share: float = 0.3, deadline: float = 150.0) -> TrialResult:
     """One trial (module docstring); ``start_worker()`` starts a worker with :data:`WORKER_ENV` and
     returns its process (``pid``, ``alive()``)."""
     from paysync.autopay import scheduler

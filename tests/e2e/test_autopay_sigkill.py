@@ -16,7 +16,7 @@ def test_sigkill_at_random_moments_pays_each_bill_once_in_wise_and_once_in_xero(
     def start_worker():
         return worker_factory.start(queues="celery,user,service", concurrency=2, **WORKER_ENV)
 
-    result = run_trial(sandbox_ctl, start_worker, seed, bills=2, kills=3, window=2.0, whole_worker_share=0.0)
+    result = run_trial(sandbox_ctl, start_worker, seed, bills=2, kills=3, window=1.2, whole_worker_share=0.0)
     assert result.kills, "nothing was killed"
     assert result.completed, result
     for payment in result.per_payment:
