@@ -13,7 +13,9 @@ visibility timeout). Headers cannot tell these apart, so the claim does not trus
 - **A live holder keeps it.** The claim is a short lease (``PAYSYNC_CLAIM_SECONDS``, 30 s)
   renewed by a heartbeat thread every third of it while the task runs. A holder that dies
   (SIGKILL, a lost machine) stops renewing, so the redelivery of its message takes over
-  within one lease, not after the visibility timeout.
+  within one lease, not after the visibility timeout; at once when the holder's process is
+  known dead (the holder id names its host and process id: a delivery on the same host
+  that finds no such process takes the claim over, compare-and-set on that holder).
 - **A copy that finds a live holder is not dropped** (the holder may still die, and its
   own message is not sure to come back: it may be a copy that was acknowledged): it is
   sent again to re-check after one lease (:func:`recheck_in`). Once the task finished, a
@@ -30,6 +32,7 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 import threading
 import uuid
 from dataclasses import dataclass, field
@@ -42,10 +45,18 @@ _DONE_TTL = 7 * 24 * 3600
 HANDOFF = "handoff:"
 
 _CLAIM = """
-if redis.call('EXISTS', KEYS[1]) == 1 then return 'done' end
+if redis.call('EXISTS', KEYS[1]) == 1 then return {'done', ''} end
 local owner = redis.call('GET', KEYS[2])
 if (not owner) or owner == ARGV[1] or (ARGV[3] ~= '' and owner == 'handoff:' .. ARGV[3]) then
   redis.call('SET', KEYS[2], ARGV[1], 'PX', tonumber(ARGV[2]))
+  return {'run', ''}
+end
+return {'busy', owner}
+"""
+_TAKE_OVER = """
+if redis.call('EXISTS', KEYS[1]) == 1 then return 'done' end
+if redis.call('GET', KEYS[2]) == ARGV[2] then
+  redis.call('SET', KEYS[2], ARGV[1], 'PX', tonumber(ARGV[3]))
   return 'run'
 end
 return 'busy'
@@ -141,15 +152,40 @@ class Claim:
             self._thread.join(5)
 
 
+def _holder() -> str:
+    """A new holder id: this host, this process, and a random part (never shared by two deliveries)."""
+    return f"{socket.gethostname()}|{os.getpid()}|{uuid.uuid4().hex}"
+
+
+def _dead_here(owner: str) -> bool:
+    """Is ``owner`` a holder of a process of this host that no longer exists?"""
+    host, _, rest = owner.partition("|")
+    pid_text = rest.partition("|")[0]
+    if host != socket.gethostname() or not pid_text.isdigit() or int(pid_text) == os.getpid():
+        return False
+    try:
+        os.kill(int(pid_text), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False  # it exists (another user's process)
+    return False
+
+
 def claim(task_id: str, copy: str | None = None) -> Claim:
     """Take the claim for this delivery: state 'run' (go ahead, heartbeat started by the
     caller), 'busy' (another delivery holds it) or 'done' (the task finished).
 
     ``copy`` is the message's copy id: it only matters when the claim was handed over to it.
     """
-    holder = f"{copy or 'direct'}:{uuid.uuid4().hex}"
-    result = redis_client().eval(_CLAIM, 2, *_keys(task_id), holder, _ms(claim_seconds()), copy or "")
-    return Claim(task_id, holder, _text(result))
+    holder = _holder()
+    keys = _keys(task_id)
+    state, owner = (_text(v) for v in redis_client().eval(_CLAIM, 2, *keys, holder, _ms(claim_seconds()), copy or ""))
+    if state == "busy" and _dead_here(owner):
+        state = _text(redis_client().eval(_TAKE_OVER, 2, *keys, holder, owner, _ms(claim_seconds())))
+        if state == "run":
+            log.info("task %s: its holder %s died; taken over", task_id, owner)
+    return Claim(task_id, holder, state)
 
 
 def renew(task_id: str, holder: str) -> bool:
