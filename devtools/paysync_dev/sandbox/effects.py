@@ -22,13 +22,15 @@ from typing import Any
 from flask import Blueprint, current_app, jsonify, request
 
 
-def _xero(provider: Any, out: Counter) -> None:
-    for tenant_id, tenant in getattr(provider, "tenants", {}).items():
-        payments = list(tenant.payments.values())
+def _xero(state: Any, provider: Any, out: Counter) -> None:
+    for tenant_id, tenant in list(getattr(provider, "tenants", {}).items()):
+        with tenant.lock:
+            payments = list(tenant.payments.values())
+            invoices, contacts = len(tenant.invoices), len(tenant.contacts)
         out[f"xero:{tenant_id}:payments"] += sum(1 for p in payments if p.get("Status") != "DELETED")
         out[f"xero:{tenant_id}:payments_deleted"] += sum(1 for p in payments if p.get("Status") == "DELETED")
-        out[f"xero:{tenant_id}:invoices"] += len(tenant.invoices)
-        out[f"xero:{tenant_id}:contacts"] += len(tenant.contacts)
+        out[f"xero:{tenant_id}:invoices"] += invoices
+        out[f"xero:{tenant_id}:contacts"] += contacts
     oauth = getattr(provider, "oauth", None)
     if oauth is None:
         return
@@ -40,18 +42,19 @@ def _xero(provider: Any, out: Counter) -> None:
                 out[f"xero:{token.client_id}:rotations"] += 1
 
 
-def _wise(provider: Any, out: Counter) -> None:
-    world = provider.engine.world
-    out["wise:quotes"] += len(world.quotes)
-    out["wise:quotes_used"] += sum(1 for q in world.quotes.values() if q.used_by is not None)
-    out["wise:transfers"] += len(world.transfers)
-    out["wise:transfers_funded"] += sum(1 for t in world.transfers.values() if t.funded)
-    out["wise:transfers_cancelled"] += sum(1 for t in world.transfers.values() if t.status == "cancelled")
-    hooks = getattr(provider, "webhooks", None)
-    out["wise:subscriptions"] += len(getattr(hooks, "subscriptions", {}) or {})
+def _wise(state: Any, provider: Any, out: Counter) -> None:
+    with state.lock:  # the Wise stand-in changes its world under the sandbox lock
+        world = provider.engine.world
+        out["wise:quotes"] += len(world.quotes)
+        out["wise:quotes_used"] += sum(1 for q in world.quotes.values() if q.used_by is not None)
+        out["wise:transfers"] += len(world.transfers)
+        out["wise:transfers_funded"] += sum(1 for t in world.transfers.values() if t.funded)
+        out["wise:transfers_cancelled"] += sum(1 for t in world.transfers.values() if t.status == "cancelled")
+        hooks = getattr(provider, "webhooks", None)
+        out["wise:subscriptions"] += len(getattr(hooks, "subscriptions", {}) or {})
 
 
-def _connectwise(provider: Any, out: Counter) -> None:
+def _connectwise(state: Any, provider: Any, out: Counter) -> None:
     with provider.lock:
         out["connectwise:payments"] += sum(len(inv.payments) for inv in provider.data.invoices.values())
         out["connectwise:batches"] += len(provider.data.batches)
@@ -60,12 +63,14 @@ def _connectwise(provider: Any, out: Counter) -> None:
 _PROBES = {"xero": _xero, "wise": _wise, "connectwise": _connectwise}
 
 
-def effects(providers: dict[str, Any], prefix: str = "") -> dict[str, int]:
+def effects(state: Any, prefix: str = "") -> dict[str, int]:
+    """The counts (module docstring). Each provider is read under the lock it writes under,
+    one at a time (never two locks at once: the providers take theirs before the sandbox's)."""
     out: Counter = Counter()
-    for name, provider in providers.items():
+    for name, provider in list(state.providers.items()):
         probe = _PROBES.get(name)
         if probe is not None:
-            probe(provider, out)
+            probe(state, provider, out)
     return {k: v for k, v in sorted(out.items()) if k.startswith(prefix)}
 
 
@@ -74,6 +79,4 @@ control = Blueprint("sandbox_effects", __name__)
 
 @control.get("/effects")
 def effects_view() -> Any:
-    state = current_app.config["SANDBOX_STATE"]
-    with state.lock:
-        return jsonify(effects(state.providers, request.args.get("prefix", "")))
+    return jsonify(effects(current_app.config["SANDBOX_STATE"], request.args.get("prefix", "")))
