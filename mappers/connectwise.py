@@ -220,8 +220,10 @@ def content_hash(body: dict[str, Any]) -> str:
 
 
 def psa_payment(raw: dict[str, Any], currency: str) -> dict[str, Any]:
-    """A ConnectWise payment -> ``{id, amount (minor), paid_on}``."""
+    """A ConnectWise payment -> ``{id, amount (minor), paid_on, reference}`` (``reference``: its
+    ``transactionId``, where paysync puts the reference of the payment it applies; None if absent)."""
     if not isinstance(raw, dict) or raw.get("id") is None:
         raise MapperError("ConnectWise payment without an id", value=raw)
     return {"id": int(raw["id"]), "amount": _minor(raw.get("amount"), currency, f"payment {raw['id']}.amount"),
-            "paid_on": parse_day(raw.get("paymentDate"), f"payment {raw['id']}.paymentDate")}
+            "paid_on": parse_day(raw.get("paymentDate"), f"payment {raw['id']}.paymentDate"),
+            "reference": str(raw["transactionId"]) if raw.get("transactionId") else None}

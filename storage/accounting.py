@@ -108,6 +108,14 @@ def get_invoice(merchant_id: int, external_id: str) -> dict[str, Any] | None:
         return dict(row) if row else None
 
 
+def invoices_numbered(merchant_id: int, number: str) -> list[dict[str, Any]]:
+    """The downloaded Xero invoices carrying this number (Xero does not keep numbers unique across types)."""
+    with transaction() as cur:
+        cur.execute("select * from invoices where merchant_id=%s and provider='xero' and number=%s order by type, "
+                    "external_id", (merchant_id, number))
+        return [dict(r) for r in cur.fetchall()]
+
+
 def count_rows(merchant_id: int) -> dict[str, int]:
     with transaction() as cur:
         cur.execute(

@@ -12,8 +12,11 @@ body runs, the base class:
    error naming each field, before any work);
 2. forwards a job that arrived on the default queue (sent by name from an application
    without paysync's routing) to its traffic queue, then drops the original;
-3. claims the execution by task id, so a job forwarded twice (a crash between forward
-   and acknowledgement) or otherwise duplicated runs once (``tasks/executions.py``).
+3. claims the execution by task id with a holder of its own for this delivery, kept by a
+   heartbeat while the body runs, so duplicated deliveries (forwarded twice, sent twice
+   straight to a queue with or without the same header, redelivered while the first still
+   runs) run once; a delivery that finds a live holder re-checks after one claim lease
+   instead of being dropped (``tasks/executions.py``).
 
 While the job runs its message stays fresh (``tasks/liveness.py``), and every step (forward,
 claim, body, finish) waits out an outage of PostgreSQL or Redis in-process before handing
@@ -24,7 +27,7 @@ When the body raises, the base class:
 - turns ``BudgetExhausted`` into a re-schedule (a short wait) or a parked job (a long one);
 - applies the task's :class:`RetryPolicy`: a failure it names runs the job again after the
   policy's backoff (capped by ``PAYSYNC_MAX_COUNTDOWN``), as a new copy under the same task
-  id (the execution claim is released first, so the copy may claim it), counting attempts
+  id (the execution claim is handed over to that copy, so no other delivery slips in), counting attempts
   in the ``paysync_attempt`` header; when the attempts are spent, the policy's ``give_up``
   decides the job's result, or the failure fails the job. A budget wait never spends an
   attempt. Jobs run eagerly or called directly are never retried: the failure propagates.
@@ -201,9 +204,14 @@ class PaysyncTask(Task):
             if arrived_on != self.contract.traffic:
                 outlast(self, lambda: self._forward(raw), "forward")
                 raise Ignore()
-            copy = header(req, COPY_HEADER) or "direct"
-            if outlast(self, lambda: executions.claim(req.id, copy), "claim") != "run":
+            claim = outlast(self, lambda: executions.claim(req.id, header(req, COPY_HEADER)), "claim")
+            if claim.state == "busy":
+                outlast(self, lambda: self._recheck_later(raw), "re-check")
                 raise Ignore()
+            if not claim.held:
+                raise Ignore()
+            claim.start_heartbeat()
+            req.paysync_claim = claim
             return self._run_and_handle(raw, payload)
 
     def _run_and_handle(self, raw: dict[str, Any], payload: dict[str, Any]) -> Any:
@@ -249,8 +257,24 @@ class PaysyncTask(Task):
         merchant = raw.get("merchant_id")
         parked_jobs.park(self.name, self.request.id, raw, self.contract.traffic, self.interactive, exc.wait,
                          reason=str(exc), bucket=exc.bucket, merchant_id=merchant if isinstance(merchant, int) else None)
-        executions.release(self.request.id)
+        claim = self._claim()
+        if claim is not None:
+            claim.stop_heartbeat()
+            executions.release(claim.task_id, claim.holder)
+            claim.state = "released"
         raise Ignore()
+
+    def _claim(self) -> executions.Claim | None:
+        """This delivery's execution claim, while it holds one."""
+        claim = getattr(self.request, "paysync_claim", None)
+        return claim if isinstance(claim, executions.Claim) and claim.held else None
+
+    def _recheck_later(self, raw: dict[str, Any]) -> None:
+        """Another delivery holds this task: look again after one claim lease (it may die)."""
+        req = self.request
+        countdown = min(executions.recheck_in(), float(settings().max_countdown))
+        log.info("%s[%s]: another delivery is running it; re-checking in %.0fs", self.name, req.id, countdown)
+        self.send_copy(raw, req.id, self.interactive, countdown=countdown, attempt=self.attempt)
 
     def _forward(self, raw: dict[str, Any]) -> None:
         """Send this job to its traffic queue under the same task id, as a new copy."""
@@ -260,15 +284,22 @@ class PaysyncTask(Task):
     def after_return(self, status: str, retval: Any, task_id: str, args: Any, kwargs: Any, einfo: Any) -> None:
         if self.request.is_eager or self.request.called_directly:
             return
+        claim = getattr(self.request, "paysync_claim", None)
+        holder = None
+        if isinstance(claim, executions.Claim):
+            claim.stop_heartbeat()
+            holder = claim.holder if claim.held else None
+        # bookkeeping: an outage is waited out, then logged; the claim's lease expires by itself
         if status in ("SUCCESS", "FAILURE"):
-            settle(self, lambda: executions.finish(task_id), "finish")
-        elif status == "RETRY":
-            settle(self, lambda: executions.release(task_id), "release")
+            settle(self, lambda: executions.finish(task_id, holder), "finish")
+        elif holder is not None:
+            settle(self, lambda: executions.release(task_id, holder), "release")
 
     def send_copy(self, raw: dict[str, Any], task_id: str, interactive: bool, countdown: float | None = None,
-                  attempt: int = 1) -> None:
+                  attempt: int = 1, copy: str | None = None) -> None:
         """Publish one more copy of this job (same task id) on its traffic queue."""
-        headers: dict[str, Any] = {COPY_HEADER: uuid.uuid4().hex, CLASS_HEADER: "interactive" if interactive else "batch"}
+        headers: dict[str, Any] = {COPY_HEADER: copy or uuid.uuid4().hex,
+                                   CLASS_HEADER: "interactive" if interactive else "batch"}
         if attempt > 1:
             headers[ATTEMPT_HEADER] = attempt
         app.send_task(self.name, kwargs=raw, task_id=task_id, countdown=countdown, queue=self.contract.traffic,
@@ -283,9 +314,14 @@ class PaysyncTask(Task):
         """
         countdown = max(0.0, min(float(countdown), settings().max_countdown))
         req = self.request
-        executions.release(req.id)
+        copy = uuid.uuid4().hex
+        claim = self._claim()
+        if claim is not None:
+            claim.stop_heartbeat()
+            executions.hand_over(claim.task_id, claim.holder, copy, countdown)
+            claim.state = "handed_over"
         self.send_copy(dict(req.kwargs or {}), req.id, self.interactive, countdown=countdown,
-                       attempt=self.attempt if attempt is None else attempt)
+                       attempt=self.attempt if attempt is None else attempt, copy=copy)
         raise Ignore()
 
 

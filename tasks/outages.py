@@ -36,8 +36,11 @@ def outlast(task: Any, step: Callable[[], T], what: str) -> T:
 
 def settle(task: Any, step: Callable[[], Any], what: str) -> None:
     """A bookkeeping step after the job's outcome is known (finish or release its claim):
-    waited out like any step, logged if the outage outlasts the wait."""
+    waited out like any step, logged if the outage outlasts the wait. It never raises: the
+    job's outcome is already decided, and a claim left behind expires with its lease."""
     try:
         wait_out(step, f"{task.name}[{task.request.id}] {what}")
     except InfrastructureUnavailable as exc:
         log.error("%s", exc)
+    except Exception as exc:  # noqa: BLE001
+        log.warning("%s[%s]: %s failed: %r", task.name, task.request.id, what, exc)

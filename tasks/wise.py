@@ -181,7 +181,7 @@ def poll_initiation(task: Any, payload: dict[str, Any]) -> dict[str, Any]:
 
 @paysync_task("wise.retry_initiation", traffic="user", interactive=True, schema=InitiationSchema)
 def retry_initiation(task: Any, payload: dict[str, Any]) -> dict[str, Any]:
-    """A new attempt of a FAILED initiation (cancels its stale transfer first)."""
+    """Another go at a FAILED initiation: a transfer of any attempt that may still pay is adopted, else a new attempt."""
     return _follow(initiations.retry(payload["initiation_id"], interactive=task.interactive))
 
 

@@ -255,8 +255,10 @@ def authorize(connection_id: int, *, redirect_uri: str | None = None, scopes: st
     code = result.get("code")
     if not code:
         raise OnboardingError("the redirect carried no code")
-    body = xo.token_call(conn, base, {"grant_type": "authorization_code", "code": code,
-                                      "redirect_uri": uri, "code_verifier": verifier})
+    try:
+        body = xo.exchange_code(conn, base, code, uri, verifier)  # once: a code is single-use
+    except PaysyncError as exc:
+        raise OnboardingError(str(exc)) from None
     creds = xo.token_fields(body, conn.credentials, time.time())
     if not body.get("refresh_token"):
         raise OnboardingError("Xero issued no refresh token: the offline_access scope was not granted")

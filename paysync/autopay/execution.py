@@ -167,7 +167,7 @@ def _step_claimed(cur: Any, scheduled: dict[str, Any], ctx: Context) -> Step:
 
 def _step_payout(cur: Any, scheduled: dict[str, Any], ctx: Context) -> Step:
     from paysync.connectors.wise import initiations
-    from paysync.connectors.wise.context import ConnectorInactive, open_run
+    from paysync.connectors.wise.context import ConnectorInactive
     from storage import wise as wise_store
 
     if scheduled["initiation_id"] is None:
@@ -187,7 +187,7 @@ def _step_payout(cur: Any, scheduled: dict[str, Any], ctx: Context) -> Step:
         return _exception(cur, scheduled, "payout_failed", "the Wise initiation row is gone", committed_amount=None)
     if ini["status"] in ("PENDING", "PROCESSING") and ini["step"] in autopay_store.PRE_FUNDED:
         try:
-            outcome = initiations.advance(ini["id"], run=open_run(scheduled["connector_id"], interactive=False))
+            outcome = initiations.advance(ini["id"], interactive=False)
         except ConnectorInactive as exc:
             return _exception(cur, scheduled, "payout_failed", f"Wise connector inactive: {exc}")
         if outcome.poll_in is not None and outcome.seq is not None:
@@ -373,9 +373,30 @@ def claim(today: dt.date | None = None, merchant_id: int | None = None,
     return {"due": due, "followups": follow}
 
 
+def _earlier_payout(scheduled: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]] | None:
+    """A Wise transfer of an earlier attempt's payout that may still pay, adopted by its
+    initiation (looked up at Wise by every customerTransactionId of every attempt), with that
+    initiation; None when nothing at Wise may pay for this bill (open initiations are closed)."""
+    from paysync.connectors.wise import initiations
+    from storage import wise as wise_store
+
+    if scheduled["connector_id"] is None:
+        return None
+    for attempt in range(int(scheduled["attempt"]), 0, -1):
+        found = wise_store.find_initiation(scheduled["connector_id"], f"autopay:{scheduled['id']}:{attempt}")
+        if found is None:
+            continue
+        transfer = initiations.settle_attempts(found["id"], abandon=True)
+        if transfer is not None:
+            return wise_store.get_initiation(found["id"]) or {}, transfer
+    return None
+
+
 def retry(scheduled_id: int) -> dict[str, Any]:
     """A person's decision: try an exception again as a new attempt (new idempotency keys), from
-    the scheduler's view of the bill. Refused while money may still be moving."""
+    the scheduler's view of the bill. Refused while money may still be moving. First, the
+    transfers of every earlier attempt's payout are looked up at Wise (by customerTransactionId):
+    one that may still pay is adopted and followed to the write-back, and nothing is paid again."""
     from paysync.errors import PaysyncError
 
     with transaction() as cur:
@@ -389,12 +410,24 @@ def retry(scheduled_id: int) -> dict[str, Any]:
                                                                    "reversal_failed"):
             raise PaysyncError(f"scheduled payment {scheduled_id}: Wise already paid this bill ({scheduled['exception_kind']}); "
                                "settle it in Xero by hand instead of paying again")
-        _set(cur, scheduled, "scheduled", f"retried by a person as attempt {scheduled['attempt'] + 1}", attempt=scheduled["attempt"] + 1,
-             reason=None, exception_kind=None, not_before=None, initiation_id=None, initiation_key=None,
-             transfer_id=None, committed_amount=None, committed_on=None, source_amount=None, source_asset=None,
-             fee_amount=None, fee_asset=None, rate=None, currency_rate=None, paid_on=None,
-             accounting_payment_id=None, xero_payment_id=None, writeback_attempts=0, reversed_at=None)
-    from paysync.autopay.scheduler import reconcile
+        earlier = _earlier_payout(scheduled)
+        if earlier is not None:
+            ini, transfer = earlier
+            _set(cur, scheduled, "payout_requested",
+                 f"retried by a person: Wise already has transfer {transfer['id']} ({transfer.get('status')}) of the "
+                 f"payout of initiation #{ini['id']}; it is followed, nothing is paid again",
+                 reason=None, exception_kind=None, not_before=None, initiation_id=ini["id"],
+                 initiation_key=ini["idempotency_key"], transfer_id=str(transfer["id"]),
+                 committed_amount=scheduled["committed_amount"] or scheduled["amount"],
+                 committed_on=scheduled["committed_on"] or rules.today(), next_check_at=dt.datetime.now(dt.UTC))
+        else:
+            _set(cur, scheduled, "scheduled", f"retried by a person as attempt {scheduled['attempt'] + 1}", attempt=scheduled["attempt"] + 1,
+                 reason=None, exception_kind=None, not_before=None, initiation_id=None, initiation_key=None,
+                 transfer_id=None, committed_amount=None, committed_on=None, source_amount=None, source_asset=None,
+                 fee_amount=None, fee_asset=None, rate=None, currency_rate=None, paid_on=None,
+                 accounting_payment_id=None, xero_payment_id=None, writeback_attempts=0, reversed_at=None)
+    if earlier is None:
+        from paysync.autopay.scheduler import reconcile
 
-    reconcile(scheduled["merchant_id"])
+        reconcile(scheduled["merchant_id"])
     return autopay_store.get(scheduled_id) or {}

@@ -1,4 +1,5 @@
-"""What every provider client shares: the budget, retries, 429 feedback, Decimal JSON.
+"""What every provider client shares: the budget, retries, 429 feedback, Decimal JSON, and the
+rule for what is sent again when an answer is lost.
 
 Each call takes one grant from the credential's bucket in the shared limiter (Redis),
 so every worker on every machine stays inside the provider's limits:
@@ -11,8 +12,24 @@ so every worker on every machine stays inside the provider's limits:
   worker sleeps through a long wait;
 - 429: the bucket is blocked for every worker until ``Retry-After`` has passed, then the
   call is retried (or :class:`BudgetExhausted` when that is long: a spent daily budget);
-- 5xx, timeouts and connection errors: retried with exponential backoff and jitter;
 - other 4xx: :class:`ProviderError` with the provider's own message, never retried.
+
+**What is sent again** (``docs/reliability.md``, "Outside writes"). Every call says whether
+it may be re-sent after an *unknown outcome* (``idempotent``): reads and deletes may (the
+default for GET, HEAD, OPTIONS and DELETE); a write may only when it carries the provider's
+idempotency key or the provider refuses a second copy by itself, and the resource module
+that makes it declares so (``idempotent=True``). Then:
+
+- a failure before the request could reach the provider (connection refused, name not
+  resolved, connect timeout) is retried with backoff, whatever the call;
+- a lost answer (read timeout, a connection broken after sending) or a 5xx: an idempotent
+  call is retried with backoff and jitter; any other write raises :class:`OutcomeUnknown` at
+  once, never re-sent here: the domain code looks for the write's effect at the provider
+  and writes again only if it is absent.
+
+**Bookkeeping never masks an answer.** Once the provider answered, a failure of our own
+bookkeeping (releasing the in-flight slot, feeding the remaining-calls headers or a 429
+block to the limiter: Redis) is logged and left to expire; the answer goes on to the caller.
 
 The transport is a seam: tests pass a ``requests.Session`` wired to ``responses``.
 """
@@ -22,18 +39,20 @@ from __future__ import annotations
 import logging
 import random
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 import requests
+from urllib3.exceptions import ConnectTimeoutError
 
 from mappers import jsonnum
 from paysync.budgets import BucketSpec, BudgetExhausted, Limiter
 from paysync.config import settings
 from paysync.errors import PaysyncError
 
-__all__ = ["BudgetExhausted", "BudgetedHTTP", "ProviderError"]
+__all__ = ["BudgetExhausted", "BudgetedHTTP", "OutcomeUnknown", "ProviderError"]
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +69,37 @@ class ProviderError(PaysyncError):
 
     def __reduce__(self) -> tuple:
         return (ProviderError, (self.provider, self.status, self.message, self.retriable, None, self.code))
+
+
+class OutcomeUnknown(ProviderError):
+    """A write without an idempotency key was sent and no usable answer came back (a lost
+    answer or a 5xx): it may or may not have taken effect, and it was not re-sent. The
+    caller looks for the effect first; uncaught, it is a retriable provider failure, so the
+    job's retry policy runs the job again (whose domain code looks first)."""
+
+    def __init__(self, provider: str, method: str, path: str, cause: str, status: int | None = None) -> None:
+        self.method, self.path, self.cause = method, path, cause
+        super().__init__(provider, status, f"{method} {path}: outcome unknown ({cause}); not re-sent, it carries "
+                         "no idempotency key", retriable=True, code="outcome_unknown")
+
+    def __reduce__(self) -> tuple:
+        return (OutcomeUnknown, (self.provider, self.method, self.path, self.cause, self.status))
+
+
+REPLAY_SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "DELETE"})
+LOST_ANSWER = (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError,
+               requests.exceptions.ContentDecodingError)
+
+
+def never_sent(exc: BaseException) -> bool:
+    """True when the request cannot have reached the provider: no connection was ever made."""
+    if isinstance(exc, requests.ConnectTimeout):
+        return True
+    if not isinstance(exc, requests.ConnectionError):
+        return False
+    reason = exc.args[0] if exc.args else None
+    reason = getattr(reason, "reason", reason)  # urllib3's MaxRetryError carries the cause
+    return isinstance(reason, ConnectTimeoutError)  # NewConnectionError, NameResolutionError included
 
 
 @dataclass
@@ -78,15 +128,22 @@ class BudgetedHTTP:
             self.max_inline_wait = s.inline_wait_interactive if self.interactive else s.inline_wait_batch
 
     def request(self, method: str, path: str, *, params: Any = None, json: Any = None, data: Any = None,
-                headers: Mapping[str, str] | None = None, ok: tuple[int, ...] = ()) -> requests.Response:
-        """One logical call (with its retries); returns a 2xx response or one whose status is in ``ok``."""
+                headers: Mapping[str, str] | None = None, ok: tuple[int, ...] = (),
+                idempotent: bool | None = None) -> requests.Response:
+        """One logical call (with its retries); returns a 2xx response or one whose status is in ``ok``.
+
+        ``idempotent``: may this call be sent again after an unknown outcome? Default: yes for
+        GET, HEAD, OPTIONS and DELETE, no for every other method (module docstring).
+        """
+        method = method.upper()
+        resend = method in REPLAY_SAFE_METHODS if idempotent is None else idempotent
         url = path if path.startswith("http") else f"{self.base_url.rstrip('/')}/{path.lstrip('/')}"
         body = None if json is None else jsonnum.dumps(json)
         attempt = 0
         while True:
             attempt += 1
             failure: Exception | None = None
-            with self.limiter.lease(self.bucket, self.interactive, max_wait=self.max_inline_wait or 0.0):
+            with self._slot():
                 hdrs = {"Accept": "application/json", **self.auth_headers(), **(headers or {})}
                 if body is not None:
                     hdrs["Content-Type"] = "application/json"
@@ -94,32 +151,63 @@ class BudgetedHTTP:
                 try:
                     resp = self.session.request(method, url, params=params, data=body if body is not None else data,
                                                 headers=hdrs, timeout=self.timeout)
-                except (requests.ConnectionError, requests.Timeout) as exc:
+                except LOST_ANSWER as exc:
                     failure = exc
             if failure is not None:
+                cause = type(failure).__name__
+                if not never_sent(failure):
+                    if not resend:
+                        log.warning("%s %s %s: %s after sending; not re-sent (no idempotency key)", self.provider,
+                                    method, path, cause)
+                        raise OutcomeUnknown(self.provider, method, path, cause) from None
+                    log.info("%s %s %s: %s after sending; re-sent (idempotent)", self.provider, method, path, cause)
                 if attempt > self.retries:
-                    raise ProviderError(self.provider, None, f"{type(failure).__name__} calling {method} {path}",
+                    raise ProviderError(self.provider, None, f"{cause} calling {method} {path}",
                                         retriable=True) from None
                 self._sleep_backoff(attempt)
                 continue
-            if self.on_response is not None:
-                self.on_response(resp)
+            self._bookkeeping("reading the answer's headers", self.on_response, resp)
             if resp.status_code < 300 or resp.status_code in ok:
                 return resp
             if resp.status_code == 429:
                 wait = _retry_after(resp) or self.backoff * 2 ** attempt
                 problem = self.problem_of(resp) if self.problem_of else None
-                self._block(wait, problem)
+                self._bookkeeping("blocking the bucket after a 429", self._block, wait, problem)
                 if wait > (self.max_inline_wait or 0.0) or attempt > self.retries:
                     raise BudgetExhausted(self.bucket.name, wait, f"429 {problem or 'rate limit'}")
                 time.sleep(wait)
                 continue
             if resp.status_code >= 500:
+                if not resend:
+                    log.warning("%s %s %s: %s; not re-sent (no idempotency key)", self.provider, method, path,
+                                resp.status_code)
+                    raise OutcomeUnknown(self.provider, method, path, f"{resp.status_code} "
+                                         f"{self._error(resp, retriable=True).message}"[:300], resp.status_code)
                 if attempt > self.retries:
                     raise self._error(resp, retriable=True)
                 self._sleep_backoff(attempt, _retry_after(resp))
                 continue
             raise self._error(resp, retriable=False)
+
+    @contextmanager
+    def _slot(self) -> Iterator[None]:
+        """One grant from the bucket for one HTTP request. Taking it may fail (nothing is sent
+        then); giving it back never fails the call: the slot expires by itself."""
+        lease = self.limiter.lease(self.bucket, self.interactive, max_wait=self.max_inline_wait or 0.0)
+        lease.__enter__()
+        try:
+            yield
+        finally:
+            self._bookkeeping("releasing the in-flight slot", lease.__exit__, None, None, None)
+
+    def _bookkeeping(self, what: str, fn: Callable[..., Any] | None, *args: Any) -> None:
+        """Our own accounting after the provider answered: a failure is logged, never raised."""
+        if fn is None:
+            return
+        try:
+            fn(*args)
+        except Exception as exc:  # noqa: BLE001 - the provider's answer must reach the caller
+            log.warning("%s (%s): %s failed, left to expire: %r", self.provider, self.bucket.name, what, exc)
 
     def json(self, method: str, path: str, **kwargs: Any) -> Any:
         return jsonnum.decode(self.request(method, path, **kwargs))

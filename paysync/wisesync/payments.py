@@ -8,10 +8,15 @@
    nothing); then advance the bookmark to the newest ``UpdatedDateUTC`` seen (inclusive, so
    the boundary payment is seen again and deduplicated by its id).
 3. **Apply** every pending row: count the attempt (committed) *before* ``POST
-   /finance/invoices/{id}/payments``, store ConnectWise's payment id after. A row with an
-   attempt already counted may have landed: the invoice's ConnectWise payments are read
-   first and one with the same amount and date that no other row has claimed is taken as
-   this one (ConnectWise payments carry no free-text reference to mark them with).
+   /finance/invoices/{id}/payments``, store ConnectWise's payment id after. The payment
+   carries our reference (``xero:<PaymentID>``) in its ``transactionId``. ConnectWise takes
+   no idempotency key, so the POST is never re-sent blindly: a row with an attempt already
+   counted, or a POST whose answer was lost (:class:`~paysync.clients.http.OutcomeUnknown`),
+   may have landed, and the invoice's ConnectWise payments are read first. The one with
+   our reference is taken as this one; failing that (a site that does not keep
+   ``transactionId``), one with the same amount and date, no reference and not claimed by
+   another row. Only when none is found is the payment written again, in the same run (at
+   most :data:`SENDS_PER_RUN` times; then the row waits for the next run, which looks first).
 
 A payment deleted in Xero after it reached ConnectWise is reported (``reversed_in_xero``),
 not reversed in ConnectWise.
@@ -28,7 +33,7 @@ from mappers.money import asset as asset_of
 from mappers.money import from_minor, to_minor
 from mappers.xero import format_since, parse_day, parse_msdate
 from paysync.clients.connectwise import invoices as cw_invoices
-from paysync.clients.http import ProviderError
+from paysync.clients.http import OutcomeUnknown, ProviderError
 from paysync.clients.xero import payments as xero_payments
 from paysync.crashpoints import crash_point
 from paysync.wisesync.common import Context, Progress, run
@@ -37,6 +42,7 @@ from storage import wisesync as wisesync_store
 
 STREAM = "wisesync.xero_payments"
 PAGE_SIZE = 100
+SENDS_PER_RUN = 3  # POSTs of one payment in one run, each after looking for the previous one
 
 
 def apply_payments(merchant_id: int, *, interactive: bool, task_id: str | None = None,
@@ -116,34 +122,53 @@ def _apply(ctx: Context) -> None:
         ctx.progress("apply", n + 1, len(pending))
 
 
+def psa_reference(rec: dict[str, Any]) -> str:
+    """The reference paysync writes on the ConnectWise payment (``transactionId``)."""
+    return f"xero:{rec['xero_payment_id']}"
+
+
 def _apply_one(ctx: Context, rec: dict[str, Any]) -> None:
     currency = rec["asset"].split("/")[0]
     if rec["attempts"] > 0 and _landed(ctx, rec, currency):
         return
-    wisesync_store.begin_payment_attempt(rec["id"])
-    crash_point("wisesync.before_psa_payment")
-    try:
-        created = cw_invoices.apply_payment(ctx.cw, rec["psa_invoice_id"], from_minor(rec["amount"], currency),
-                                            rec["paid_on"])
-    except ProviderError as exc:
-        if exc.retriable or exc.status in (401, 403, 429, None):
-            raise  # the row stays pending with its attempt counted: the next run checks ConnectWise first
-        wisesync_store.mark_payment(rec["id"], "failed", error=exc.message)
-        ctx.report.error(f"invoice {rec['psa_invoice_id']}", f"ConnectWise refused payment {rec['xero_payment_id']}: "
-                         f"{exc.message}")
+    lost: OutcomeUnknown | None = None
+    for _ in range(SENDS_PER_RUN):
+        wisesync_store.begin_payment_attempt(rec["id"])
+        crash_point("wisesync.before_psa_payment")
+        try:
+            created = cw_invoices.apply_payment(ctx.cw, rec["psa_invoice_id"], from_minor(rec["amount"], currency),
+                                                rec["paid_on"], reference=psa_reference(rec))
+        except OutcomeUnknown as exc:
+            lost = exc
+            if _landed(ctx, rec, currency):  # it did land: take it, write nothing more
+                return
+            continue  # ConnectWise has no such payment: write it again
+        except ProviderError as exc:
+            if exc.retriable or exc.status in (401, 403, 429, None):
+                raise  # the row stays pending with its attempt counted: the next run checks ConnectWise first
+            wisesync_store.mark_payment(rec["id"], "failed", error=exc.message)
+            ctx.report.error(f"invoice {rec['psa_invoice_id']}", f"ConnectWise refused payment {rec['xero_payment_id']}: "
+                             f"{exc.message}")
+            return
+        crash_point("wisesync.after_psa_payment")
+        wisesync_store.mark_payment(rec["id"], "applied", psa_payment_id=int(created["id"]))
+        ctx.report.counts["applied"] += 1
         return
-    crash_point("wisesync.after_psa_payment")
-    wisesync_store.mark_payment(rec["id"], "applied", psa_payment_id=int(created["id"]))
-    ctx.report.counts["applied"] += 1
+    assert lost is not None
+    raise lost  # still unknown after every send: the row stays pending; the next run looks first
 
 
 def _landed(ctx: Context, rec: dict[str, Any], currency: str) -> bool:
     """Did an earlier attempt of this row reach ConnectWise? Claim its payment if so."""
     claimed = wisesync_store.applied_psa_payment_ids(ctx.merchant_id, rec["psa_invoice_id"])
-    for raw in cw_invoices.payments(ctx.cw, rec["psa_invoice_id"]):
-        found = psa_payment(raw, currency)
-        if found["id"] not in claimed and found["amount"] == rec["amount"] and found["paid_on"] == rec["paid_on"]:
-            wisesync_store.mark_payment(rec["id"], "applied", psa_payment_id=found["id"])
-            ctx.report.counts["reconciled"] += 1
-            return True
-    return False
+    found = [psa_payment(raw, currency) for raw in cw_invoices.payments(ctx.cw, rec["psa_invoice_id"])]
+    reference = psa_reference(rec)
+    ours = [p for p in found if p["reference"] == reference]
+    if not ours and not any(p["reference"] for p in found):
+        ours = [p for p in found if p["id"] not in claimed and p["reference"] is None
+                and p["amount"] == rec["amount"] and p["paid_on"] == rec["paid_on"]]
+    if not ours:
+        return False
+    wisesync_store.mark_payment(rec["id"], "applied", psa_payment_id=ours[0]["id"])
+    ctx.report.counts["reconciled"] += 1
+    return True

@@ -81,8 +81,10 @@ def record_attempt(cur: Any, initiation_id: int, attempt: int, cti: Any, quote_i
                 (initiation_id, attempt, cti, quote_id, transfer_id, outcome))
 
 
-def attempts(initiation_id: int) -> list[dict[str, Any]]:
-    return db.fetch_all("select * from payment_initiation_attempts where initiation_id=%s order by attempt", (initiation_id,))
+def attempts(initiation_id: int, cur: Any = None) -> list[dict[str, Any]]:
+    """Every attempt of an initiation (its customerTransactionId, quote, transfer, outcome), in order."""
+    return db.fetch_all("select * from payment_initiation_attempts where initiation_id=%s order by attempt",
+                        (initiation_id,), cur)
 
 
 def follow_initiations(cur: Any, connector_id: int, changes: Sequence[tuple[str, str, str]]) -> int:

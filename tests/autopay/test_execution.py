@@ -243,3 +243,45 @@ def test_a_bill_paid_from_a_balance_in_another_currency_sends_wises_rate_as_curr
     (paid,) = env.live_payments(inv)
     assert Decimal(str(paid["CurrencyRate"])) == sp["currency_rate"].quantize(Decimal("0.000001"))
     assert Decimal(str(paid["Amount"])) == Decimal("92.00")
+
+
+def test_a_retry_after_connector_inactive_adopts_the_transfer_funded_before_the_crash(env):
+    from paysync.connectors.wise.install import install, uninstall
+    from tests.connectors.wise.sandbox_helpers import cycle_inline, public_pem
+
+    inv = env.new_bill("Paper Co", "77.00", due_in_days=1)
+    env.allow("Paper Co")
+    scheduler.schedule(env.merchant["id"])
+    env.run()
+    sp = env.sp(inv)
+    ini = wise_store.get_initiation(sp["initiation_id"])
+    assert ini["step"] == "funded"
+    # given Wise funded the transfer but the worker died before recording it (the row still says transfer_created)
+    with transaction() as cur:
+        wise_store.update_initiation(cur, ini["id"], step="transfer_created", funding=None)
+    # and the Wise connector is then uninstalled: the follow-up fails as "connector inactive"
+    uninstall(env.connector_id)
+    env.run()
+    sp = env.sp(inv)
+    assert sp["state"] == "exception" and "inactive" in sp["reason"], (sp["state"], sp["reason"])
+    # without any key to look at Wise with, a retry pays nothing again
+    with pytest.raises(Exception, match="cannot look at Wise"):
+        execution.retry(sp["id"])
+    # when the connector is installed again and the rule points at it, and a person retries
+    new = install(env.merchant["id"], {"apiKey": env.wise_token, "webhookPublicKey": public_pem(),
+                                       "baseUrl": env.wise_url, "pageSize": 100}, name="wise-again")
+    cycle_inline(new["id"])
+    rules.set_rules(env.merchant["id"], connector_id=new["id"], source_balance=env.balance)
+    retried = execution.retry(sp["id"])
+    # then the funded transfer of the first attempt is adopted, followed to success and written back once
+    assert retried["state"] == "payout_requested" and retried["initiation_id"] == ini["id"], (retried["state"], retried["reason"])
+    env.run()
+    env.settle_wise()
+    env.run()
+    sp = env.sp(inv)
+    assert sp["state"] == "written_back", sp
+    funded = [t for t in env.transfers(sp)
+              if requests.get(f"{env.wise_url}/_control/transfers/{t['id']}", timeout=10).json()["funded"]]
+    assert len(funded) == 1 and str(funded[0]["id"]) == sp["transfer_id"]
+    assert len(wise_store.list_initiations(env.connector_id)) == 1 and wise_store.list_initiations(new["id"]) == []
+    assert len(env.live_payments(inv)) == 1

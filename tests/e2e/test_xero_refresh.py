@@ -122,3 +122,54 @@ def test_refresh_after_the_grace_period_is_invalid_grant(db, redis_client, sandb
     with pytest.raises(ReauthRequired):
         XeroClient.for_connection(connections.get(conn.id), interactive=True).get("Organisation")
     assert connections.get(conn.id).status == "needs_reauth"
+
+
+def _call_with_one_retry(conn_id: int, delay: float, out) -> None:
+    """A worker process: call the API (its token expired at Xero); a retriable failure is retried once."""
+    import time as _time
+
+    from paysync.clients.http import ProviderError
+
+    _time.sleep(delay)
+    client = XeroClient.for_connection(connections.get(conn_id), interactive=True)
+    for attempt in range(2):
+        try:
+            org = client.get("Organisation")
+            out.put({"pid": os.getpid(), "org": org["Organisations"][0]["OrganisationID"], "attempts": attempt + 1})
+            return
+        except ProviderError as exc:
+            if not exc.retriable or attempt:
+                out.put({"pid": os.getpid(), "error": repr(exc)})
+                return
+        except Exception as exc:  # pragma: no cover - reported to the test
+            out.put({"pid": os.getpid(), "error": repr(exc)})
+            return
+
+
+def test_lost_refresh_answers_without_grace_keep_the_connection_active(db, redis_client, sandbox_ctl, monkeypatch):
+    m, conns = sandbox_merchant(sandbox_ctl, {"user": "app-lost"})
+    conn = conns["user"]
+    # given Xero keeps no grace period for a rotated refresh token, and the refresh lock is short
+    requests.post(f"{sandbox_ctl.url('xero')}/_control/config", json={"refresh_grace_seconds": 0},
+                  timeout=10).raise_for_status()
+    monkeypatch.setenv("PAYSYNC_XERO_REFRESH_LOCK_SECONDS", "1")
+    sandbox_ctl.advance(31 * 60)  # the access token expired at Xero
+    # and the token endpoint loses its next three answers (503: the caller cannot know what happened)
+    sandbox_ctl.fault("xero", "error", "POST", "/identity/connect/token", times=3)
+    before = sandbox_ctl.effects("xero:app-lost:rotations").get("xero:app-lost:rotations", 0)
+    # when two worker processes need the token, the second just after the first took the lock
+    ctx = mp.get_context("fork")
+    out = ctx.Queue()
+    procs = [ctx.Process(target=_call_with_one_retry, args=(conn.id, delay, out)) for delay in (0.0, 0.3)]
+    for p in procs:
+        p.start()
+    results = [out.get(timeout=60) for _ in procs]
+    for p in procs:
+        p.join(10)
+    # then nobody presented a refresh token that was already used: the connection stays active
+    stored = connections.get(conn.id)
+    assert stored.status == "active", stored.last_error
+    assert all("error" not in r for r in results), results
+    # with one rotation at Xero, whose tokens were saved and used by both
+    assert sandbox_ctl.effects("xero:app-lost:rotations")["xero:app-lost:rotations"] - before == 1
+    assert stored.credentials["refresh_token"] != conn.credentials["refresh_token"]

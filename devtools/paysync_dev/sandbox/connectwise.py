@@ -13,8 +13,8 @@ URL layout (the blueprint is mounted at ``/connectwise``; ``site`` in paysync is
 API subset:
 
 - ``GET /finance/invoices``, ``/finance/invoices/count``, ``/finance/invoices/{id}``;
-  ``GET|POST /finance/invoices/{id}/payments`` (``{amount, paymentDate, type}``; more than
-  the balance is 400).
+  ``GET|POST /finance/invoices/{id}/payments`` (``{amount, paymentDate, type, transactionId}``;
+  more than the balance is 400).
 - ``GET /finance/accounting/unpostedinvoices`` (closed invoices in no batch), ``/count``,
   ``/{id}``.
 - ``POST /finance/accounting/export`` (``ExportAccountingBatchRequest``: ``batchIdentifier``,
@@ -353,7 +353,8 @@ class ConnectWiseSandbox:
             if errors:
                 return _error(400, "InvalidObject", "payment object is invalid", errors)
             pay = {"id": self.data.next_payment_id, "amount": amount, "date": day, "type": body.get("type") or "P",
-                   "applied_by": f"{self.config['public_key']}", "at": self._now()}
+                   "applied_by": f"{self.config['public_key']}", "at": self._now(),
+                   "transaction_id": str(body["transactionId"])[:50] if body.get("transactionId") else None}
             self.data.next_payment_id += 1
             inv.payments.append(pay)
             inv.last_updated = self._now()

@@ -281,7 +281,7 @@ def payment_json(inv: CwInvoice, pay: dict[str, Any]) -> dict[str, Any]:
     return {"id": pay["id"], "type": pay.get("type") or "P",
             "invoice": {"id": inv.id, "identifier": inv.number},
             "amount": pay["amount"], "paymentDate": day_iso(pay["date"]), "appliedBy": pay.get("applied_by"),
-            "_info": {"lastUpdated": iso(pay["at"])}}
+            "transactionId": pay.get("transaction_id"), "_info": {"lastUpdated": iso(pay["at"])}}
 
 
 # --------------------------------------------------------------------- conditions language

@@ -1,6 +1,6 @@
 """A small client for the sandbox (used by tests, the demo and benchmarks).
 
-- the sandbox's own control API (``/_sandbox``: health, reset, clock, counters);
+- the sandbox's own control API (``/_sandbox``: health, reset, clock, counters, faults, effects);
 - each provider's control routes (``/wise/_control``, ``/xero/_control``,
   ``/connectwise/_control``): what a test or the demo sets up or reads behind paysync's back;
 - a few provider API calls made as someone other than paysync (a Wise user paying out from
@@ -76,6 +76,35 @@ class SandboxControl:
 
     def url(self, provider: str) -> str:
         return f"{self.base_url}/{provider}"
+
+    # ------------------------------------------------------------ faults and effects
+
+    def fault(self, provider: str, kind: str, method: str = "*", path: str = "*", *, nth: int = 1,
+              times: int = 1, status: int | None = None, delay: float | None = None) -> dict[str, Any]:
+        """Inject a fault (``paysync_dev.sandbox.faults``): ``kind`` one of ``error``, ``reset``,
+        ``apply_then_timeout``, ``apply_then_reset``, ``slow``; on the ``nth`` call from now that
+        matches ``method`` and ``path`` (below the provider's prefix, ``*`` wildcards) and the
+        ``times - 1`` after it. Returns the rule with its ``id``."""
+        body: dict[str, Any] = {"provider": provider, "kind": kind, "method": method, "path": path, "nth": nth,
+                                "times": times}
+        if status is not None:
+            body["status"] = status
+        if delay is not None:
+            body["delay"] = delay
+        return self._call("POST", "/faults", body)
+
+    def faults(self) -> list[dict[str, Any]]:
+        """Every rule set since the last clear, with how many calls it ``seen`` and ``fired`` on."""
+        return self._call("GET", "/faults")
+
+    def clear_faults(self) -> None:
+        self._call("DELETE", "/faults")
+
+    def effects(self, prefix: str = "") -> dict[str, int]:
+        """What the providers hold now, counted (``paysync_dev.sandbox.effects``)."""
+        resp = self.http.get(f"{self.base_url}/_sandbox/effects", params={"prefix": prefix}, timeout=self.timeout)
+        resp.raise_for_status()
+        return resp.json()
 
     # ------------------------------------------------------------ Wise: control
 

@@ -1,4 +1,4 @@
-"""Sandbox state shared by every provider: clock, seeded randomness, call counters, strictness.
+"""Sandbox state shared by every provider: clock, seeded randomness, call counters, faults, strictness.
 
 Strict is the default: each provider refuses what the real one refuses (Xero's scopes per
 endpoint and exact redirect URIs, Wise's webhook URL rules) and follows the provider's
@@ -45,6 +45,7 @@ class SandboxState:
     providers: dict[str, Provider] = field(default_factory=dict)
     listeners: list[Callable[[SandboxState], None]] = field(default_factory=list)
     lenient: bool = False  # strict by default (module docstring)
+    faults: Any = None  # the FaultInjector in front of the providers (paysync_dev.sandbox.faults)
 
     def count(self, *key: Any) -> None:
         """Count one event; keys are joined with ':' (``count('xero', app, tenant, 'calls')``)."""
@@ -65,6 +66,8 @@ class SandboxState:
             self.rng = random.Random(seed)
             self.counters.clear()
             self.clock.reset(scale=scale)
+            if self.faults is not None:
+                self.faults.clear()
             for provider in self.providers.values():
                 provider.reset(self, seed, size or {})
 

@@ -1,4 +1,5 @@
-"""The sandbox's WSGI app and server: providers plus the ``/_sandbox`` control API."""
+"""The sandbox's WSGI app and server: providers plus the ``/_sandbox`` control API, with the
+fault-injection layer (:mod:`.faults`) in front of every provider."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from typing import Any
 
 from flask import Blueprint, Flask, current_app, jsonify, request
 
+from paysync_dev.sandbox import effects, faults
 from paysync_dev.sandbox.clock import VirtualClock
 from paysync_dev.sandbox.connectwise import ConnectWiseSandbox
 from paysync_dev.sandbox.core import Provider, SandboxState
@@ -82,7 +84,12 @@ def create_app(seed: int = 0, scale: float = 1.0, size: dict[str, Any] | None = 
         state.providers[provider.name] = provider
         app.register_blueprint(provider.blueprint, url_prefix=f"/{provider.name}")
     app.register_blueprint(control, url_prefix="/_sandbox")
+    app.register_blueprint(faults.control, url_prefix="/_sandbox")
+    app.register_blueprint(effects.control, url_prefix="/_sandbox")
     app.config["SANDBOX_STATE"] = state
+    state.faults = faults.FaultInjector(count=state.count)
+    app.config["SANDBOX_FAULTS"] = state.faults
+    app.wsgi_app = state.faults.middleware(app.wsgi_app)  # type: ignore[method-assign]
     state.reset(seed=seed, size=size or {})
 
     @app.before_request

@@ -27,7 +27,8 @@ def export(client: ConnectWiseClient, invoice_ids: Sequence[int], batch_identifi
     """``POST /finance/accounting/export``: the GL payload of these unposted invoices (posts nothing)."""
     return client.post("finance/accounting/export", {
         "batchIdentifier": batch_identifier, "exportInvoicesFlag": True, "exportExpensesFlag": False,
-        "exportProductsFlag": False, "includedInvoiceIds": [int(i) for i in invoice_ids]})
+        "exportProductsFlag": False, "includedInvoiceIds": [int(i) for i in invoice_ids]},
+        idempotent=True)  # a read: it posts nothing
 
 
 def export_transactions(client: ConnectWiseClient, invoice_ids: Sequence[int],
@@ -41,7 +42,8 @@ def create_batch(client: ConnectWiseClient, batch_identifier: str, invoice_ids: 
     try:
         return client.post("finance/accounting/batches", {
             "batchIdentifier": batch_identifier, "exportInvoicesFlag": True, "exportExpensesFlag": False,
-            "exportProductsFlag": False, "processedRecordIds": [int(i) for i in invoice_ids]})
+            "exportProductsFlag": False, "processedRecordIds": [int(i) for i in invoice_ids]},
+            idempotent=True)  # a second batch with this identifier is refused as a duplicate
     except ProviderError as exc:
         if exc.status == 400 and _duplicate_batch(exc.body):
             return None
@@ -54,7 +56,8 @@ def batches(client: ConnectWiseClient, conditions: str | None = None) -> list[di
 
 def export_batch(client: ConnectWiseClient, batch_id: int) -> dict[str, Any]:
     """``POST /finance/accounting/batches/{id}/export``: the batch's GL payload as it is now."""
-    return client.post(f"finance/accounting/batches/{int(batch_id)}/export", {"batchIdentifier": str(batch_id)})
+    return client.post(f"finance/accounting/batches/{int(batch_id)}/export", {"batchIdentifier": str(batch_id)},
+                       idempotent=True)  # a read: it posts nothing
 
 
 def _duplicate_batch(body: Any) -> bool:

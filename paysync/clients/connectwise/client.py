@@ -83,8 +83,9 @@ class ConnectWiseClient:
             headers: Mapping[str, str] | None = None) -> Any:
         return jsonnum.decode(self.http.request("GET", path, params=dict(params or {}), headers=headers))
 
-    def post(self, path: str, body: Any) -> Any:
-        return jsonnum.decode(self.http.request("POST", path, json=body))
+    def post(self, path: str, body: Any, *, idempotent: bool) -> Any:
+        """``idempotent``: may it be re-sent after a lost answer? Every POST says (``clients/http.py``)."""
+        return jsonnum.decode(self.http.request("POST", path, json=body, idempotent=idempotent))
 
     def pages(self, path: str, *, conditions: str | None = None, order_by: str | None = None,
               fields: str | None = None, page_size: int = MAX_PAGE_SIZE,

@@ -1,5 +1,6 @@
 """Invoices: ``GET /finance/invoices`` (paged), their count, one invoice, its payments, and
-``POST /finance/invoices/{id}/payments`` to apply a payment."""
+``POST /finance/invoices/{id}/payments`` to apply a payment (with paysync's reference in
+``transactionId``, so a payment whose answer was lost can be found)."""
 
 from __future__ import annotations
 
@@ -28,10 +29,17 @@ def payments(client: ConnectWiseClient, invoice_id: int) -> list[dict[str, Any]]
 
 
 def apply_payment(client: ConnectWiseClient, invoice_id: int, amount: Decimal, paid_on: date,
-                  payment_type: str = "P") -> dict[str, Any]:
-    """``POST /finance/invoices/{id}/payments``: the invoice's balance goes down by ``amount``."""
-    return client.post(f"finance/invoices/{int(invoice_id)}/payments",
-                       {"amount": amount, "paymentDate": f"{paid_on.isoformat()}T00:00:00Z", "type": payment_type})
+                  reference: str | None = None, payment_type: str = "P") -> dict[str, Any]:
+    """``POST /finance/invoices/{id}/payments``: the invoice's balance goes down by ``amount``.
+
+    ConnectWise takes no idempotency key: a lost answer raises
+    :class:`~paysync.clients.http.OutcomeUnknown` and is never re-sent here; the caller looks
+    for the payment (:func:`payments`, ``transactionId`` = ``reference``) before writing again.
+    """
+    body: dict[str, Any] = {"amount": amount, "paymentDate": f"{paid_on.isoformat()}T00:00:00Z", "type": payment_type}
+    if reference:
+        body["transactionId"] = reference[:50]
+    return client.post(f"finance/invoices/{int(invoice_id)}/payments", body, idempotent=False)
 
 
 def count_answered(client: ConnectWiseClient) -> tuple[int, datetime | None]:

@@ -23,7 +23,8 @@ class Funding:
 
 def fund(client: BudgetedHTTP, profile_id: int | str, transfer_id: int | str) -> Funding:
     resp = client.request("POST", f"/v3/profiles/{profile_id}/transfers/{transfer_id}/payments",
-                          json={"type": "BALANCE"}, ok=(403,))
+                          json={"type": "BALANCE"}, ok=(403,),
+                          idempotent=True)  # Wise refuses a second funding (transfer.invalid-state)
     body = jsonnum.loads(resp.content) if resp.content else None
     if resp.status_code == 403:
         if not resp.headers.get("x-2fa-approval"):

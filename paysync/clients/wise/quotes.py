@@ -21,7 +21,8 @@ def create(client: BudgetedHTTP, profile_id: int | str, *, source_currency: str,
         body["targetAmount"] = target_amount
     if target_account is not None:
         body["targetAccount"] = int(target_account) if str(target_account).isdigit() else target_account
-    return client.json("POST", f"/v3/profiles/{profile_id}/quotes", json=body)
+    # No idempotency key, but a quote moves no money and an unused one expires: sent again freely.
+    return client.json("POST", f"/v3/profiles/{profile_id}/quotes", json=body, idempotent=True)
 
 
 def get(client: BudgetedHTTP, profile_id: int | str, quote_id: str) -> dict[str, Any]:

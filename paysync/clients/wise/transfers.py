@@ -1,9 +1,11 @@
 """Transfers: list (a ``createdDateStart`` window, offset + limit), get, create (idempotent on
-customerTransactionId), cancel."""
+customerTransactionId), cancel, and the transfers carrying given customerTransactionIds
+(:func:`with_customer_transaction_ids`)."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from collections.abc import Collection
+from datetime import UTC, date, datetime
 from typing import Any
 
 from mappers import jsonnum
@@ -37,6 +39,23 @@ def list_window(client: BudgetedHTTP, profile_id: int | str, offset: int, limit:
     return jsonnum.decode(resp), answer_time(resp)
 
 
+def with_customer_transaction_ids(client: BudgetedHTTP, profile_id: int | str, ctis: Collection[str],
+                                  created_since: date) -> list[dict[str, Any]]:
+    """The profile's transfers created since ``created_since`` whose ``customerTransactionId`` is
+    one of ``ctis``: every page of that window is read (Wise promises no order)."""
+    wanted = {str(c).lower() for c in ctis}
+    found: list[dict[str, Any]] = []
+    offset = 0
+    while True:
+        page = client.json("GET", "/v1/transfers", params={"profile": profile_id, "offset": offset,
+                                                           "limit": MAX_LIMIT,
+                                                           "createdDateStart": created_since.isoformat()})
+        found += [t for t in page or [] if str(t.get("customerTransactionId") or "").lower() in wanted]
+        if len(page or []) < MAX_LIMIT:
+            return found
+        offset += MAX_LIMIT
+
+
 def get(client: BudgetedHTTP, transfer_id: int | str) -> dict[str, Any]:
     return client.json("GET", f"/v1/transfers/{transfer_id}")
 
@@ -49,8 +68,8 @@ def create(client: BudgetedHTTP, *, target_account: int | str, quote_uuid: str, 
         "customerTransactionId": customer_transaction_id,
         "details": {"reference": reference or ""},
     }
-    return client.json("POST", "/v1/transfers", json=body)
+    return client.json("POST", "/v1/transfers", json=body, idempotent=True)  # keyed by customerTransactionId
 
 
 def cancel(client: BudgetedHTTP, transfer_id: int | str) -> dict[str, Any]:
-    return client.json("PUT", f"/v1/transfers/{transfer_id}/cancel")
+    return client.json("PUT", f"/v1/transfers/{transfer_id}/cancel", idempotent=True)  # a cancelled one stays so

@@ -179,11 +179,17 @@ class XeroClient:
     def get(self, path: str, params: Any = None, headers: Mapping[str, str] | None = None) -> Any:
         return jsonnum.decode(self.request("GET", path, params=params, headers=headers))
 
-    def put(self, path: str, body: Any, headers: Mapping[str, str] | None = None, params: Any = None) -> Any:
-        return jsonnum.decode(self.request("PUT", path, json=body, headers=headers, params=params))
+    def put(self, path: str, body: Any, headers: Mapping[str, str] | None = None, params: Any = None,
+            idempotent: bool | None = None) -> Any:
+        """``idempotent``: may it be re-sent after a lost answer (it carries an ``Idempotency-Key``)?"""
+        return jsonnum.decode(self.request("PUT", path, json=body, headers=headers, params=params,
+                                           idempotent=idempotent))
 
-    def post(self, path: str, body: Any, headers: Mapping[str, str] | None = None, params: Any = None) -> Any:
-        return jsonnum.decode(self.request("POST", path, json=body, headers=headers, params=params))
+    def post(self, path: str, body: Any, headers: Mapping[str, str] | None = None, params: Any = None,
+             idempotent: bool | None = None) -> Any:
+        """``idempotent``: may it be re-sent after a lost answer (it carries an ``Idempotency-Key``)?"""
+        return jsonnum.decode(self.request("POST", path, json=body, headers=headers, params=params,
+                                           idempotent=idempotent))
 
     def tenantless(self, method: str, path: str, **kwargs: Any) -> Any:
         """One call to the connections API (``path`` relative to its base): no tenant header, the

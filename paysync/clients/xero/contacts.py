@@ -36,7 +36,8 @@ def summaries(client: XeroClient, page_size: int = SUMMARY_PAGE_SIZE) -> list[di
 def create(client: XeroClient, names: Sequence[str], *, idempotency_key: str) -> list[Saved]:
     """Create one contact per name in one call; one :class:`Saved` per element Xero answered, in order."""
     answer = client.put("Contacts", {KEY: [{"Name": name} for name in names]},
-                        headers={"Idempotency-Key": idempotency_key}, params={"summarizeErrors": "false"})
+                        headers={"Idempotency-Key": idempotency_key}, params={"summarizeErrors": "false"},
+                        idempotent=True)
     return [_saved(contact) for contact in items(answer, KEY)]
 
 

@@ -42,7 +42,7 @@ def save(client: XeroClient, elements: Sequence[dict[str, Any]], *, idempotency_
     call; one :class:`Saved` per element sent, in order (an element Xero did not answer has no id)."""
     write = client.post if update else client.put
     answer = write("Invoices", {KEY: list(elements)}, headers={"Idempotency-Key": idempotency_key},
-                   params={"summarizeErrors": "false"})
+                   params={"summarizeErrors": "false"}, idempotent=True)
     results = items(answer, KEY)
     return [_saved(results[i] if i < len(results) else {}) for i in range(len(elements))]
 

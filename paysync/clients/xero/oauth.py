@@ -15,7 +15,19 @@ Any number of processes hitting an expired token at once make one refresh call. 
 refresher killed between 3 and 4 leaves the old refresh token stored; the next refresh
 presents it again within the grace period and Xero answers with the same new pair.
 ``invalid_grant`` (revoked consent, or a token older than the grace period) marks the
-connection ``needs_reauth`` and raises :class:`ReauthRequired`, which is never retried.
+connection ``needs_reauth`` and raises :class:`ReauthRequired`, which is never retried,
+unless the stored tokens changed meanwhile (another process refreshed): those are used.
+
+A refresh is not idempotent (it rotates the token), so the transport never re-sends it
+(``clients/http.py``). After a lost answer (a timeout, a broken connection, a 5xx) the
+refresher extends its lock, re-reads the stored tokens (another process may have
+succeeded) and only then presents the stored refresh token again (its outcome is unknown,
+not known to be used; within the grace period Xero answers with the same pair); at most
+:data:`REFRESH_SENDS` sends, the lock extended before each, so the lock outlives the whole
+chain and no second process refreshes with the same token meanwhile. A refresh token Xero
+refused is never presented again. The authorization code is single-use: its exchange
+(:func:`exchange_code`) is never re-sent once it may have reached Xero, and its failure
+says why.
 
 Base URLs come from the environment, and a connection may override them
 (``credentials["xero_urls"]``, set by ``paysync connections authorize --base-url``) so one
@@ -52,7 +64,7 @@ import requests
 from mappers import jsonnum
 from paysync.budgets import BucketSpec, Limiter, Window, shared_limiter
 from paysync.budgets.buckets import PREFIX
-from paysync.clients.http import BudgetedHTTP, ProviderError
+from paysync.clients.http import BudgetedHTTP, OutcomeUnknown, ProviderError
 from paysync.clients.xero import scopes as scope_sets
 from paysync.clients.xero.envelopes import validation_messages
 from paysync.clients.xero.ids import canonical_id
@@ -65,6 +77,7 @@ from storage.connections import Connection
 DEFAULT_REDIRECT_URI = "http://localhost:8910/callback"
 REFRESH_MARGIN = 120.0  # refresh this many seconds before Xero's expiry
 REAUTH_ERRORS = ("invalid_grant", "invalid_client", "unauthorized_client")
+REFRESH_SENDS = 3  # refresh calls under one hold of the lock, each after re-reading the stored tokens
 
 
 class ReauthRequired(PaysyncError):
@@ -152,20 +165,43 @@ def token_call(connection: Connection, urls: XeroUrls, form: dict[str, str], *,
                limiter: Limiter | None = None, session: requests.Session | None = None) -> dict[str, Any]:
     """POST the token endpoint (client authenticated with Basic auth); the JSON answer.
 
-    Refused grants raise :class:`ProviderError` with ``code`` set to OAuth's ``error``.
-    5xx and timeouts are retried (safe: a repeated refresh within the grace period is
-    answered with the same pair).
+    Refused grants raise :class:`ProviderError` with ``code`` set to OAuth's ``error``. Every
+    grant is single-use (a code, or a refresh token that rotates), so the call is sent once:
+    a lost answer or a 5xx raises :class:`~paysync.clients.http.OutcomeUnknown`; only a
+    failure to connect at all is tried again (and not at length: ``retries=1``).
     """
     secret = (connection.credentials or {}).get("client_secret")
     if not secret:
         raise ConfigError(f"connection {connection.id} has no client secret: add it with 'paysync connections add'")
     http = BudgetedHTTP(provider="xero-identity", base_url=urls.identity, bucket=identity_bucket(connection.client_id),
                         limiter=limiter or shared_limiter(), interactive=True,
-                        session=session or requests.Session(), describe_error=_describe_oauth)
-    resp = http.request("POST", urls.token, data=form,
+                        session=session or requests.Session(), describe_error=_describe_oauth, retries=1)
+    resp = http.request("POST", urls.token, data=form, idempotent=False,
                         headers={"Authorization": _basic(connection.client_id, secret),
                                  "Content-Type": "application/x-www-form-urlencoded"})
     return jsonnum.decode(resp)
+
+
+def exchange_code(connection: Connection, urls: XeroUrls, code: str, redirect_uri: str, verifier: str | None, *,
+                  limiter: Limiter | None = None, session: requests.Session | None = None) -> dict[str, Any]:
+    """Exchange an authorization code for tokens: once. A code is single-use, so a failure is
+    never retried; its message names the real cause and what to do."""
+    form = {"grant_type": "authorization_code", "code": code, "redirect_uri": redirect_uri}
+    if verifier:
+        form["code_verifier"] = verifier
+    again = f"authorise again: paysync connections authorize --connection {connection.id}"
+    try:
+        return token_call(connection, urls, form, limiter=limiter, session=session)
+    except OutcomeUnknown as exc:
+        raise PaysyncError(f"exchanging the authorization code with Xero failed ({exc.cause}): Xero may or may not "
+                           f"have used the code, and a code is single-use, so it was not sent again; {again}") from None
+    except ProviderError as exc:
+        if exc.code:
+            raise PaysyncError(f"Xero refused the authorization code ({exc.code}: {exc.message}); codes are "
+                               f"single-use and expire after 5 minutes; {again}") from None
+        raise PaysyncError(f"could not reach Xero's token endpoint to exchange the authorization code "
+                           f"({exc.message}); the code was never sent, but it expires after 5 minutes; "
+                           f"{again}") from None
 
 
 def token_fields(body: dict[str, Any], previous: dict[str, Any], now: float) -> dict[str, Any]:
@@ -258,7 +294,7 @@ class TokenSource:
         return self.refresh(seen=token)
 
     def refresh(self, seen: str | None) -> str:
-        """Refresh under the connection's lock, unless someone did since we saw ``seen``."""
+        """Refresh under the connection's lock, unless someone did since we saw ``seen`` (module docstring)."""
         conn_id = self.connection.id
         hold = lock_seconds()
         lock = self.redis.lock(f"paysync:xero:refresh:{conn_id}", timeout=hold, blocking_timeout=hold + 10)
@@ -266,34 +302,78 @@ class TokenSource:
             raise ProviderError("xero", None, f"token refresh of connection {conn_id} is held elsewhere; try again",
                                 retriable=True)
         try:
-            latest = connections.get(conn_id)
-            self.connection = latest
-            self._check(latest)
-            creds = latest.credentials
-            token = creds.get("access_token")
-            if token and token != seen and _expires_at(creds) - self.clock() > REFRESH_MARGIN:
-                return token  # another process refreshed while we waited
-            urls = XeroUrls.for_connection(latest)
-            try:
-                body = token_call(latest, urls, {"grant_type": "refresh_token",
-                                                 "refresh_token": creds["refresh_token"]},
-                                  limiter=self.limiter, session=self.session)
-            except ProviderError as exc:
-                if exc.code in REAUTH_ERRORS:
-                    reason = f"token refresh refused by Xero: {exc.code}"
-                    mark_needs_reauth(conn_id, reason)
-                    raise ReauthRequired(conn_id, reason) from None
-                raise
-            self.refreshes += 1
-            crash_point("xero.refresh.after_rotate")  # Xero rotated; nothing saved yet
-            new = token_fields(body, creds, self.clock())
-            connections.save_credentials(
-                conn_id, new, access_expires_at=dt.datetime.fromtimestamp(new["expires_at"], tz=dt.UTC))
-            self.connection = replace(latest, credentials=new,
-                                      access_expires_at=dt.datetime.fromtimestamp(new["expires_at"], tz=dt.UTC))
-            return new["access_token"]
+            failure: ProviderError | None = None
+            for send in range(REFRESH_SENDS):
+                if send:  # a pause before sending again, the lock kept all along
+                    if not self._extend(lock, hold):
+                        break
+                    time.sleep(min(0.25 * 2 ** send, hold / 3))
+                    if not self._extend(lock, hold):
+                        break
+                stored = self._stored_or_refreshed(seen)
+                if isinstance(stored, str):
+                    return stored  # another process refreshed while we waited (or after our lost answer)
+                try:
+                    return self._rotate(stored, lost=failure)
+                except OutcomeUnknown as exc:
+                    failure = exc  # Xero may have rotated: re-read, then present the stored token again
+                except ProviderError as exc:
+                    if not exc.retriable:
+                        raise
+                    failure = exc  # never reached Xero: sending again is safe
+            raise failure or ProviderError("xero", None, f"token refresh of connection {conn_id}: lock lost",
+                                           retriable=True)
         finally:
             try:
                 lock.release()
             except redis.exceptions.LockError:
                 pass  # expired while we held it: someone may have refreshed too (grace replay is safe)
+
+    def _extend(self, lock: Any, hold: float) -> bool:
+        """Keep the lock for another ``hold`` seconds before sending again; False if it was lost."""
+        try:
+            lock.extend(hold, replace_ttl=True)
+            return True
+        except redis.exceptions.LockError:
+            return False
+
+    def _stored_or_refreshed(self, seen: str | None) -> str | Connection:
+        """The stored connection (re-read), or its access token when someone refreshed since ``seen``."""
+        latest = connections.get(self.connection.id)
+        self.connection = latest
+        self._check(latest)
+        creds = latest.credentials
+        token = creds.get("access_token")
+        if token and token != seen and _expires_at(creds) - self.clock() > REFRESH_MARGIN:
+            return str(token)
+        return latest
+
+    def _rotate(self, latest: Connection, lost: ProviderError | None) -> str:
+        """One refresh call with the stored refresh token; the new pair saved before it is used."""
+        conn_id = latest.id
+        creds = latest.credentials
+        presented = creds["refresh_token"]
+        urls = XeroUrls.for_connection(latest)
+        try:
+            body = token_call(latest, urls, {"grant_type": "refresh_token", "refresh_token": presented},
+                              limiter=self.limiter, session=self.session)
+        except ProviderError as exc:
+            if exc.code not in REAUTH_ERRORS:
+                raise
+            now = connections.get(conn_id)  # refused: did someone store newer tokens meanwhile?
+            if (now.credentials or {}).get("refresh_token") not in (None, presented) and now.status != "needs_reauth":
+                self.connection = now
+                return str(now.credentials["access_token"])
+            reason = f"token refresh refused by Xero: {exc.code}"
+            if isinstance(lost, OutcomeUnknown):
+                reason += f" (the answer to an earlier refresh was lost: {lost.cause})"
+            mark_needs_reauth(conn_id, reason)
+            raise ReauthRequired(conn_id, reason) from None
+        self.refreshes += 1
+        crash_point("xero.refresh.after_rotate")  # Xero rotated; nothing saved yet
+        new = token_fields(body, creds, self.clock())
+        connections.save_credentials(
+            conn_id, new, access_expires_at=dt.datetime.fromtimestamp(new["expires_at"], tz=dt.UTC))
+        self.connection = replace(latest, credentials=new,
+                                  access_expires_at=dt.datetime.fromtimestamp(new["expires_at"], tz=dt.UTC))
+        return str(new["access_token"])

@@ -40,7 +40,7 @@ def request_body(invoice_id: str, amount_minor: int, currency: str, day: date, a
 def create(client: XeroClient, body: dict[str, Any], *, idempotency_key: str) -> Saved:
     """``PUT /Payments`` with a :func:`request_body`; the payment Xero answered (its refusals in
     ``errors``). An answer without a payment is a retriable ``ProviderError``."""
-    answer = client.put("Payments", body, headers={"Idempotency-Key": idempotency_key})
+    answer = client.put("Payments", body, headers={"Idempotency-Key": idempotency_key}, idempotent=True)
     found = items(answer, KEY)
     if not found:
         raise ProviderError("xero", None, "PUT /Payments answered without a payment", retriable=True)
@@ -51,7 +51,8 @@ def create(client: XeroClient, body: dict[str, Any], *, idempotency_key: str) ->
 
 def delete(client: XeroClient, payment_id: str, *, idempotency_key: str) -> None:
     """``POST /Payments/{id}`` ``{"Status": "DELETED"}``: the invoice is open again."""
-    client.post(f"Payments/{payment_id}", {"Status": "DELETED"}, headers={"Idempotency-Key": idempotency_key})
+    client.post(f"Payments/{payment_id}", {"Status": "DELETED"}, headers={"Idempotency-Key": idempotency_key},
+                idempotent=True)
 
 
 def modified_since(client: XeroClient, since: str, *, page_size: int) -> Iterator[list[dict[str, Any]]]:

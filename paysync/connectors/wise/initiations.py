@@ -19,9 +19,16 @@ finished step:
   strong customer authentication leaves the initiation WAITING_FOR_APPROVAL (listed as
   needing action) until the transfer leaves ``incoming_payment_waiting`` (approved in Wise)
   or is cancelled (Wise cancels unfunded transfers after 14 days).
-- ``quote_expired`` -> FAILED with that reason. :func:`retry` starts a new attempt under
-  the same initiation: the stale transfer is cancelled first, then a new
-  customerTransactionId is stored before any call.
+- A quote Wise reports expired (``quote_expired``) when the transfer is created means no
+  transfer exists for this customerTransactionId (Wise checks that id first): the
+  initiation is re-quoted at once as a new attempt (a new customerTransactionId, stored
+  with its attempt row before any call), at most :data:`MAX_REQUOTES` times; then FAILED.
+- Every attempt's customerTransactionId is stored (``payment_initiation_attempts``) before
+  its first call. Before anything pays again, :func:`settle_attempts` looks up the
+  transfers of *every* attempt at Wise by those ids: one that may still pay (waiting,
+  funded, on its way or paid) is **adopted**, the initiation follows it instead of paying
+  again; another waiting one is cancelled; only when none may pay does a new attempt start.
+  :func:`retry` (``paysync initiations retry``) and ``paysync autopay retry`` go through it.
 
 Polls are scheduled, never slept: :func:`advance` returns ``poll_in`` and the task layer
 enqueues ``wise.poll_initiation`` with that countdown and the row's ``poll_seq`` (older
@@ -39,12 +46,13 @@ from typing import Any
 from mappers.money import MoneyError, from_minor, parse_asset
 from mappers.wise import _fields
 from paysync.clients.http import ProviderError
+from paysync.clients.wise import for_connector
 from paysync.clients.wise import funding as fund_api
 from paysync.clients.wise import quotes as quote_api
 from paysync.clients.wise import transfers as transfer_api
 from paysync.config import settings as app_settings
 from paysync.connectors.wise import others, payments, settings
-from paysync.connectors.wise.context import Run, open_run, utcnow
+from paysync.connectors.wise.context import ConnectorInactive, Run, open_run, utcnow
 from paysync.crashpoints import crash_point
 from paysync.errors import NotFound, PaysyncError
 from storage import connectors
@@ -52,7 +60,9 @@ from storage import wise as wise_store
 from storage.db import transaction
 
 WAITING = "incoming_payment_waiting"
+DEAD = ("cancelled", "funds_refunded", "bounced_back", "charged_back")  # a transfer that will never pay
 QUOTE_MARGIN = timedelta(seconds=30)  # a quote this close to expiry is renewed before use
+MAX_REQUOTES = 3  # quotes Wise reports expired that one initiation re-quotes by itself
 
 
 class InitiationError(PaysyncError):
@@ -192,10 +202,10 @@ def _initiation(initiation_id: int) -> dict[str, Any]:
 
 
 def advance(initiation_id: int, *, seq: int | None = None, interactive: bool = False, run: Run | None = None,
-            max_steps: int = 8) -> Outcome:
+            max_steps: int = 12) -> Outcome:
     """Run the initiation's next steps until it must wait (a poll) or is terminal."""
     row = _initiation(initiation_id)
-    run = run or open_run(row["connector_id"], interactive=interactive)
+    run = run or run_for(row, interactive=interactive)
     for _ in range(max_steps):
         after = None
         with transaction() as cur:
@@ -218,6 +228,21 @@ def advance(initiation_id: int, *, seq: int | None = None, interactive: bool = F
         crash_point(after)
     row = wise_store.get_initiation(initiation_id) or row
     return Outcome(initiation_id, row["status"], row["step"])
+
+
+def run_for(row: dict[str, Any], *, interactive: bool = False) -> Run:
+    """The run that advances an initiation: its connector's. An initiation whose transfer exists
+    (money may be moving) is followed to its end even after its connector was uninstalled, with
+    the key of another connector of the merchant that sees its profile (:func:`lookup_run`)."""
+    try:
+        return open_run(row["connector_id"], interactive=interactive)
+    except ConnectorInactive:
+        if not row["transfer_id"]:
+            raise
+        try:
+            return lookup_run(row["connector_id"], row["profile_id"])
+        except PaysyncError as exc:
+            raise ConnectorInactive(str(exc)) from None
 
 
 def _fail(cur: Any, row: dict[str, Any], reason: str, step: str | None = None, status: str = "FAILED") -> Outcome:
@@ -266,7 +291,7 @@ def _step_transfer(cur: Any, run: Run, row: dict[str, Any]) -> str | Outcome:
         if exc.retriable:
             raise
         if exc.code == "quote_expired" or "quote_expired" in exc.message:
-            return _fail(cur, row, "quote_expired")
+            return _requote(cur, row)
         return _fail(cur, row, f"transfer refused by Wise: {exc.message}")
     crash_point("wise.after_transfer_answered")
     payments.persist_one(cur, run, row["profile_id"], transfer)
@@ -275,6 +300,29 @@ def _step_transfer(cur: Any, run: Run, row: dict[str, Any]) -> str | Outcome:
     wise_store.record_attempt(cur, row["id"], row["attempt"], row["customer_transaction_id"],
                          transfer_id=str(transfer["id"]))
     return "wise.after_transfer_created"
+
+
+def _requote(cur: Any, row: dict[str, Any]) -> str | Outcome:
+    """Wise refused the transfer as its quote expired (so no transfer exists for this attempt's
+    customerTransactionId): a new attempt with a new quote, bounded by :data:`MAX_REQUOTES`."""
+    expired = sum(1 for a in wise_store.attempts(row["id"], cur) if a["outcome"] == "quote_expired")
+    if expired >= MAX_REQUOTES:
+        return _fail(cur, row, "quote_expired")
+    wise_store.record_attempt(cur, row["id"], row["attempt"], row["customer_transaction_id"], outcome="quote_expired")
+    _new_attempt(cur, row, status="PENDING")
+    return "wise.after_requote"
+
+
+def _new_attempt(cur: Any, row: dict[str, Any], status: str) -> dict[str, Any]:
+    """The next attempt: a new customerTransactionId, committed with its attempt row before any call."""
+    number = max([a["attempt"] for a in wise_store.attempts(row["id"], cur)] + [row["attempt"]]) + 1
+    cti = uuid.uuid4()
+    new = wise_store.update_initiation(cur, row["id"], attempt=number, customer_transaction_id=cti, quote_id=None,
+                                       quote_expires_at=None, transfer_id=None, funding=None, raw_status=None,
+                                       error=None, step="created", status=status, next_action_at=utcnow(),
+                                       poll_seq=row["poll_seq"] + 1)
+    wise_store.record_attempt(cur, row["id"], number, cti)
+    return new
 
 
 def _step_fund(cur: Any, run: Run, row: dict[str, Any]) -> str | Outcome:
@@ -345,9 +393,100 @@ _STEPS = {
 
 # ----------------------------------------------------------------- retry
 
+def lookup_run(connector_id: int, profile_id: str | None = None) -> Run:
+    """A run for looking at Wise on behalf of ``connector_id``, even one that stopped polling: its
+    own key, or (uninstalled, its key forgotten) the key of an active connector of the same
+    merchant that sees ``profile_id``. What it stores stays under ``connector_id``."""
+    row = connectors.get(connector_id)
+    candidates = [row] + [c for c in connectors.list_all(row["merchant_id"])
+                          if c["id"] != row["id"] and c["provider"] == row["provider"] and c["status"] == "active"]
+    for candidate in candidates:
+        if candidate["id"] != row["id"] and str(profile_id) not in wise_store.profile_ids(candidate["id"]):
+            continue
+        try:
+            key = connectors.secret(candidate["id"])["apiKey"]
+        except PaysyncError:
+            continue
+        return Run(row, for_connector(candidate, key, interactive=True))
+    raise PaysyncError(f"connector {connector_id} is {row['status']} and no connector of its merchant holds a key "
+                       f"for profile {profile_id}: paysync cannot look at Wise for transfers of earlier attempts, so "
+                       "it pays nothing again; install the Wise connector again, then retry")
+
+
+def _transfers_of_attempts(run: Run, row: dict[str, Any], cur: Any) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+    """(transfer, its attempt) for every transfer at Wise carrying one of the initiation's
+    customerTransactionIds (every attempt's, each stored before its first call)."""
+    attempts = {str(a["customer_transaction_id"]).lower(): a for a in wise_store.attempts(row["id"], cur)}
+    attempts.setdefault(str(row["customer_transaction_id"]).lower(), {
+        "attempt": row["attempt"], "customer_transaction_id": row["customer_transaction_id"]})
+    since = (row["created_at"] - timedelta(days=1)).date()
+    found = transfer_api.with_customer_transaction_ids(run.client, row["profile_id"], list(attempts), since)
+    return [(t, attempts[str(t.get("customerTransactionId")).lower()]) for t in found]
+
+
+def cancel_transfer(run: Run, transfer: dict[str, Any]) -> dict[str, Any]:
+    """Cancel a waiting transfer; a refusal is read again (cancelled by someone else, or moving on)."""
+    try:
+        return transfer_api.cancel(run.client, transfer["id"])
+    except ProviderError as exc:
+        if exc.retriable:
+            raise
+        return transfer_api.get(run.client, transfer["id"])
+
+
+def _settle(cur: Any, run: Run, row: dict[str, Any]) -> dict[str, Any] | None:
+    """Adopt the transfer of an earlier attempt that may still pay (cancelling other waiting
+    ones); the adopted transfer, or None when nothing at Wise may pay for this initiation."""
+    live = [(t, a) for t, a in _transfers_of_attempts(run, row, cur) if t.get("status") not in DEAD]
+    moving = [(t, a) for t, a in live if t.get("status") != WAITING]
+    if len(moving) > 1:
+        ids = ", ".join(str(t["id"]) for t, _ in moving)
+        raise PaysyncError(f"initiation {row['id']}: transfers {ids} are all moving money at Wise: a person must "
+                           "look before anything else is paid")
+    if not live:
+        return None
+    # the most advanced one (moving, or the latest waiting attempt) is kept; other waiting ones are cancelled
+    kept, attempt = moving[0] if moving else max(live, key=lambda ta: int(ta[1]["attempt"]))
+    for transfer, _ in live:
+        if transfer["id"] != kept["id"]:
+            payments.persist_one(cur, run, row["profile_id"], cancel_transfer(run, transfer))
+            crash_point("wise.retry.after_cancel")
+    payments.persist_one(cur, run, row["profile_id"], kept)
+    waiting = kept.get("status") == WAITING
+    wise_store.update_initiation(
+        cur, row["id"], attempt=attempt["attempt"], customer_transaction_id=attempt["customer_transaction_id"],
+        quote_id=kept.get("quoteUuid") or row["quote_id"], quote_expires_at=None, transfer_id=str(kept["id"]),
+        raw_status=kept.get("status"), error=None, status="PROCESSING",
+        step="transfer_created" if waiting else "funded", next_action_at=utcnow(), poll_seq=row["poll_seq"] + 1)
+    wise_store.record_attempt(cur, row["id"], attempt["attempt"], attempt["customer_transaction_id"],
+                              transfer_id=str(kept["id"]))
+    return kept
+
+
+def settle_attempts(initiation_id: int, *, run: Run | None = None, abandon: bool = False) -> dict[str, Any] | None:
+    """Before anything pays again for this initiation (module docstring): the transfer at Wise
+    it now follows, or None when no transfer of any of its attempts may pay. ``abandon``: the
+    caller pays through another initiation instead, so an open one with nothing at Wise is
+    closed (CANCELLED) under the same lock, and no sweeper advances it later."""
+    row = _initiation(initiation_id)
+    run = run or lookup_run(row["connector_id"], row["profile_id"])
+    with transaction() as cur:
+        locked = wise_store.lock_initiation(cur, initiation_id)
+        if locked is None:
+            raise PaysyncError(f"initiation {initiation_id} is being worked on: try again in a moment")
+        adopted = _settle(cur, run, locked)
+        if adopted is None and abandon and locked["status"] in wise_store.OPEN:
+            wise_store.update_initiation(cur, locked["id"], status="CANCELLED", step="done", next_action_at=None,
+                                         error="abandoned by a retry: no transfer of any of its attempts may pay")
+            wise_store.record_attempt(cur, locked["id"], locked["attempt"], locked["customer_transaction_id"],
+                                      outcome="abandoned")
+        return adopted
+
+
 def retry(initiation_id: int, *, interactive: bool = True, run: Run | None = None) -> Outcome:
-    """A new attempt of a FAILED initiation: cancel its stale transfer, store a new
-    customerTransactionId (committed before any call), then advance from the quote."""
+    """Another go at a FAILED initiation: a transfer of any earlier attempt that may still pay is
+    adopted (and followed); otherwise a new attempt, its customerTransactionId committed before
+    any call, advanced from the quote."""
     row = _initiation(initiation_id)
     run = run or open_run(row["connector_id"], interactive=interactive)
     with transaction() as cur:
@@ -358,27 +497,9 @@ def retry(initiation_id: int, *, interactive: bool = True, run: Run | None = Non
         if row["status"] != "FAILED" or row["step"] == "done":
             raise PaysyncError(f"initiation {initiation_id} is {row['status']} (step {row['step']}): only a failed "
                                "request that did not pay is retried")
-        if row["transfer_id"]:
-            transfer = transfer_api.get(run.client, row["transfer_id"])
-            if transfer.get("status") not in ("cancelled", "funds_refunded"):
-                if transfer.get("status") != WAITING:
-                    raise PaysyncError(f"transfer {row['transfer_id']} is {transfer.get('status')}: it may still "
-                                       "pay, so initiation is not retried")
-                try:
-                    transfer = transfer_api.cancel(run.client, row["transfer_id"])
-                except ProviderError as exc:
-                    if exc.retriable:
-                        raise
-                    raise PaysyncError(f"could not cancel stale transfer {row['transfer_id']}: {exc.message}") from None
-                crash_point("wise.retry.after_cancel")
-            payments.persist_one(cur, run, row["profile_id"], transfer)
         wise_store.record_attempt(cur, row["id"], row["attempt"], row["customer_transaction_id"],
-                             outcome=row["error"] or row["status"])
-        cti = uuid.uuid4()
-        wise_store.update_initiation(cur, row["id"], attempt=row["attempt"] + 1, customer_transaction_id=cti,
-                                quote_id=None, quote_expires_at=None, transfer_id=None, funding=None,
-                                raw_status=None, error=None, step="created", status="PENDING",
-                                next_action_at=utcnow(), poll_seq=row["poll_seq"] + 1)
-        wise_store.record_attempt(cur, row["id"], row["attempt"] + 1, cti)
+                                  outcome=row["error"] or row["status"])
+        if _settle(cur, run, row) is None:
+            _new_attempt(cur, row, status="PENDING")
     crash_point("wise.retry.after_new_attempt")
     return advance(initiation_id, run=run)

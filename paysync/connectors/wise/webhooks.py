@@ -6,6 +6,8 @@ rules, :func:`~paysync.connectors.wise.config.public_url_problem`: checked again
 any call), one subscription per profile and event type (:data:`EVENTS`) pointing at
 ``{publicUrl}/webhooks/wise/{connector_id}``;
 already present ones (same event, same URL) are kept, so subscribing twice is harmless.
+Wise takes no idempotency key for a subscription: when a creation's answer is lost, the
+profile's subscriptions are listed again and it is created again only if it is absent.
 Without a ``publicUrl``, none: polling alone keeps the data current, every
 ``pollingPeriod``. Uninstall deletes every subscription of the connector's profiles whose
 URL is that callback URL.
@@ -44,8 +46,9 @@ from mappers import MapperError, jsonnum
 from mappers.wise.payments import payout_status, status_for
 from mappers.wise.records import Leg, PaymentRecord, PaymentStatus, PaymentType
 from mappers.wise.webhooks import BALANCE_UPDATE, STATE_CHANGE, parse_balance_update, parse_state_change
-from paysync.clients.http import BudgetedHTTP, ProviderError
+from paysync.clients.http import BudgetedHTTP, OutcomeUnknown, ProviderError
 from paysync.clients.wise import for_connector
+from paysync.clients.wise import subscriptions as subscriptions_api
 from paysync.clients.wise import transfers as transfers_api
 from paysync.connectors.wise import settings
 from paysync.connectors.wise.config import WiseConfigError, public_url_problem
@@ -63,6 +66,7 @@ log = logging.getLogger(__name__)
 #: 4.0.0 carries step_id (since 3.0.0), which de-duplicates balance movements.
 EVENTS: tuple[tuple[str, str], ...] = (("transfers#state-change", "4.0.0"), ("balances#update", "4.0.0"))
 NO_PUBLIC_URL = "no publicUrl in the config: no webhook subscriptions; polling alone keeps data current"
+CREATES_PER_EVENT = 3  # POSTs of one subscription in one call, each after looking for the previous one
 
 
 def callback_url(public_url: str, connector_id: int) -> str:
@@ -88,17 +92,13 @@ def subscribe(connector_id: int, client: BudgetedHTTP | None = None) -> dict[str
     url = callback_url(public, connector_id)
     created, kept, failed = [], [], []
     for profile in wise_store.profile_ids(connector_id):
-        path = f"/v3/profiles/{profile}/subscriptions"
-        present = {s.get("trigger_on") for s in client.json("GET", path) or []
-                   if (s.get("delivery") or {}).get("url") == url}
+        present = _present(client, profile, url)
         for event, version in EVENTS:
             if event in present:
                 kept.append(f"{profile}:{event}")
                 continue
-            body = {"name": f"paysync connector {connector_id} {event}", "trigger_on": event,
-                    "delivery": {"version": version, "url": url}}
             try:
-                sub = client.json("POST", path, json=body)
+                sub = _create_once(client, profile, connector_id, event, version, url)
                 created.append({"profile": profile, "event": event, "id": sub.get("id")})
             except ProviderError as exc:
                 failed.append(f"{profile}:{event}: {exc}")
@@ -108,6 +108,29 @@ def subscribe(connector_id: int, client: BudgetedHTTP | None = None) -> dict[str
         out["failed"] = failed
         out["note"] = "some subscriptions failed: polling alone keeps those current"
     return out
+
+
+def _present(client: BudgetedHTTP, profile: str, url: str) -> dict[str, dict[str, Any]]:
+    """The profile's subscriptions to ``url``, by event."""
+    return {str(s.get("trigger_on")): s for s in subscriptions_api.list_for(client, profile)
+            if (s.get("delivery") or {}).get("url") == url}
+
+
+def _create_once(client: BudgetedHTTP, profile: str, connector_id: int, event: str, version: str,
+                 url: str) -> dict[str, Any]:
+    """Create one subscription; after a lost answer, look for it before creating it again."""
+    lost: OutcomeUnknown | None = None
+    for _ in range(CREATES_PER_EVENT):
+        try:
+            return subscriptions_api.create(client, profile, name=f"paysync connector {connector_id} {event}",
+                                            event=event, version=version, url=url)
+        except OutcomeUnknown as exc:
+            lost = exc
+            found = _present(client, profile, url).get(event)
+            if found is not None:
+                return found
+    assert lost is not None
+    raise lost
 
 
 def unsubscribe(connector_id: int, client: BudgetedHTTP | None = None) -> dict[str, Any]:
@@ -121,10 +144,9 @@ def unsubscribe(connector_id: int, client: BudgetedHTTP | None = None) -> dict[s
     url = callback_url(public, connector_id)
     deleted = 0
     for profile in wise_store.profile_ids(connector_id):
-        path = f"/v3/profiles/{profile}/subscriptions"
-        for sub in client.json("GET", path) or []:
+        for sub in subscriptions_api.list_for(client, profile):
             if (sub.get("delivery") or {}).get("url") == url:
-                client.request("DELETE", f"{path}/{sub['id']}", ok=(404,))
+                subscriptions_api.delete(client, profile, str(sub["id"]))
                 deleted += 1
     return {"deleted": deleted, "url": url}
 

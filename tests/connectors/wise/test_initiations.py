@@ -71,19 +71,78 @@ def test_a_payout_goes_quote_transfer_fund_then_follows_to_success(world):
     assert payout(world, key=row["idempotency_key"])["id"] == row["id"]
 
 
-def test_quote_expired_fails_and_a_retry_cancels_the_stale_transfer_and_pays_once(world):
+def all_transfers(world, row_id) -> list[dict]:
+    """The transfers at Wise carrying any attempt's customerTransactionId."""
+    return [t for a in store.attempts(row_id)
+            for t in transfers_with_cti(world["url"], world["token"], world["profile"],
+                                        str(a["customer_transaction_id"]))]
+
+
+def test_a_quote_expired_at_wise_is_requoted_and_the_payout_succeeds_with_one_transfer(world):
     row = payout(world)
     initiations.advance(row["id"], max_steps=1)              # quoted
     world["ctl"].advance(2000)                               # the quote (30 min) runs out at Wise
+    first_cti = str(store.get_initiation(row["id"])["customer_transaction_id"])
+    # when the transfer is created, Wise answers quote_expired
+    out = initiations.advance(row["id"])
+    # then the initiation re-quoted by itself as attempt 2 (a new customerTransactionId, recorded) and paid
+    again = store.get_initiation(row["id"])
+    assert (out.status, out.step) == ("PROCESSING", "funded")
+    assert again["attempt"] == 2 and str(again["customer_transaction_id"]) != first_cti
+    assert [(a["attempt"], a["outcome"]) for a in store.attempts(row["id"])] == [(1, "quote_expired"), (2, None)]
+    (transfer,) = all_transfers(world, row["id"])
+    assert str(transfer["id"]) == again["transfer_id"] and transfer["customerTransactionId"] != first_cti
+    assert requests.get(f"{world['url']}/_control/transfers/{transfer['id']}", timeout=10).json()["funded"]
+
+
+def test_requoting_is_bounded_and_then_fails_with_the_reason(world):
+    # given Wise's clock is ahead of ours and its quotes expire at once: every transfer meets quote_expired
+    world["ctl"].advance(2000)
+    world["ctl"].wise_config(quote_ttl=0)
+    row = payout(world)
     out = initiations.advance(row["id"])
     assert (out.status, store.get_initiation(row["id"])["error"]) == ("FAILED", "quote_expired")
+    outcomes = [a["outcome"] for a in store.attempts(row["id"])]
+    assert outcomes == ["quote_expired"] * (initiations.MAX_REQUOTES + 1)
+    assert all_transfers(world, row["id"]) == []
     assert [r["id"] for r in store.list_initiations(world["connector"]["id"], needing_action=True)] == [row["id"]]
-    first_cti = str(store.get_initiation(row["id"])["customer_transaction_id"])
+
+
+def test_a_retry_adopts_a_transfer_of_an_earlier_attempt_instead_of_paying_again(world):
+    row = payout(world)
+    initiations.advance(row["id"], max_steps=1)              # quoted
+    row = store.get_initiation(row["id"])
+    # given Wise created and funded the transfer, but our side never recorded it and the initiation failed
+    # (the answer was lost, then the process died; later a person sees a failed payout)
+    transfer = requests.post(f"{world['url']}/v1/transfers", headers={"Authorization": f"Bearer {world['token']}"},
+                             json={"targetAccount": int(world["recipient"]), "quoteUuid": row["quote_id"],
+                                   "customerTransactionId": str(row["customer_transaction_id"])}, timeout=10).json()
+    requests.post(f"{world['url']}/_control/transfers/{transfer['id']}/approve", timeout=10).raise_for_status()
+    from storage.db import transaction
+
+    with transaction() as cur:
+        store.update_initiation(cur, row["id"], status="FAILED", error="lost track of the transfer")
+    # when a person retries it
     out = initiations.retry(row["id"])
+    # then the funded transfer of attempt 1 is adopted and followed: nothing is paid again
     again = store.get_initiation(row["id"])
-    assert out.status == "PROCESSING" and again["attempt"] == 2 and str(again["customer_transaction_id"]) != first_cti
-    assert len(transfers_with_cti(world["url"], world["token"], world["profile"], first_cti)) == 0
-    assert [a["attempt"] for a in store.attempts(row["id"])] == [1, 2]
+    assert (out.status, out.step) == ("PROCESSING", "funded") and again["transfer_id"] == str(transfer["id"])
+    assert [str(t["id"]) for t in all_transfers(world, row["id"])] == [str(transfer["id"])]
+    assert store.get_initiation(row["id"])["attempt"] == 1
+
+
+def test_a_retry_after_a_failure_cancels_nothing_that_pays_and_pays_once(world):
+    requests.post(f"{world['url']}/_control/balances/{world['balance']}", json={"amount": 0},
+                  timeout=10).raise_for_status()
+    row = payout(world)
+    assert initiations.advance(row["id"]).status == "FAILED"   # funding rejected: the transfer waits, unfunded
+    requests.post(f"{world['url']}/_control/balances/{world['balance']}", json={"amount": 1000},
+                  timeout=10).raise_for_status()
+    # when a person retries once the balance is topped up, the waiting transfer is adopted and funded
+    out = initiations.retry(row["id"])
+    assert (out.status, out.step) == ("PROCESSING", "funded")
+    (transfer,) = all_transfers(world, row["id"])
+    assert requests.get(f"{world['url']}/_control/transfers/{transfer['id']}", timeout=10).json()["funded"]
 
 
 def test_strong_customer_authentication_waits_for_approval_in_wise(world):
