@@ -25,7 +25,7 @@ def test_a_killed_or_exiting_child_is_restarted_and_the_log_says_why(tmp_path):
                  sys.executable, "-c", script], tmp_path / "sup.log", child_env())
     try:
         first = wait_until(lambda: started_pids(proc), 20, "the first child")[0]
-        wait_until(lambda: "child up" in proc.output(), 20, "the child's first output")
+        wait_until(lambda: "child up" in proc.output().splitlines(), 20, "the child's first output")
         # when the child is killed with SIGKILL
         os.kill(first, signal.SIGKILL)
         # then it is started again, and the log names the pid, the signal and its last output

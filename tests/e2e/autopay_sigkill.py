@@ -79,7 +79,7 @@ def run_trial(sandbox_ctl: Any, start_worker: Callable[[], Any], seed: int, *, b
     from paysync.autopay import scheduler
     from storage import wise as wise_store
     from tasks.routing import enqueue
-    from tests.autopay.helpers import make_env
+    from tests.autopay.helpers import SETTLEMENT, make_env
 
     rng = random.Random(seed)
     result = TrialResult(seed)
@@ -91,7 +91,7 @@ def run_trial(sandbox_ctl: Any, start_worker: Callable[[], Any], seed: int, *, b
     moments = sorted(rng.uniform(0.1, window) for _ in range(kills))
     worker = start_worker()  # ready: the clock of the kills starts with the work
     started = time.time()
-    advanced = False
+    advanced = settled = False
 
     def written() -> bool:
         return all((env.sp(i) or {}).get("state") == "written_back" for i in invoices)
@@ -106,10 +106,13 @@ def run_trial(sandbox_ctl: Any, start_worker: Callable[[], Any], seed: int, *, b
                 worker = _kill(worker, rng, whole_worker_share, start_worker, result, started)
             time.sleep(0.05)
         rows = [env.sp(i) for i in invoices]
-        if not advanced and all(r["initiation_id"] and wise_store.get_initiation(r["initiation_id"])["step"]
-                                in ("funded", "done") for r in rows):
-            sandbox_ctl.advance(3000)  # Wise moves the funded transfers on
+        inis = [wise_store.get_initiation(r["initiation_id"]) if r["initiation_id"] else None for r in rows]
+        if not advanced and all(i and i["step"] in ("funded", "done") for i in inis):
+            sandbox_ctl.advance(3000)  # Wise moves the funded transfers on to outgoing_payment_sent
             advanced = True
+        elif advanced and not settled and all(i and i["raw_status"] == "outgoing_payment_sent" for i in inis):
+            sandbox_ctl.advance(SETTLEMENT + 60)  # no bounce within the settlement window: received
+            settled = True
     result.completed = written()
     result.seconds = round(time.time() - started, 1)
     result.per_payment = [payment_counts(env, i) for i in invoices]
