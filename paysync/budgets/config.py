@@ -23,6 +23,10 @@ the bucket for its ``Retry-After`` whatever they say):
 
 Every provider:
 
+- ``PAYSYNC_LIMITER_REDIS_URL`` [``REDIS_URL``]: the Redis of the budgets; may be a Redis
+  Cluster (``redis+cluster://host:port/0``): every key of one bucket's acquire carries the
+  credential's hash tag, so each acquire stays one script on one node.
+
 - ``PAYSYNC_LIMIT_MARGIN`` [1]: calls kept back in every window (calls we do not see;
   at most the window's limit less one).
 - ``PAYSYNC_LIMIT_MARGIN_SECONDS`` [1.0]: seconds added to every window's length (the delay
@@ -90,6 +94,7 @@ class BudgetSettings:
     day_reserve_floor: float
     subwindows: int
     lease_seconds: float
+    redis_url: str | None
 
 
 def _provider(prefix: str, minute_limit: int, concurrency: int) -> ProviderLimits:
@@ -120,4 +125,5 @@ def budget_settings() -> BudgetSettings:
         day_reserve_floor=floor,
         subwindows=subwindows,
         lease_seconds=_number("PAYSYNC_LEASE_SECONDS", 5.0, float, minimum=0.001),
+        redis_url=os.environ.get("PAYSYNC_LIMITER_REDIS_URL") or None,
     )

@@ -30,6 +30,7 @@ from importlib.resources import files
 import redis
 from redis.commands.core import Script
 
+from paysync.budgets.config import budget_settings
 from paysync.budgets.spec import BucketSpec, BucketState, BudgetExhausted, Grant, WindowState
 from paysync.config import settings
 from paysync.redis_client import redis_client
@@ -267,8 +268,10 @@ _limiters: dict[tuple[int, str], Limiter] = {}
 
 
 def shared_limiter(url: str | None = None) -> Limiter:
-    """This process's limiter on :func:`paysync.redis_client.redis_client` (one per process and URL,
-    rebuilt in a forked child), the budgets every provider client takes from."""
+    """This process's limiter on :func:`paysync.redis_client.redis_client` for ``url`` (default
+    ``PAYSYNC_LIMITER_REDIS_URL``, else ``REDIS_URL``; one per process and URL, rebuilt in a
+    forked child), the budgets every provider client takes from."""
+    url = url or budget_settings().redis_url
     client = redis_client(url)
     key = (os.getpid(), url or settings().redis_url)
     limiter = _limiters.get(key)

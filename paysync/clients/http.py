@@ -112,7 +112,7 @@ class BudgetedHTTP:
                 self._block(wait, problem)
                 if wait > (self.max_inline_wait or 0.0) or attempt > self.retries:
                     raise BudgetExhausted(self.bucket.name, wait, f"429 {problem or 'rate limit'}")
-                time.sleep(wait)
+                time.sleep(wait * (1 + 0.1 * random.random()))  # not with every other blocked caller
                 continue
             if resp.status_code >= 500:
                 if attempt > self.retries:

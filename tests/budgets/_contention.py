@@ -77,13 +77,15 @@ def hold_forever(url: str, spec: BucketSpec, worker: int, barrier, out: str) -> 
         time.sleep(300)
 
 
-def slow_call(url: str, spec: BucketSpec, worker: int, seconds: float, out: str) -> None:
-    """A live call that lasts ``seconds`` (several lease times) inside its lease."""
+def slow_call(url: str, spec: BucketSpec, worker: int, out: str) -> None:
+    """A live call that lasts until ``out:stop`` is set (at most a minute), inside its lease."""
     limiter = Limiter.from_url(url)
     with limiter.lease(spec, True, max_wait=30) as grant:
         limiter.redis.rpush(out, json.dumps([worker, True, round(grant.granted_at * 1e6), None,
                                              _redis_us(limiter.redis)]))
-        time.sleep(seconds)
+        deadline = time.monotonic() + 60
+        while not limiter.redis.exists(f"{out}:stop") and time.monotonic() < deadline:
+            time.sleep(0.05)
     limiter.redis.rpush(out, json.dumps([worker, True, round(grant.granted_at * 1e6),
                                          _redis_us(limiter.redis), None]))
 
