@@ -51,7 +51,8 @@ def public_url(url: str) -> str:
     return urlunsplit(parts._replace(netloc=f"{parts.username or ''}:***@{host}"))
 
 
-def _unavailable(exc: Exception, where: str, command: Any) -> RedisUnavailable:
+def unavailable(exc: Exception, where: str, command: Any) -> RedisUnavailable:
+    """The paysync error for ``exc``, a connection failure or timeout of the Redis at ``where``."""
     timeout = settings().redis_timeout
     if isinstance(exc, redis.exceptions.TimeoutError):
         return RedisTimeout(f"Redis at {where} did not answer {command} within {timeout:g}s "
@@ -70,7 +71,7 @@ class _Redis(redis.Redis):
         except RedisUnavailable:
             raise
         except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
-            raise _unavailable(exc, self.paysync_url, args[0] if args else "?") from exc
+            raise unavailable(exc, self.paysync_url, args[0] if args else "?") from exc
 
 
 class _RedisCluster(RedisCluster):
@@ -84,7 +85,7 @@ class _RedisCluster(RedisCluster):
         except RedisUnavailable:
             raise
         except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
-            raise _unavailable(exc, self.paysync_url, args[0] if args else "?") from exc
+            raise unavailable(exc, self.paysync_url, args[0] if args else "?") from exc
 
 
 def _build(url: str, timeout: float) -> redis.Redis:

@@ -1,9 +1,11 @@
 -- Renew (or, with release = 1, end) a lease that is still held; renewing never shortens it.
 -- KEYS[1] leases; ARGV[1] lease token, ARGV[2] lease us from now, ARGV[3] release 0|1.
+-- Also drops leases that expired (holders that died), which acquire only skips.
 -- Returns {held 0|1, now us}: 0 when the lease had expired or was unknown.
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local expiry = redis.call('ZSCORE', KEYS[1], ARGV[1])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
 if not expiry or tonumber(expiry) <= now then
   redis.call('ZREM', KEYS[1], ARGV[1])
   return {0, now}

@@ -25,15 +25,19 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import lru_cache
 from importlib.resources import files
+from typing import Any
 
 import redis
+from redis.cluster import RedisCluster
 from redis.commands.core import Script
+from redis.exceptions import NoScriptError
 
 from paysync.budgets.config import budget_settings
 from paysync.budgets.spec import BucketSpec, BucketState, BudgetExhausted, Grant, WindowState
 from paysync.config import settings
-from paysync.redis_client import redis_client
+from paysync.redis_client import redis_client, unavailable
 
 log = logging.getLogger(__name__)
 
@@ -62,10 +66,33 @@ def _text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
 
 
+def _bulk(*parts: bytes) -> bytes:
+    return b"".join(b"$%d\r\n%s\r\n" % (len(part), part) for part in parts)
+
+
+@lru_cache(maxsize=8192)
+def _acquire_frame(spec: BucketSpec, interactive: bool, sha: str) -> tuple[list[bytes], list[bytes], bytes, bytes,
+                                                                          bytes]:
+    """acquire.lua's keys and fixed arguments for ``spec``, encoded once: the keys, the
+    arguments but the token and the max wait (as an EVALSHA takes them: token, head, max
+    wait, tail), and the same packed as a Redis command: before the token, and the head."""
+    head = [spec.cap(spec.concurrency, interactive) if spec.concurrency else 0, _us(spec.lease_seconds),
+            1 if interactive else 0]
+    tail: list[str | int] = []
+    for w in spec.windows:
+        full, floor = spec.reserve_of(w)
+        tail += [w.name, w.subwindows, w.usable, full, floor, _us(w.span)]
+    keys = [k.encode() for k in _keys(spec)]
+    head_b, tail_b = [str(a).encode() for a in head], [str(a).encode() for a in tail]
+    count = 3 + len(keys) + 2 + len(head_b) + len(tail_b)
+    prefix = b"*%d\r\n" % count + _bulk(b"EVALSHA", sha.encode(), str(len(keys)).encode(), *keys)
+    return keys, head_b + [b""] + tail_b, prefix, _bulk(*head_b), _bulk(*tail_b)
+
+
 def _keys(spec: BucketSpec) -> list[str]:
     keys = [spec.block_key, spec.leases_key]
     for w in spec.windows:
-        keys += [w.state_key, w.block_key]
+        keys += [w.state_key, w.second_key]
     return keys
 
 
@@ -128,6 +155,8 @@ class Limiter:
         self._block = _script(client, "block")
         self._observe = _script(client, "observe")
         self._remaining = _script(client, "remaining")
+        # a plain client (not a cluster) takes the whole command packed once per bucket
+        self._packed = not isinstance(client, RedisCluster) and type(client.connection_pool) is redis.ConnectionPool
         self._renewer: _Renewer | None = None
         self._renewer_lock = threading.Lock()
 
@@ -149,18 +178,50 @@ class Limiter:
     def acquire(self, spec: BucketSpec, interactive: bool = False, max_wait: float = 0.0) -> Grant:
         """Take one call from every window (and a lease) of ``spec``, or nothing and the wait.
 
-        With ``max_wait`` above zero a call that fits within that many seconds is booked: the
-        grant comes back with ``wait`` > 0 and the caller must not start before it ends.
+        With ``max_wait`` above zero a call that fits within that many seconds (at most 60) is
+        booked: the grant comes back with ``wait`` > 0 and the caller must not start before
+        it ends.
         """
         token = secrets.token_hex(8)  # unique within a log; short, as a log may hold thousands
-        args: list[str | int] = [token, spec.cap(spec.concurrency, interactive) if spec.concurrency else 0,
-                                 _us(spec.lease_seconds), 1 if interactive else 0, _us(max(0.0, max_wait))]
-        for w in spec.windows:
-            full, floor = spec.reserve_of(w)
-            args += [w.name, w.subwindows, w.usable, full, floor, _us(w.span)]
-        ok, wait, reason, now, at = self._acquire(keys=_keys(spec), args=args)
+        wait_us = _us(min(max(0.0, max_wait), 60.0))
+        keys, args, prefix, head, tail = _acquire_frame(spec, interactive, self._acquire.sha)
+        if self._packed:
+            reply = self._send(b"".join((prefix, _bulk(token.encode()), head, _bulk(b"%d" % wait_us), tail)),
+                               self._acquire)
+        else:
+            reply = self._run(self._acquire, keys, [token.encode(), *args[:3], b"%d" % wait_us, *args[4:]])
+        ok, wait, reason, now, at = reply
         return Grant(ok=bool(ok), wait=wait / 1e6, lease=token if ok and spec.concurrency else None,
                      reason=_text(reason), granted_at=at / 1e6)
+
+    def _send(self, command: bytes, script: Script) -> Any:
+        """Send a command packed by ``_acquire_frame`` on a connection of the pool and read the
+        reply (the hot path of a plain client); loads the script if Redis forgot it."""
+        pool = self.redis.connection_pool
+        try:
+            conn = pool.get_connection()
+        except (redis.ConnectionError, redis.TimeoutError) as exc:
+            raise unavailable(exc, getattr(self.redis, "paysync_url", "?"), "EVALSHA") from exc
+        try:
+            conn.send_packed_command([command])
+            return conn.read_response()
+        except NoScriptError:
+            self.redis.script_load(script.script)
+            conn.send_packed_command([command])
+            return conn.read_response()
+        except (redis.ConnectionError, redis.TimeoutError) as exc:
+            conn.disconnect()
+            raise unavailable(exc, getattr(self.redis, "paysync_url", "?"), "EVALSHA") from exc
+        finally:
+            pool.release(conn)
+
+    def _run(self, script: Script, keys: list[bytes], args: list[bytes | str | int]) -> Any:
+        """EVALSHA with arguments already encoded, loading the script if Redis forgot it."""
+        try:
+            return self.redis.execute_command("EVALSHA", script.sha, len(keys), *keys, *args)
+        except NoScriptError:
+            script.sha = self.redis.script_load(script.script)
+            return self.redis.execute_command("EVALSHA", script.sha, len(keys), *keys, *args)
 
     def acquire_blocking(self, spec: BucketSpec, interactive: bool = False, max_wait: float = 30.0,
                          poll: float = 0.05) -> Grant:
@@ -229,8 +290,10 @@ class Limiter:
     def block(self, spec: BucketSpec, seconds: float, reason: str = "", window: str | None = None) -> float:
         """Refuse every acquire of the bucket (or, with ``window``, of every bucket sharing that
         window, e.g. Xero's per-app limit) for ``seconds``; returns the Redis time it ends."""
-        key = spec.window(window).block_key if window else spec.block_key
-        left_ms, now = self._block(keys=[key], args=[max(1, math.ceil(seconds * 1000)), reason])
+        w = spec.window(window) if window else None
+        key = (w.state_key if w.subwindows else w.block_key) if w else spec.block_key
+        left_ms, now = self._block(keys=[key], args=[max(1, math.ceil(seconds * 1000)), reason,
+                                                     1 if w and w.subwindows else 0])
         return now / 1e6 + left_ms / 1000
 
     def observe_remaining(self, spec: BucketSpec, window: str, remaining: int) -> int:
@@ -239,7 +302,7 @@ class Limiter:
         Returns the number of phantom grants added (they age out with the window).
         """
         w = spec.window(window)
-        added, _ = self._observe(keys=[w.state_key],
+        added, _ = self._observe(keys=[w.state_key, w.second_key],
                                  args=[secrets.token_hex(8), w.limit, _us(w.span), max(0, remaining), w.subwindows])
         return int(added)
 

@@ -1,12 +1,12 @@
--- The provider says ARGV[4] calls remain of ARGV[2] in the window whose state is KEYS[1]:
--- add phantom grants (now) so the window counts at least limit - remaining. Never removes
--- any, so it can only lower the budget. ARGV[1] token, ARGV[3] span us, ARGV[5] sub-windows
--- (0: a sliding log; see acquire.lua for both layouts). Returns {phantoms added, now us}.
+-- The provider says ARGV[4] calls remain of ARGV[2] in a window: add phantom grants (now)
+-- so the window counts at least limit - remaining. Never removes any, so it can only lower
+-- the budget. KEYS[1], KEYS[2] the window's keys as in acquire.lua (a log and its block, or
+-- the counters' state and history); ARGV[1] token, ARGV[3] span us, ARGV[5] sub-windows (0:
+-- a sliding log). Returns {phantoms added, now us}.
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local span, n = tonumber(ARGV[3]), tonumber(ARGV[5])
-local PACK = 67108864
-local ttl = math.ceil(span / 1000) + 1000
+local PACK, HORIZON = 67108864, 60000000  -- as in acquire.lua
 local missing
 if n == 0 then
   redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - span)
@@ -22,32 +22,41 @@ if n == 0 then
     i = i + 500
   end
   if missing > 0 then
-    local newest = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
-    redis.call('PEXPIRE', KEYS[1], ttl + math.max(0, math.ceil((tonumber(newest[2]) - now) / 1000)))
+    redis.call('PEXPIRE', KEYS[1], math.floor((span + HORIZON) / 1000) + 1000)
   end
-else
-  local g = math.ceil(span / n)
-  local low = math.floor(now / g) - n
-  local h = redis.call('HMGET', KEYS[1], 'p', 's', 't')
-  local p, s, last = tonumber(h[1]), tonumber(h[2]) or 0, tonumber(h[3]) or 0
-  if p == nil or math.floor(last / g) < low then
-    if p ~= nil then redis.call('DEL', KEYS[1]) end
-    s, last = 0, 0
-  elseif p < low then
-    for j = p, low - 1 do
-      local f = string.format('%d', j)
-      s = s - (tonumber(redis.call('HGET', KEYS[1], f)) or 0)
-      redis.call('HDEL', KEYS[1], f)
+  return {math.max(missing, 0), now}
+end
+-- counters: the same roll-over to the current sub-window as acquire.lua, then add
+local key, past = KEYS[1], KEYS[2]
+local g = math.ceil(span / n)
+local k = math.floor(now / g)
+local low = k - n
+local h = redis.call('HMGET', key, 'k', 'c', 's', 'p', 't')
+local cur, c, s, p, last = tonumber(h[1]), tonumber(h[2]) or 0, tonumber(h[3]) or 0, tonumber(h[4]), tonumber(h[5]) or 0
+if cur ~= k then
+  if cur == nil or math.floor(last / g) < low then
+    redis.call('DEL', past)
+    s = 0
+  else
+    if c > 0 then redis.call('HINCRBY', past, cur, c) end
+    if p < low then
+      local names = {}
+      for j = p, low - 1 do names[#names + 1] = j end
+      for _, v in ipairs(redis.call('HMGET', past, unpack(names))) do
+        if v then s = s - v end
+      end
+      redis.call('HDEL', past, unpack(names))
     end
   end
-  missing = tonumber(ARGV[2]) - tonumber(ARGV[4]) - s % PACK
-  if missing > 0 then
-    redis.call('HINCRBY', KEYS[1], string.format('%d', math.floor(now / g)), missing)
-    redis.call('HSET', KEYS[1], 's', string.format('%d', s + missing), 'p', string.format('%d', low),
-               't', string.format('%d', math.max(now, last)))
-    redis.call('PEXPIRE', KEYS[1], ttl + math.max(0, math.ceil((last - now) / 1000)))
-  elseif p ~= nil and p < low and math.floor(last / g) >= low then
-    redis.call('HSET', KEYS[1], 's', string.format('%d', s), 'p', string.format('%d', low))
-  end
+  c = tonumber(redis.call('HGET', past, k)) or 0
+  if c > 0 then redis.call('HDEL', past, k) end
+  redis.call('HSET', key, 'k', k, 'c', c, 's', s, 'p', low)
 end
+missing = tonumber(ARGV[2]) - tonumber(ARGV[4]) - s % PACK
+if missing > 0 then
+  redis.call('HSET', key, 'c', c + missing, 's', s + missing, 't', math.max(now, last))
+end
+local ttl = math.floor((span + 2 * g + HORIZON) / 1000) + 1000
+redis.call('PEXPIRE', key, ttl)
+redis.call('PEXPIRE', past, ttl)
 return {math.max(missing, 0), now}

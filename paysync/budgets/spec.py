@@ -78,8 +78,14 @@ class Window:
 
     @property
     def state_key(self) -> str:
-        """The Redis key of the grants: a sorted set (log) or a hash (sub-window counters)."""
+        """The Redis key of the grants: a sorted set (log) or a hash (the counters' current
+        sub-window, sum and block)."""
         return f"{self.key}:counts" if self.subwindows else self.key
+
+    @property
+    def second_key(self) -> str:
+        """A log's block key, or the hash of the counters' other sub-windows."""
+        return f"{self.key}:past" if self.subwindows else self.block_key
 
     @property
     def block_key(self) -> str:
