@@ -3,14 +3,17 @@
 Each call takes one grant from the credential's bucket in the shared limiter (Redis),
 so every worker on every machine stays inside the provider's limits:
 
-- nothing free: wait in-process when the wait is short (``max_inline_wait``: by default
+- nothing free: wait in-process when the wait is short, booked by the limiter for the
+  first free time (``max_inline_wait``: by default
   ``PAYSYNC_INLINE_WAIT_INTERACTIVE`` for interactive calls, the shorter
   ``PAYSYNC_INLINE_WAIT_BATCH`` for batch ones, so batch jobs give their worker process
   back to interactive jobs quickly), otherwise raise :class:`BudgetExhausted` with the
   exact wait; the task layer re-schedules or parks the job (``tasks/contract.py``), so no
   worker sleeps through a long wait;
+- a call holds a concurrency lease, renewed while it runs (``Limiter.lease``);
 - 429: the bucket is blocked for every worker until ``Retry-After`` has passed, then the
-  call is retried (or :class:`BudgetExhausted` when that is long: a spent daily budget);
+  call is retried after a little jitter (or :class:`BudgetExhausted` when that is long: a
+  spent daily budget);
 - 5xx, timeouts and connection errors: retried with exponential backoff and jitter;
 - other 4xx: :class:`ProviderError` with the provider's own message, never retried.
 
