@@ -97,15 +97,17 @@ class BucketSpec:
     """One budget as a provider counts it: all windows and the concurrency limit, all-or-nothing.
 
     ``key`` names the bucket's own state (leases and block); ``concurrency`` of ``None`` means
-    no limit on calls in flight. ``reserve`` is the share of every window (and of the
-    concurrency) that batch acquires may not use.
+    no limit on calls in flight; ``lease_seconds`` is how long a slot stays taken without a
+    renewal (``Limiter.lease`` renews it while the call runs). ``reserve`` is the share of
+    every window (and of the concurrency) that batch acquires may not use (on a window with
+    a ``reserve_floor``, the most it keeps).
     """
 
     name: str
     key: str
     windows: tuple[Window, ...]
     concurrency: int | None = None
-    lease_seconds: float = 45.0
+    lease_seconds: float = 5.0
     reserve: float = 0.0
 
     def __post_init__(self) -> None:

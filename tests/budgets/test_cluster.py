@@ -31,19 +31,23 @@ def cluster_url(tmp_path_factory):
     slots exactly as a many-node one does."""
     from paysync_dev.devstack import free_port
 
-    port, folder = free_port(), tmp_path_factory.mktemp("cluster")
+    port, bus, folder = free_port(), free_port(), tmp_path_factory.mktemp("cluster")
     server = subprocess.Popen([shutil.which("redis-server"), "--bind", "127.0.0.1", "--port", str(port),
-                               "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf", "--save", "",
+                               "--cluster-enabled", "yes", "--cluster-port", str(bus),
+                               "--cluster-config-file", "nodes.conf", "--save", "",
                                "--appendonly", "no", "--dir", str(folder)], stdout=subprocess.DEVNULL)
     try:
-        node = redis.Redis(port=port)
-        for _ in range(200):
+        node = redis.Redis.from_url(f"redis://127.0.0.1:{port}/0", socket_timeout=2)
+        deadline = time.monotonic() + 20
+        while True:
+            assert server.poll() is None and time.monotonic() < deadline, "the cluster node did not start"
             try:
                 node.execute_command("CLUSTER", "ADDSLOTSRANGE", 0, 16383)
                 break
             except redis.ConnectionError:
                 time.sleep(0.02)
         while b"cluster_state:ok" not in node.execute_command("CLUSTER", "INFO"):
+            assert time.monotonic() < deadline, "the cluster did not come up"
             time.sleep(0.02)
         yield f"redis+cluster://127.0.0.1:{port}/0"
     finally:
