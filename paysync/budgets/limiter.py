@@ -164,6 +164,8 @@ class Limiter:
         """This process's renewer thread (a forked child starts its own)."""
         renewer = self._renewer
         if renewer is None or renewer.pid != os.getpid():
+            if renewer is not None and renewer.pid != os.getpid():
+                self._renewer_lock = threading.Lock()  # forked: the parent's lock may have been held
             with self._renewer_lock:
                 renewer = self._renewer
                 if renewer is None or renewer.pid != os.getpid():
