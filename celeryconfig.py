@@ -61,8 +61,14 @@ broker_transport_options = {
     "priority_steps": [0, 3, 6, 9],
     "sep": ":",
     "queue_order_strategy": "priority",
+    # Explicit timeouts (PAYSYNC_REDIS_TIMEOUT): a broker that stops answering fails the
+    # command instead of hanging it; at least 2 s, above kombu's 1 s BRPOP.
+    "socket_timeout": max(2.0, _s.redis_timeout),
+    "socket_connect_timeout": _s.redis_timeout,
 }
 result_backend_transport_options = {"visibility_timeout": _s.visibility_timeout}
+redis_socket_timeout = _s.redis_timeout
+redis_socket_connect_timeout = _s.redis_timeout
 
 # Monitoring (Flower): task events on, sent events recorded.
 worker_send_task_events = True
@@ -79,6 +85,7 @@ redbeat_key_prefix = "paysync:redbeat"
 # one loop (PAYSYNC_BEAT_LOCK_SECONDS, default 30 s: under 60 s).
 redbeat_lock_timeout = _s.beat_lock_seconds
 beat_max_loop_interval = max(1, _s.beat_lock_seconds // 6)
+redbeat_redis_options = {"socket_timeout": _s.redis_timeout, "socket_connect_timeout": _s.redis_timeout}
 
 
 # The schedule is declared beside the tasks (tasks/schedule.py).

@@ -7,15 +7,23 @@
 2. Safety against Celery's own ``rate_limit``: 3 ``celery worker`` nodes with the task's
    rate_limit against 3 processes using the limiter, on the same nominal limit; the most
    calls seen in any sliding window, as a multiple of the limit.
-3. Acquire latency (median, p99) against a bare Redis PING measured in the same run.
+3. Waiting: 16 processes on a Xero-shaped bucket whose day window binds, before (sliding
+   logs, every refused caller sleeping the exact wait) and now (sub-window counters, callers
+   booked by the limiter): acquire calls per grant (target at most 1.5), the day window's
+   utilization and the most calls in any sliding day.
+4. Memory: bytes a Xero tenant's budget holds at 5,000 calls a day, sliding logs against
+   sub-window counters (target at most 16 KB), from a time-scaled day of real acquires.
+5. Acquire latency (median, p99) against a bare Redis PING measured in the same run, on a
+   Xero-shaped bucket with sub-window counters and with the sliding logs (a day of 5,000).
 
-Time-scaled (windows of 2 s) so it runs in well under two minutes. Redis comes from
+Time-scaled (windows of seconds) so it runs in about two minutes. Redis comes from
 REDIS_URL (default settings().redis_url); the bench uses databases BENCH_REDIS_DB [13] for
 its records and BENCH_CELERY_DB [14] as Celery's broker, only under keys of its own run.
 """
 
 from __future__ import annotations
 
+import json
 import multiprocessing
 import os
 import statistics
@@ -29,7 +37,7 @@ from pathlib import Path
 import redis
 from _limiter_workers import grab, most_in_any_window
 
-from paysync.budgets import BucketSpec, Limiter, Window
+from paysync.budgets import BucketSpec, Limiter, Window, budget_settings
 from paysync.config import settings
 
 HERE = Path(__file__).resolve().parent
@@ -102,27 +110,91 @@ def celery_rate_limit(limit: int, workers: int = 3, calls_per_worker: int = 80) 
     return [int(t) for t in record.lrange(out, 0, -1)]
 
 
-def latency(samples: int = 3000) -> tuple[list[float], list[float]]:
-    """Round trips in ms of PING and of acquire on a Xero-shaped bucket with a full day log."""
+def xero_shaped(name: str, subwindows: int, day: tuple[int, float], minute: tuple[int, float],
+                concurrency: int | None = 16, app: str | None = None) -> BucketSpec:
+    """A bucket with Xero's three windows (time-scaled); ``subwindows`` 0 keeps sliding logs."""
+    key, app_key = f"{RUN}:{name}", f"{RUN}:{app or name}:app"
+    return BucketSpec(name=key, key=key, concurrency=concurrency, lease_seconds=5.0, reserve=0.2, windows=(
+        Window("minute", f"{key}:minute", minute[0], minute[1], 1, 0.0),
+        Window("day", f"{key}:day", day[0], day[1], 1, 0.0, subwindows=subwindows,
+               reserve_floor=0.05 if subwindows else None),
+        Window("app_minute", f"{app_key}:app_minute", 10000, minute[1], 1, 0.0, subwindows=subwindows)))
+
+
+def waiting(mode: str, subwindows: int, processes: int = 16, seconds: float = 12.0) -> tuple[float, float, int]:
+    """Calls per grant, the day window's utilization and the most in any sliding day when
+    ``processes`` take calls lasting up to 50 ms for ``seconds`` (two days) from a bucket whose
+    day (300 / 6 s) binds; the minute (30 / 0.5 s) spreads the grants over the day."""
+    day = (300, 6.0)
+    spec = xero_shaped(f"wait-{mode}", subwindows, day, (30, 0.5))
+    ctx, out = multiprocessing.get_context("spawn"), f"{spec.key}:out"
+    barrier = ctx.Barrier(processes + 1)
+    procs = [ctx.Process(target=grab, args=(URL, spec, seconds + 1, barrier, out, mode, True, 0.05))
+             for _ in range(processes)]
+    for p in procs:
+        p.start()
+    barrier.wait(timeout=60)
+    for p in procs:
+        p.join(seconds + 60)
+    client = redis.Redis.from_url(URL)
+    times = [int(t) for t in client.lrange(out, 0, -1)]
+    counts = [json.loads(c) for c in client.lrange(f"{out}:calls", 0, -1)]
+    first = min(times)
+    got = sum(1 for t in times if t < first + seconds * 1e6)
+    return (sum(c for c, _ in counts) / max(1, sum(g for _, g in counts)),
+            got / ((day[0] - 1) * seconds / day[1]), most_in_any_window(times, day[1]))
+
+
+def memory_per_tenant(calls: int = 5000, day_seconds: float = 20.0) -> dict[str, tuple[int, int]]:
+    """Bytes (MEMORY USAGE) held by one Xero tenant's keys and by its app's window after
+    ``calls`` acquires spread over a time-scaled day, for sliding logs and for counters."""
     limiter = Limiter.from_url(URL)
-    key = f"{RUN}:latency"
-    spec = BucketSpec(name=key, key=key, concurrency=10**6, lease_seconds=30.0, reserve=0.2, windows=(
-        Window("minute", f"{key}:minute", 10**6, 60.0, 1, 1.0), Window("day", f"{key}:day", 10**6, 86400.0, 1, 1.0),
-        Window("app_minute", f"{key}:app", 10**6, 60.0, 1, 1.0)))
-    limiter.observe_remaining(spec, "day", 10**6 - 5000)  # a day log of 5000 grants
-    pings, acquires = [], []
+    minute = (60, day_seconds / 1440)
+    specs = {"log": xero_shaped("mem-log", 0, (calls * 2, day_seconds), minute, 5),
+             "counters": xero_shaped("mem-counters", budget_settings().subwindows, (calls * 2, day_seconds), minute, 5)}
+    started = time.monotonic()
+    for i in range(calls):
+        time.sleep(max(0.0, started + i * day_seconds / calls - time.monotonic()))
+        for spec in specs.values():
+            grant = limiter.acquire(spec, interactive=i % 10 == 0)
+            assert grant.ok, grant
+            limiter.release(spec, grant.lease)
+    out = {}
+    for name, spec in specs.items():
+        tenant = sum(limiter.redis.memory_usage(k) or 0 for k in limiter.redis.scan_iter(f"{spec.key}:*")
+                     if b":app" not in k)
+        app = sum(limiter.redis.memory_usage(k) or 0 for k in limiter.redis.scan_iter(f"{spec.key}:app*"))
+        out[name] = (tenant, app)
+    return out
+
+
+def latency(samples: int = 3000) -> dict[str, list[float]]:
+    """Round trips in ms of PING and of acquire on Xero-shaped buckets (sub-window counters;
+    sliding logs with a day of 5,000 grants), interleaved."""
+    limiter = Limiter.from_url(URL)
+    specs = {}
+    for name, subwindows in (("counters", budget_settings().subwindows), ("log", 0)):
+        key = f"{RUN}:latency-{name}"
+        specs[name] = BucketSpec(name=key, key=key, concurrency=10**6, lease_seconds=30.0, reserve=0.2, windows=(
+            Window("minute", f"{key}:minute", 10**6, 60.0, 1, 1.0),
+            Window("day", f"{key}:day", 10**6, 86400.0, 1, 1.0, subwindows=subwindows,
+                   reserve_floor=0.05 if subwindows else None),
+            Window("app_minute", f"{key}:app", 10**6, 60.0, 1, 1.0, subwindows=subwindows)))
+        limiter.observe_remaining(specs[name], "day", 10**6 - 5000)  # a day of 5000 grants
+    out: dict[str, list[float]] = {"ping": [], "counters": [], "log": []}
     for i in range(samples + 300):
         started = time.perf_counter()
         limiter.redis.ping()
-        ping = time.perf_counter() - started
-        started = time.perf_counter()
-        grant = limiter.acquire(spec)
-        acquire = time.perf_counter() - started
-        limiter.release(spec, grant.lease)
+        took = {"ping": time.perf_counter() - started}
+        for name, spec in specs.items():
+            started = time.perf_counter()
+            grant = limiter.acquire(spec)
+            took[name] = time.perf_counter() - started
+            limiter.release(spec, grant.lease)
         if i >= 300:  # warm-up
-            pings.append(ping * 1e3)
-            acquires.append(acquire * 1e3)
-    return pings, acquires
+            for name, seconds in took.items():
+                out[name].append(seconds * 1e3)
+    return out
 
 
 def p99(values: list[float]) -> float:
@@ -143,10 +215,24 @@ def main() -> None:
     ours = most_in_any_window(contend(bucket("vs", limit), 3, 8.0), WINDOW)
     rows.append((f"limiter {limit} / 2 s, 3 processes: most in any 2 s window / {limit}",
                  f"{ours}/{limit} ({ours / limit:.2f}x)", "<= 1.00x"))
-    pings, acquires = latency()
+    for label, mode, subwindows in (("before: sliding logs, exact waits", "exact", 0),
+                                    ("now: sub-window counters, booked", "booked", budget_settings().subwindows)):
+        per_grant, used, most = waiting(mode, subwindows)
+        rows.append((f"16 processes, Xero-shaped (day 300 / 6 s binds), {label}: acquire calls per grant",
+                     f"{per_grant:.2f}", "<= 1.5"))
+        rows.append(("  same run: calls in 12 s of the 598 two days allow; most in any sliding 6 s",
+                     f"{used:.1%}; {most}/300", f">= {1 - 1 / (1 + subwindows) if subwindows else 1:.0%}; <= 300"))
+    memory = memory_per_tenant()
+    for name, (tenant, app) in memory.items():
+        rows.append((f"bytes per Xero tenant at 5,000 calls a day, {name} (its app window: shared by its tenants)",
+                     f"{tenant / 1024:.1f} KB (app window {app / 1024:.1f} KB)", "<= 16 KB" if name == "counters" else ""))
+    times = latency()
+    ping = times.pop("ping")
     for name, f in (("median", statistics.median), ("p99", p99)):
-        rows.append((f"acquire latency {name} (Xero-shaped: 3 windows + leases)",
-                     f"{f(acquires):.3f} ms ({f(acquires) / f(pings):.2f}x PING {f(pings):.3f} ms)", ""))
+        for shape, values in times.items():
+            rows.append((f"acquire latency {name}, Xero-shaped ({shape}: 3 windows + leases)",
+                         f"{f(values):.3f} ms ({f(values) / f(ping):.2f}x PING {f(ping):.3f} ms)",
+                         "<= 1.5x" if name == "median" else ""))
     client = redis.Redis.from_url(URL)
     for key in client.scan_iter(f"{RUN}*"):
         client.delete(key)

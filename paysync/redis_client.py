@@ -5,7 +5,14 @@
 the process id, so a worker process forked from a parent that already used Redis builds
 its own client instead of sharing the parent's sockets. Every client has explicit connect
 and read timeouts (``PAYSYNC_REDIS_TIMEOUT`` seconds): a Redis that stops answering fails
-the call with ``redis.TimeoutError`` instead of hanging a worker.
+the call instead of hanging a worker, with :class:`RedisUnavailable` (or its
+:class:`RedisTimeout`), a paysync error that names the Redis and the command, and is still a
+``redis.ConnectionError`` (``redis.TimeoutError``) for code that catches those.
+
+A URL ``redis+cluster://host:port/0`` (``rediss+cluster://`` with TLS) gives a Redis
+Cluster client that finds the other nodes from that one; it suits clients whose commands
+keep the keys of each call in one hash slot, as the limiter's do
+(``PAYSYNC_LIMITER_REDIS_URL``).
 
 Used by every provider client (budgets, the Xero refresh lock), ``tasks/executions.py``,
 ``paysync/crashpoints.py`` and the smoke tasks.
@@ -15,10 +22,83 @@ from __future__ import annotations
 
 import os
 import threading
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import redis
+from redis.cluster import RedisCluster
 
 from paysync.config import settings
+from paysync.errors import PaysyncError
+
+CLUSTER_SCHEMES = {"redis+cluster": "redis", "rediss+cluster": "rediss"}
+
+
+class RedisUnavailable(PaysyncError, redis.exceptions.ConnectionError):
+    """Redis could not be reached; the message names the Redis (no password) and the command."""
+
+
+class RedisTimeout(RedisUnavailable, redis.exceptions.TimeoutError):
+    """Redis did not answer within ``PAYSYNC_REDIS_TIMEOUT``."""
+
+
+def public_url(url: str) -> str:
+    """``url`` without its password, for messages and logs."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.netloc.rpartition("@")[2]
+    return urlunsplit(parts._replace(netloc=f"{parts.username or ''}:***@{host}"))
+
+
+def unavailable(exc: Exception, where: str, command: Any) -> RedisUnavailable:
+    """The paysync error for ``exc``, a connection failure or timeout of the Redis at ``where``."""
+    timeout = settings().redis_timeout
+    if isinstance(exc, redis.exceptions.TimeoutError):
+        return RedisTimeout(f"Redis at {where} did not answer {command} within {timeout:g}s "
+                            f"(PAYSYNC_REDIS_TIMEOUT): {exc}")
+    return RedisUnavailable(f"cannot reach Redis at {where} ({command}): {exc}")
+
+
+class _Redis(redis.Redis):
+    """A client whose connection failures and timeouts are :class:`RedisUnavailable`."""
+
+    paysync_url = ""
+
+    def execute_command(self, *args: Any, **options: Any) -> Any:
+        try:
+            return super().execute_command(*args, **options)
+        except RedisUnavailable:
+            raise
+        except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
+            raise unavailable(exc, self.paysync_url, args[0] if args else "?") from exc
+
+
+class _RedisCluster(RedisCluster):
+    """A Redis Cluster client whose connection failures and timeouts are :class:`RedisUnavailable`."""
+
+    paysync_url = ""
+
+    def execute_command(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return super().execute_command(*args, **kwargs)
+        except RedisUnavailable:
+            raise
+        except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
+            raise unavailable(exc, self.paysync_url, args[0] if args else "?") from exc
+
+
+def _build(url: str, timeout: float) -> redis.Redis:
+    scheme, _, rest = url.partition("://")
+    client: Any
+    if scheme in CLUSTER_SCHEMES:
+        client = _RedisCluster.from_url(f"{CLUSTER_SCHEMES[scheme]}://{rest}", socket_connect_timeout=timeout,
+                                        socket_timeout=timeout)
+    else:
+        client = _Redis.from_url(url, socket_connect_timeout=timeout, socket_timeout=timeout)
+    client.paysync_url = public_url(url)
+    return client
+
 
 _clients: dict[tuple[int, str], redis.Redis] = {}
 _lock = threading.Lock()
@@ -43,13 +123,14 @@ def _forget_other_processes(pid: int) -> None:
 
 
 def redis_client(url: str | None = None) -> redis.Redis:
-    """This process's client for ``url`` (default ``REDIS_URL``), with the configured timeouts."""
+    """This process's client for ``url`` (default ``REDIS_URL``), with the configured timeouts.
+
+    A ``redis+cluster://`` URL gives a :class:`redis.cluster.RedisCluster` (typed here as the
+    plain client whose commands it shares)."""
     key = _key(url)
     with _lock:
         client = _clients.get(key)
         if client is None:
             _forget_other_processes(key[0])
-            timeout = settings().redis_timeout
-            client = redis.Redis.from_url(key[1], socket_connect_timeout=timeout, socket_timeout=timeout)
-            _clients[key] = client
+            client = _clients[key] = _build(key[1], settings().redis_timeout)
         return client

@@ -24,7 +24,8 @@ the message back to the broker (``tasks/outages.py``): an outage never fails a j
 
 When the body raises, the base class:
 
-- turns ``BudgetExhausted`` into a re-schedule (a short wait) or a parked job (a long one);
+- turns ``BudgetExhausted`` into a re-schedule (a short wait, with jitter so that jobs
+  refused together do not come back together) or a parked job (a long one);
 - applies the task's :class:`RetryPolicy`: a failure it names runs the job again after the
   policy's backoff (capped by ``PAYSYNC_MAX_COUNTDOWN``), as a new copy under the same task
   id (the execution claim is handed over to that copy, so no other delivery slips in), counting attempts
@@ -45,6 +46,7 @@ from celery import Task
 from celery.exceptions import Ignore, Reject, Retry
 from marshmallow import Schema, ValidationError
 
+from paysync.budgets import reschedule_countdown
 from paysync.clients.http import BudgetExhausted, ProviderError
 from paysync.config import settings
 from paysync.crashpoints import crash_point
@@ -251,7 +253,7 @@ class PaysyncTask(Task):
     def _wait_for_budget(self, raw: dict[str, Any], exc: BudgetExhausted) -> None:
         """A short wait re-schedules the job; a long one parks it in PostgreSQL (no worker held)."""
         if exc.wait <= min(settings().short_wait, settings().max_countdown):
-            self.reschedule(exc.wait + 0.05)
+            self.reschedule(reschedule_countdown(exc.wait))
         from storage import parked_jobs
 
         merchant = raw.get("merchant_id")

@@ -72,10 +72,48 @@ def test_a_redis_that_does_not_answer_fails_the_call_instead_of_hanging(monkeypa
         try:
             client.ping()
             raise AssertionError("a silent Redis answered")
-        except redis.TimeoutError:
-            pass
+        except redis.TimeoutError as exc:
+            assert isinstance(exc, rc.RedisTimeout) and "PAYSYNC_REDIS_TIMEOUT" in str(exc)
         assert time.monotonic() - started < 3
     finally:
         silent.close()
         monkeypatch.delenv("PAYSYNC_REDIS_TIMEOUT")
         settings.cache_clear()
+
+
+def test_every_redis_client_paysync_builds_has_explicit_timeouts(redis_client):
+    # the broker, the result backend, beat's schedule (redbeat) and paysync's own client
+    from redbeat.schedulers import get_redis
+
+    from tasks.app import app
+
+    timeout = settings().redis_timeout
+    with app.connection_for_write() as conn:
+        broker = conn.default_channel.client.connection_pool.connection_kwargs
+    assert (broker["socket_timeout"], broker["socket_connect_timeout"]) == (max(2.0, timeout), timeout)
+    backend = app.backend.connparams
+    assert (backend["socket_timeout"], backend["socket_connect_timeout"]) == (timeout, timeout)
+    beat = get_redis(app).connection_pool.connection_kwargs
+    assert (beat["socket_timeout"], beat["socket_connect_timeout"]) == (timeout, timeout)
+    own = rc.redis_client().connection_pool.connection_kwargs
+    assert (own["socket_timeout"], own["socket_connect_timeout"]) == (timeout, timeout)
+
+
+def test_an_unreachable_redis_is_a_paysync_error_naming_it_without_its_password():
+    import socket
+
+    from paysync.budgets import Limiter, wise_bucket
+    from paysync.errors import PaysyncError
+
+    closed = socket.socket()
+    closed.bind(("127.0.0.1", 0))
+    port = closed.getsockname()[1]
+    closed.close()  # nothing listens there now
+    client = rc.redis_client(f"redis://:hunter2@127.0.0.1:{port}/0")
+    try:
+        Limiter(client).acquire(wise_bucket(1))
+        raise AssertionError("an unreachable Redis answered")
+    except rc.RedisUnavailable as exc:
+        assert isinstance(exc, PaysyncError) and isinstance(exc, redis.ConnectionError)
+        assert f"cannot reach Redis at redis://:***@127.0.0.1:{port}/0 (EVALSHA)" in str(exc)
+        assert "hunter2" not in str(exc)

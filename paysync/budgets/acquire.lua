@@ -1,55 +1,138 @@
--- Acquire one call from a bucket, all-or-nothing, in one round trip.
--- KEYS[1] bucket block, KEYS[2] leases (zset lease -> expiry us), then per window i:
---   KEYS[1+2i] sliding log (zset token -> grant time us), KEYS[2+2i] window block.
--- ARGV[1] token, ARGV[2] concurrency cap (0: none), ARGV[3] lease us, then per window i:
---   ARGV[1+3i] name, ARGV[2+3i] cap for this caller, ARGV[3+3i] span us.
--- Returns {ok 0|1, wait us, binding reason, now us}; the clock is Redis TIME only.
+-- Acquire one call from a bucket, all-or-nothing, in one round trip: granted now, booked
+-- for a later time within the caller's max wait, or refused with the wait.
+-- KEYS[1] bucket block, KEYS[2] leases (zset lease -> expiry us), then two per window i:
+--   a log: KEYS[1+2i] the log, KEYS[2+2i] its block;
+--   counters: KEYS[1+2i] the current state, KEYS[2+2i] the closed sub-windows.
+-- ARGV[1] token, ARGV[2] concurrency cap (0: none), ARGV[3] lease us, ARGV[4] interactive
+-- 0|1, ARGV[5] max wait us, then six per window i from ARGV[6i]: name, sub-windows N (0: a
+-- sliding log), usable calls, full reserve, reserve floor, span us.
+-- A log is a zset token -> grant time us. Counters split time into sub-windows of width
+-- ceil(span / N) (index = time us // width) and count calls + 2^26 * interactive calls per
+-- sub-window: the state hash holds 'k' the current sub-window, 'c' its count, 's' the sum of
+-- every sub-window held, 'p' the oldest one that may hold calls, 't' the latest grant us,
+-- 'b'/'r' a block's end us and reason; the history hash holds the other sub-windows
+-- (closed ones, and bookings for later ones). A grant in the current sub-window writes
+-- only the small state hash; the history changes once per sub-window.
+-- A call fits at time T when the grants after T - span (with counters: in the sub-windows
+-- from k(T) - N on), bookings for later times included, are fewer than the cap: every
+-- sliding interval of the window's length that holds T lies in that range, so none ever
+-- goes over; and the count only falls as T grows, so each window's earliest time is exact
+-- and the latest of them (and of the blocks) fits every window.
+-- Bookings go at most HORIZON ahead, so a key kept HORIZON past what it holds outlives it.
+-- Returns {ok 0|1, wait us, reason, now us, grant time us}; the clock is Redis TIME only.
 local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-local token, conc, lease = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
+local now = t[1] * 1000000 + t[2]
+local conc, lease, interactive = tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4] == '1'
+local HORIZON, PACK = 60000000, 67108864
+local maxwait = math.min(tonumber(ARGV[5]), HORIZON)
 local nwin = (#KEYS - 2) / 2
-local wait, reason = 0, ''
-local function bind(w, why)
-  if w > wait then wait, reason = w, why end
-end
+local floor, fmt = math.floor, string.format  -- Redis passes whole numbers as plain digits
 
-local function blocked(key)
-  local ms = redis.call('PTTL', key)
-  if ms > 0 then bind(ms * 1000, 'blocked') end
-end
+local at, reason = now, ''
+local ms = redis.call('PTTL', KEYS[1])
+if ms > 0 then at, reason = now + ms * 1000, 'blocked' end
 
-blocked(KEYS[1])
+local WIDTH, SUM, CURRENT, LAST = {}, {}, {}, {}
 for i = 1, nwin do
-  local key, cap, span = KEYS[1 + 2 * i], tonumber(ARGV[2 + 3 * i]), tonumber(ARGV[3 + 3 * i])
-  blocked(KEYS[2 + 2 * i])
-  redis.call('ZREMRANGEBYSCORE', key, '-inf', now - span)
-  local n = redis.call('ZCARD', key)
-  if n >= cap then
-    -- the (n - cap + 1)th oldest grant must leave the window before one more fits
-    local oldest = redis.call('ZRANGE', key, n - cap, n - cap, 'WITHSCORES')
-    bind(tonumber(oldest[2]) + span - now, ARGV[1 + 3 * i])
+  local key, o = KEYS[1 + 2 * i], 6 * i
+  local n, usable, full, span = tonumber(ARGV[o + 1]), tonumber(ARGV[o + 2]), tonumber(ARGV[o + 3]), tonumber(ARGV[o + 5])
+  local when = now
+  if n == 0 then
+    ms = redis.call('PTTL', KEYS[2 + 2 * i])
+    if ms > 0 and now + ms * 1000 > at then at, reason = now + ms * 1000, 'blocked' end
+    local cap = interactive and usable or usable - full
+    local since = fmt('(%d', now - span)
+    local count = redis.call('ZCOUNT', key, since, '+inf')
+    if count >= cap then
+      when = redis.call('ZRANGEBYSCORE', key, since, '+inf', 'WITHSCORES', 'LIMIT', count - cap, 1)[2] + span
+    end
+  else
+    local past = KEYS[2 + 2 * i]
+    local g = math.ceil(span / n)
+    local k = floor(now / g)
+    local low = k - n
+    local h = redis.call('HMGET', key, 'k', 'c', 's', 'p', 't', 'b')
+    local cur, c, s, p, last = tonumber(h[1]), tonumber(h[2]) or 0, tonumber(h[3]) or 0, tonumber(h[4]), tonumber(h[5]) or 0
+    local block = tonumber(h[6])
+    if block and block > at then at, reason = block, 'blocked' end
+    if cur ~= k then
+      -- a new sub-window: close the current one, drop those that left the window
+      if cur == nil or floor(last / g) < low then
+        redis.call('DEL', past)
+        s = 0
+      else
+        if c > 0 then redis.call('HINCRBY', past, cur, c) end
+        if p < low then
+          local names = {}
+          for j = p, low - 1 do names[#names + 1] = j end
+          for _, v in ipairs(redis.call('HMGET', past, unpack(names))) do
+            if v then s = s - v end
+          end
+          redis.call('HDEL', past, unpack(names))
+        end
+      end
+      c = tonumber(redis.call('HGET', past, k)) or 0
+      if c > 0 then redis.call('HDEL', past, k) end
+      redis.call('HSET', key, 'k', k, 'c', c, 's', s, 'p', low)
+      local ttl = floor((span + 2 * g + HORIZON) / 1000) + 1000
+      redis.call('PEXPIRE', key, ttl)
+      redis.call('PEXPIRE', past, ttl)
+    end
+    WIDTH[i], SUM[i], CURRENT[i], LAST[i] = g, s, c, last
+    local floor_calls = tonumber(ARGV[o + 4])
+    local calls, inter = s % PACK, floor(s / PACK)
+    if calls >= (interactive and usable or usable - math.min(full, floor_calls + inter)) then
+      -- sub-window j leaves at (j + N + 1) * width; bookings may fill sub-windows past k
+      local top = math.max(k, floor(last / g))
+      local names = {}
+      for j = low, top do names[#names + 1] = j end
+      local vals = redis.call('HMGET', past, unpack(names))
+      when = (top + n + 1) * g
+      for j = 1, #names do
+        local v = (tonumber(vals[j]) or 0) + (names[j] == k and c or 0)
+        calls, inter = calls - v % PACK, inter - floor(v / PACK)
+        if calls < (interactive and usable or usable - math.min(full, floor_calls + inter)) then
+          when = (names[j] + n + 1) * g
+          break
+        end
+      end
+    end
+  end
+  if when > at then at, reason = when, ARGV[o] end
+end
+
+if at - now > maxwait then
+  return {0, at - now, reason, now, now}
+end
+if conc > 0 then
+  local since = fmt('(%d', now)
+  local held = redis.call('ZCOUNT', KEYS[2], since, '+inf')
+  if held >= conc then
+    local first = redis.call('ZRANGEBYSCORE', KEYS[2], since, '+inf', 'WITHSCORES', 'LIMIT', held - conc, 1)
+    return {0, first[2] - now, 'concurrency', now, now}
+  end
+end
+
+local add = interactive and PACK + 1 or 1
+for i = 1, nwin do
+  local key, o = KEYS[1 + 2 * i], 6 * i
+  local g = WIDTH[i]
+  if g == nil then
+    local span = tonumber(ARGV[o + 5])
+    redis.call('ZREMRANGEBYSCORE', key, '-inf', now - span)
+    redis.call('ZADD', key, at, ARGV[1])
+    redis.call('PEXPIRE', key, floor((span + HORIZON) / 1000) + 1000)
+  elseif floor(at / g) == floor(now / g) then
+    redis.call('HSET', key, 'c', CURRENT[i] + add, 's', SUM[i] + add, 't', math.max(at, LAST[i]))
+  else
+    local past = KEYS[2 + 2 * i]
+    redis.call('HINCRBY', past, floor(at / g), add)
+    redis.call('PEXPIRE', past, floor((tonumber(ARGV[o + 5]) + 2 * g + HORIZON) / 1000) + 1000)
+    redis.call('HSET', key, 's', SUM[i] + add, 't', math.max(at, LAST[i]))
   end
 end
 if conc > 0 then
-  redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
-  local n = redis.call('ZCARD', KEYS[2])
-  if n >= conc then
-    local first = redis.call('ZRANGE', KEYS[2], n - conc, n - conc, 'WITHSCORES')
-    bind(tonumber(first[2]) - now, 'concurrency')
-  end
+  redis.call('ZADD', KEYS[2], at + lease, ARGV[1])
+  redis.call('PEXPIRE', KEYS[2], floor((lease + HORIZON) / 1000) + 1000)
 end
-if wait > 0 then
-  return {0, wait, reason, now}
-end
-
-for i = 1, nwin do
-  local key = KEYS[1 + 2 * i]
-  redis.call('ZADD', key, now, token)
-  redis.call('PEXPIRE', key, math.ceil(tonumber(ARGV[3 + 3 * i]) / 1000) + 1000)
-end
-if conc > 0 then
-  redis.call('ZADD', KEYS[2], now + lease, token)
-  local last = redis.call('ZRANGE', KEYS[2], -1, -1, 'WITHSCORES')
-  redis.call('PEXPIRE', KEYS[2], math.ceil((tonumber(last[2]) - now) / 1000) + 1000)
-end
-return {1, 0, '', now}
+return {1, at - now, reason, now, at}

@@ -23,14 +23,26 @@ the bucket for its ``Retry-After`` whatever they say):
 
 Every provider:
 
+- ``PAYSYNC_LIMITER_REDIS_URL`` [``REDIS_URL``]: the Redis of the budgets; may be a Redis
+  Cluster (``redis+cluster://host:port/0``): every key of one bucket's acquire carries the
+  credential's hash tag, so each acquire stays one script on one node.
+
 - ``PAYSYNC_LIMIT_MARGIN`` [1]: calls kept back in every window (calls we do not see;
   at most the window's limit less one).
 - ``PAYSYNC_LIMIT_MARGIN_SECONDS`` [1.0]: seconds added to every window's length (the delay
   between our grant and the provider's count).
 - ``PAYSYNC_INTERACTIVE_RESERVE`` [0.2]: share of every window, and of the concurrency,
   that batch calls may not use, kept for interactive ones.
-- ``PAYSYNC_LEASE_SECONDS`` [``PAYSYNC_HTTP_TIMEOUT`` + 15]: how long a call's concurrency
-  slot is held without a release; must exceed the HTTP timeout so a slow live call keeps it.
+- ``PAYSYNC_DAY_RESERVE_FLOOR`` [0.05]: on Xero's day window the reserve follows demand:
+  batch calls leave this share to interactive ones, plus one call per interactive call made
+  in the last day, up to ``PAYSYNC_INTERACTIVE_RESERVE``.
+- ``PAYSYNC_SUBWINDOWS`` [100]: windows of more than 120 calls (Xero's day and per-app
+  windows) are counted in this many sub-windows plus one, whose memory does not grow with
+  the calls (a utilization cost of at most 1 / (N + 1)); 0 keeps a sliding log of every
+  grant for them too. At most 124, so that a window's hash stays a Redis listpack.
+- ``PAYSYNC_LEASE_SECONDS`` [5]: how long a call's concurrency slot is held without a
+  renewal; the caller renews it every third of that while its call runs, so a killed
+  holder's slot comes back within this time and a slow live call keeps its own.
 """
 
 from __future__ import annotations
@@ -40,8 +52,11 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from paysync.config import settings
 from paysync.errors import ConfigError
+
+# A window's counters hash holds N + 1 sub-windows and 3 fields; Redis keeps a hash of up
+# to 128 small fields (hash-max-listpack-entries) as one compact listpack.
+MAX_SUBWINDOWS = 124
 
 
 def _number(name: str, default: Any, kind: type = int, minimum: float = 1, below: float | None = None) -> Any:
@@ -76,7 +91,10 @@ class BudgetSettings:
     margin: int
     margin_seconds: float
     reserve: float
+    day_reserve_floor: float
+    subwindows: int
     lease_seconds: float
+    redis_url: str | None
 
 
 def _provider(prefix: str, minute_limit: int, concurrency: int) -> ProviderLimits:
@@ -88,11 +106,12 @@ def _provider(prefix: str, minute_limit: int, concurrency: int) -> ProviderLimit
 
 @lru_cache(maxsize=1)
 def budget_settings() -> BudgetSettings:
-    timeout = settings().http_timeout
-    lease = _number("PAYSYNC_LEASE_SECONDS", timeout + 15, float, minimum=0.001)
-    if lease <= timeout:
-        raise ConfigError(f"PAYSYNC_LEASE_SECONDS ({lease}) must exceed PAYSYNC_HTTP_TIMEOUT ({timeout}), "
-                          "or a slow live call loses its concurrency slot")
+    reserve = _number("PAYSYNC_INTERACTIVE_RESERVE", 0.2, float, minimum=0, below=1)
+    floor = _number("PAYSYNC_DAY_RESERVE_FLOOR", min(0.05, reserve), float, minimum=0, below=1)
+    if floor > reserve:
+        raise ConfigError(f"PAYSYNC_DAY_RESERVE_FLOOR ({floor}) must not exceed PAYSYNC_INTERACTIVE_RESERVE "
+                          f"({reserve})")
+    subwindows = _number("PAYSYNC_SUBWINDOWS", 100, minimum=0, below=MAX_SUBWINDOWS + 1)
     return BudgetSettings(
         xero=_provider("XERO", 60, 5),
         xero_day_limit=_number("PAYSYNC_XERO_DAY_LIMIT", 5000),
@@ -102,6 +121,9 @@ def budget_settings() -> BudgetSettings:
         connectwise=_provider("CONNECTWISE", 100, 5),
         margin=_number("PAYSYNC_LIMIT_MARGIN", 1, minimum=0),
         margin_seconds=_number("PAYSYNC_LIMIT_MARGIN_SECONDS", 1.0, float, minimum=0),
-        reserve=_number("PAYSYNC_INTERACTIVE_RESERVE", 0.2, float, minimum=0, below=1),
-        lease_seconds=lease,
+        reserve=reserve,
+        day_reserve_floor=floor,
+        subwindows=subwindows,
+        lease_seconds=_number("PAYSYNC_LEASE_SECONDS", 5.0, float, minimum=0.001),
+        redis_url=os.environ.get("PAYSYNC_LIMITER_REDIS_URL") or None,
     )

@@ -1,23 +1,62 @@
--- The provider says ARGV[4] calls remain of ARGV[2] in the window logged at KEYS[1]:
--- add phantom grants (now) so the log holds at least limit - remaining entries. Never
--- removes any, so it can only lower the budget. ARGV[1] token, ARGV[3] span us.
--- Returns {phantoms added, now us}.
+-- The provider says ARGV[4] calls remain of ARGV[2] in a window: add phantom grants (now)
+-- so the window counts at least limit - remaining. Never removes any, so it can only lower
+-- the budget. KEYS[1], KEYS[2] the window's keys as in acquire.lua (a log and its block, or
+-- the counters' state and history); ARGV[1] token, ARGV[3] span us, ARGV[5] sub-windows (0:
+-- a sliding log). Returns {phantoms added, now us}.
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-local span = tonumber(ARGV[3])
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - span)
-local missing = tonumber(ARGV[2]) - tonumber(ARGV[4]) - redis.call('ZCARD', KEYS[1])
-local i = 0
-while i < missing do
-  local args = {}
-  for j = i + 1, math.min(missing, i + 500) do
-    args[#args + 1] = now
-    args[#args + 1] = 'phantom:' .. ARGV[1] .. ':' .. j
+local span, n = tonumber(ARGV[3]), tonumber(ARGV[5])
+local PACK, HORIZON = 67108864, 60000000  -- as in acquire.lua
+local missing
+if n == 0 then
+  redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - span)
+  missing = tonumber(ARGV[2]) - tonumber(ARGV[4]) - redis.call('ZCARD', KEYS[1])
+  local i = 0
+  while i < missing do
+    local args = {}
+    for j = i + 1, math.min(missing, i + 500) do
+      args[#args + 1] = now
+      args[#args + 1] = 'phantom:' .. ARGV[1] .. ':' .. j
+    end
+    redis.call('ZADD', KEYS[1], unpack(args))
+    i = i + 500
   end
-  redis.call('ZADD', KEYS[1], unpack(args))
-  i = i + 500
+  if missing > 0 then
+    redis.call('PEXPIRE', KEYS[1], math.floor((span + HORIZON) / 1000) + 1000)
+  end
+  return {math.max(missing, 0), now}
 end
+-- counters: the same roll-over to the current sub-window as acquire.lua, then add
+local key, past = KEYS[1], KEYS[2]
+local g = math.ceil(span / n)
+local k = math.floor(now / g)
+local low = k - n
+local h = redis.call('HMGET', key, 'k', 'c', 's', 'p', 't')
+local cur, c, s, p, last = tonumber(h[1]), tonumber(h[2]) or 0, tonumber(h[3]) or 0, tonumber(h[4]), tonumber(h[5]) or 0
+if cur ~= k then
+  if cur == nil or math.floor(last / g) < low then
+    redis.call('DEL', past)
+    s = 0
+  else
+    if c > 0 then redis.call('HINCRBY', past, cur, c) end
+    if p < low then
+      local names = {}
+      for j = p, low - 1 do names[#names + 1] = j end
+      for _, v in ipairs(redis.call('HMGET', past, unpack(names))) do
+        if v then s = s - v end
+      end
+      redis.call('HDEL', past, unpack(names))
+    end
+  end
+  c = tonumber(redis.call('HGET', past, k)) or 0
+  if c > 0 then redis.call('HDEL', past, k) end
+  redis.call('HSET', key, 'k', k, 'c', c, 's', s, 'p', low)
+end
+missing = tonumber(ARGV[2]) - tonumber(ARGV[4]) - s % PACK
 if missing > 0 then
-  redis.call('PEXPIRE', KEYS[1], math.ceil(span / 1000) + 1000)
+  redis.call('HSET', key, 'c', c + missing, 's', s + missing, 't', math.max(now, last))
 end
+local ttl = math.floor((span + 2 * g + HORIZON) / 1000) + 1000
+redis.call('PEXPIRE', key, ttl)
+redis.call('PEXPIRE', past, ttl)
 return {math.max(missing, 0), now}

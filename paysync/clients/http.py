@@ -4,14 +4,17 @@ rule for what is sent again when an answer is lost.
 Each call takes one grant from the credential's bucket in the shared limiter (Redis),
 so every worker on every machine stays inside the provider's limits:
 
-- nothing free: wait in-process when the wait is short (``max_inline_wait``: by default
+- nothing free: wait in-process when the wait is short, booked by the limiter for the
+  first free time (``max_inline_wait``: by default
   ``PAYSYNC_INLINE_WAIT_INTERACTIVE`` for interactive calls, the shorter
   ``PAYSYNC_INLINE_WAIT_BATCH`` for batch ones, so batch jobs give their worker process
   back to interactive jobs quickly), otherwise raise :class:`BudgetExhausted` with the
   exact wait; the task layer re-schedules or parks the job (``tasks/contract.py``), so no
   worker sleeps through a long wait;
+- a call holds a concurrency lease, renewed while it runs (``Limiter.lease``);
 - 429: the bucket is blocked for every worker until ``Retry-After`` has passed, then the
-  call is retried (or :class:`BudgetExhausted` when that is long: a spent daily budget);
+  call is retried after a little jitter (or :class:`BudgetExhausted` when that is long: a
+  spent daily budget);
 - other 4xx: :class:`ProviderError` with the provider's own message, never retried.
 
 **What is sent again** (``docs/reliability.md``, "Outside writes"). Every call says whether
@@ -175,7 +178,7 @@ class BudgetedHTTP:
                 self._bookkeeping("blocking the bucket after a 429", self._block, wait, problem)
                 if wait > (self.max_inline_wait or 0.0) or attempt > self.retries:
                     raise BudgetExhausted(self.bucket.name, wait, f"429 {problem or 'rate limit'}")
-                time.sleep(wait)
+                time.sleep(wait * (1 + 0.1 * random.random()))  # not with every other blocked caller
                 continue
             if resp.status_code >= 500:
                 if not resend:

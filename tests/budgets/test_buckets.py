@@ -23,7 +23,8 @@ def env(monkeypatch):
 def test_xero_defaults_follow_the_published_limits(env):
     # given no budget variables and a 30 s HTTP timeout
     for name in ("PAYSYNC_XERO_MINUTE_LIMIT", "PAYSYNC_LIMIT_MARGIN", "PAYSYNC_LEASE_SECONDS",
-                 "PAYSYNC_INTERACTIVE_RESERVE", "PAYSYNC_XERO_DAY_LIMIT", "PAYSYNC_XERO_CONCURRENCY"):
+                 "PAYSYNC_INTERACTIVE_RESERVE", "PAYSYNC_XERO_DAY_LIMIT", "PAYSYNC_XERO_CONCURRENCY",
+                 "PAYSYNC_SUBWINDOWS", "PAYSYNC_DAY_RESERVE_FLOOR"):
         env.delenv(name, raising=False)
     env.setenv("PAYSYNC_HTTP_TIMEOUT", "30")
     # when a Xero bucket is built
@@ -31,7 +32,12 @@ def test_xero_defaults_follow_the_published_limits(env):
     # then it counts 60 a minute, 5000 a day, 10000 a minute per app and 5 in flight
     assert {w.name: (w.limit, w.seconds, w.margin) for w in spec.windows} == {
         "minute": (60, 60.0, 1), "day": (5000, 86400.0, 1), "app_minute": (10000, 60.0, 1)}
-    assert (spec.concurrency, spec.reserve, spec.lease_seconds) == (5, 0.2, 45.0)
+    assert (spec.concurrency, spec.reserve, spec.lease_seconds) == (5, 0.2, 5.0)
+    # and the minute keeps a sliding log, the day and the app window 100 sub-windows each
+    assert {w.name: w.subwindows for w in spec.windows} == {"minute": 0, "day": 100, "app_minute": 100}
+    # and the day's reserve follows demand from a floor of 5% (250 calls) up to 20% (1000)
+    assert spec.reserve_of(spec.window("day")) == (1000, 250)
+    assert spec.reserve_of(spec.window("minute")) == (12, 12)
 
 
 def test_tenants_of_one_app_share_the_app_window_and_nothing_else(env):
@@ -61,6 +67,14 @@ def test_limits_come_from_the_environment(env):
     assert (xero.reserve, xero.lease_seconds) == (0.5, 40.0)
     assert wise_bucket(3).window("minute").limit == 30
     assert connectwise_bucket("psa-1").concurrency == 2
+    # and PAYSYNC_SUBWINDOWS sets the long windows' counters, 0 keeping a log of every grant
+    env.setenv("PAYSYNC_SUBWINDOWS", "10")
+    budget_settings.cache_clear()
+    assert {w.name: w.subwindows for w in xero_bucket("c", "t").windows} == {"minute": 0, "day": 10, "app_minute": 10}
+    env.setenv("PAYSYNC_SUBWINDOWS", "0")
+    budget_settings.cache_clear()
+    assert {w.subwindows for w in xero_bucket("c", "t").windows} == {0}
+    assert xero_bucket("c", "t").window("day").reserve_floor is None
 
 
 def test_a_margin_larger_than_a_limit_leaves_one_call(env):
@@ -73,7 +87,9 @@ def test_a_margin_larger_than_a_limit_leaves_one_call(env):
     ("PAYSYNC_XERO_MINUTE_LIMIT", "sixty"),
     ("PAYSYNC_XERO_CONCURRENCY", "0"),
     ("PAYSYNC_INTERACTIVE_RESERVE", "1"),
-    ("PAYSYNC_LEASE_SECONDS", "10"),  # shorter than the 30 s HTTP timeout
+    ("PAYSYNC_LEASE_SECONDS", "0"),
+    ("PAYSYNC_SUBWINDOWS", "125"),  # the counters hash would leave Redis's compact encoding
+    ("PAYSYNC_DAY_RESERVE_FLOOR", "0.3"),  # above the 0.2 interactive reserve
 ])
 def test_a_bad_value_names_the_variable(env, name, value):
     env.setenv("PAYSYNC_HTTP_TIMEOUT", "30")

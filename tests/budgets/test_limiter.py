@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import time
 import uuid
@@ -10,6 +11,7 @@ import pytest
 import redis
 
 from paysync.budgets import BucketSpec, BudgetExhausted, Limiter, Window
+from paysync.budgets.limiter import jittered, reschedule_countdown
 
 US = 2e-6  # microsecond clock, rounded twice
 
@@ -288,3 +290,174 @@ def test_a_lease_that_cannot_be_granted_raises_budget_exhausted_and_takes_nothin
             raise AssertionError("the block must not run without a grant")  # pragma: no cover
     assert exc.value.bucket == spec.name and exc.value.reason == "minute" and exc.value.wait > 59
     assert limiter.remaining(spec).windows["minute"].used == used
+
+
+def test_sub_window_counters_refuse_until_the_oldest_sub_window_leaves(limiter):
+    # given a window of 6 calls per second counted in 4 sub-windows of 0.25 s, used up
+    key = f"test:{uuid.uuid4().hex[:8]}"
+    spec = BucketSpec(name=key, key=key, windows=(Window("day", f"{key}:day", 6, 1.0, subwindows=4),))
+    first = take(limiter, spec, 6)[0]
+    # when one more is asked for, then the wait ends when the first grant's sub-window is
+    # no longer among the last 5 (any true 1 s interval lies within 5 sub-windows)
+    refused = limiter.acquire(spec)
+    sub = math.floor(first.granted_at * 1e6 / 250_000)
+    assert (refused.ok, refused.reason) == (False, "day")
+    assert refused.wait == pytest.approx((sub + 5) * 0.25 - refused.granted_at, abs=US)
+    # and after it the calls are back
+    time.sleep(refused.wait)
+    take(limiter, spec, 6)
+
+
+def test_sub_window_counters_keep_a_few_fields_whatever_the_traffic(limiter, redis_client):
+    # given the same traffic through a sliding log and through 8 sub-windows
+    log = bucket(("day", 10_000, 0.4))
+    counted = BucketSpec(name="c", key=f"{log.key}c", windows=(Window("day", f"{log.key}c:day", 10_000, 0.4,
+                                                                       subwindows=8),))
+    # when 400 calls go through each over 1.2 s, three window lengths
+    deadline = time.monotonic() + 1.2
+    while time.monotonic() < deadline:
+        take(limiter, log, 1)
+        take(limiter, counted, 1)
+        time.sleep(0.003)
+    # then the log holds every grant of the last window (dozens), the counters a state of at
+    # most 7 fields and at most 8 closed sub-windows, each a compact listpack
+    state, past = counted.window("day").state_key, counted.window("day").second_key
+    assert redis_client.hlen(state) <= 7 and redis_client.hlen(past) <= 8
+    assert redis_client.zcard(log.window("day").state_key) >= 50
+    assert redis_client.object("encoding", state) == redis_client.object("encoding", past) == b"listpack"
+    # and both count the same calls now, give or take the sub-window being filled
+    state_log, state_counted = limiter.remaining(log).windows["day"], limiter.remaining(counted).windows["day"]
+    assert state_log.used <= state_counted.used <= state_log.used * 1.3
+
+
+def test_a_caller_that_accepts_a_wait_is_booked_and_the_next_waiter_after_it(limiter):
+    # given a window of 2 calls per second, used up
+    spec = bucket(("minute", 2, 1.0))
+    first, second = take(limiter, spec, 2)
+    # when three callers accept waits of up to 1.5 s
+    a = limiter.acquire(spec, max_wait=1.5)
+    b = limiter.acquire(spec, max_wait=1.5)
+    c = limiter.acquire(spec, max_wait=1.5)
+    # then the first is booked when the first grant leaves, the second when the second leaves
+    assert a.ok and a.granted_at == pytest.approx(first.granted_at + 1.0, abs=US) and a.reason == "minute"
+    assert b.ok and b.granted_at == pytest.approx(second.granted_at + 1.0, abs=US)
+    assert a.wait > 0 and b.wait > 0
+    # and the third, whose slot frees only when the first booking leaves, is told so, taking nothing
+    assert not c.ok and c.granted_at + c.wait == pytest.approx(a.granted_at + 1.0, abs=US)
+    assert limiter.remaining(spec).windows["minute"].used == 4
+
+
+def test_a_booked_batch_call_leaves_the_reserve_to_an_interactive_call_now(limiter):
+    # given a window of 10 with 20% reserved, batch work at its share and a batch call booked
+    spec = bucket(("minute", 10, 1.0), reserve=0.2)
+    first = take(limiter, spec, 8)[0]
+    booked = limiter.acquire(spec, max_wait=2.0)
+    assert booked.ok and booked.granted_at == pytest.approx(first.granted_at + 1.0, abs=US)
+    # when an interactive call comes, then it is granted at once from the reserve
+    now = limiter.acquire(spec, interactive=True)
+    assert now.ok and now.wait == 0
+    # and the booked call counts against the window: one interactive call is left
+    assert limiter.remaining(spec).windows["minute"].left == 0
+    assert limiter.acquire(spec, interactive=True).reason == "minute"
+
+
+def test_acquire_blocking_sleeps_until_the_booked_time(limiter, redis_client):
+    spec = bucket(("minute", 1, 0.3))
+    first = take(limiter, spec, 1)[0]
+    grant = limiter.acquire_blocking(spec, max_wait=1.0)
+    seconds, micros = redis_client.time()
+    assert grant.ok and grant.granted_at == pytest.approx(first.granted_at + 0.3, abs=US)
+    assert seconds + micros / 1e6 >= grant.granted_at
+
+
+def test_the_day_reserve_follows_interactive_demand_from_its_floor(limiter):
+    def day_bucket() -> BucketSpec:
+        key = f"test:{uuid.uuid4().hex[:8]}"
+        return BucketSpec(name=key, key=key, reserve=0.2, windows=(
+            Window("day", f"{key}:day", 100, 60.0, subwindows=10, reserve_floor=0.05),))
+
+    def batch_gets(spec: BucketSpec) -> int:
+        n = 0
+        while limiter.acquire(spec).ok:
+            n += 1
+        return n
+
+    # given no interactive call in the window, batch work may use all but the floor (5 of 100)
+    idle = day_bucket()
+    assert batch_gets(idle) == 95
+    assert limiter.remaining(idle).windows["day"].left == 5
+    # given 10 interactive calls, batch work leaves the floor plus those 10 (85 in all)
+    busy = day_bucket()
+    take(limiter, busy, 10, interactive=True)
+    assert batch_gets(busy) == 75
+    state = limiter.remaining(busy).windows["day"]
+    assert (state.used, state.interactive_used, state.left, state.left_batch) == (85, 10, 15, 0)
+    # given 30 interactive calls, the reserve stops at the full 20%: batch work gets 80 - 30
+    busier = day_bucket()
+    take(limiter, busier, 30, interactive=True)
+    assert batch_gets(busier) == 50
+    # and interactive calls still find what the reserve kept
+    take(limiter, busier, 20, interactive=True)
+    assert not limiter.acquire(busier, interactive=True).ok
+
+
+def test_observed_remaining_lowers_a_sub_window_budget_too(limiter):
+    key = f"test:{uuid.uuid4().hex[:8]}"
+    spec = BucketSpec(name=key, key=key, windows=(Window("day", f"{key}:day", 100, 0.6, subwindows=6),))
+    take(limiter, spec, 2)
+    assert limiter.observe_remaining(spec, "day", 50) == 48
+    assert limiter.remaining(spec).windows["day"].left == 50
+    assert limiter.observe_remaining(spec, "day", 70) == 0
+    limiter.observe_remaining(spec, "day", 0)
+    refused = limiter.acquire(spec, interactive=True)
+    assert refused.reason == "day" and 0 < refused.wait <= 0.8
+    time.sleep(refused.wait)
+    assert limiter.acquire(spec).ok
+
+
+def test_renewing_a_lease_never_shortens_it(limiter):
+    spec = bucket(("minute", 100, 5.0), concurrency=1, lease=5.0)
+    held = take(limiter, spec, 1)[0]
+    assert limiter.extend(spec, held.lease, seconds=0.1)
+    refused = limiter.acquire(spec)
+    assert refused.reason == "concurrency" and refused.wait > 4.9
+
+
+def test_a_lease_whose_release_fails_is_logged_and_ends_by_itself(caplog, tmp_path):
+    # given a lease taken on a Redis that dies while the call runs
+    import shutil
+    import subprocess
+
+    from paysync_dev.devstack import free_port
+
+    port = free_port()
+    server = subprocess.Popen([shutil.which("redis-server"), "--port", str(port), "--save", "", "--dir", str(tmp_path)],
+                              stdout=subprocess.DEVNULL)
+    try:
+        client = redis.Redis.from_url(f"redis://127.0.0.1:{port}/0", socket_timeout=1, socket_connect_timeout=1)
+        for _ in range(100):
+            try:
+                client.ping()
+                break
+            except redis.ConnectionError:
+                time.sleep(0.02)
+        limiter = Limiter(client)
+        spec = bucket(("minute", 10, 60.0), concurrency=1)
+        # when the block ends after the server is gone, then the call's own outcome stands
+        with limiter.lease(spec, interactive=True) as grant:
+            server.kill()
+            server.wait(5)
+            answer = "the provider's answer"
+        assert grant.ok and answer
+        # and the failed release is logged, naming the bucket
+        assert any("could not release lease of " + spec.name in r.getMessage() for r in caplog.records)
+    finally:
+        server.kill()
+
+
+def test_re_scheduled_jobs_are_spread_and_never_come_back_early():
+    countdowns = [reschedule_countdown(10.0) for _ in range(200)]
+    assert min(countdowns) >= 10.05 and max(countdowns) <= 10.05 + 0.5 + 2.0
+    assert max(countdowns) - min(countdowns) > 1.0
+    polls = [jittered(0.1) for _ in range(200)]
+    assert 0.075 <= min(polls) < max(polls) <= 0.125 and len(set(polls)) > 100
