@@ -104,7 +104,8 @@ def recheck_in() -> float:
 
 
 def _keys(task_id: str) -> tuple[str, str]:
-    return f"paysync:exec:{task_id}:done", f"paysync:exec:{task_id}:owner"
+    # one hash tag per task id: both keys of a claim script live in one Redis Cluster slot
+    return f"paysync:exec:{{{task_id}}}:done", f"paysync:exec:{{{task_id}}}:owner"
 
 
 def _ms(seconds: float) -> int:
