@@ -12,6 +12,7 @@ from pathlib import Path
 import click
 
 from paysync.cli.output import emit, emit_one, json_option
+from paysync.cli.resolve import CONNECTOR
 
 COLUMNS = ("id", "merchant_id", "provider", "name", "status", "polling", "next_poll_at", "last_poll_at", "last_error",
            "quarantined", "last_quarantine_error")
@@ -84,7 +85,7 @@ def list_(merchant: str | None, as_json: bool) -> None:
 
 
 @command.command("show")
-@click.argument("connector_id", type=int)
+@click.argument("connector_id", type=CONNECTOR)
 @json_option
 def show(connector_id: int, as_json: bool) -> None:
     """One connector's status: polling, last error, quarantined records and watermarks."""
@@ -98,7 +99,7 @@ def show(connector_id: int, as_json: bool) -> None:
 
 
 @command.command("uninstall")
-@click.argument("connector_id", type=int)
+@click.argument("connector_id", type=CONNECTOR)
 @click.option("--purge", is_flag=True, help="Also delete every synced row and watermark.")
 @json_option
 def uninstall(connector_id: int, purge: bool, as_json: bool) -> None:
@@ -110,7 +111,7 @@ def uninstall(connector_id: int, purge: bool, as_json: bool) -> None:
 
 
 @command.command("reset")
-@click.argument("connector_id", type=int)
+@click.argument("connector_id", type=CONNECTOR)
 @json_option
 def reset(connector_id: int, as_json: bool) -> None:
     """Delete CONNECTOR_ID's synced rows and watermarks and poll again from the start."""
@@ -124,7 +125,7 @@ def reset(connector_id: int, as_json: bool) -> None:
 
 
 @command.command("poll")
-@click.argument("connector_id", type=int)
+@click.argument("connector_id", type=CONNECTOR)
 @json_option
 def poll(connector_id: int, as_json: bool) -> None:
     """Enqueue a polling cycle of CONNECTOR_ID now."""
