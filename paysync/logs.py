@@ -195,5 +195,9 @@ def configure(process: str, default_level: str | int | None = None, stream: Any 
     handler.paysync = True  # type: ignore[attr-defined]
     root.addHandler(handler)
     root.setLevel(level)
+    logging.captureWarnings(True)
+    for name in ("PAYSYNC_SECRET_KEY", "PAYSYNC_OLD_SECRET_KEYS"):
+        for key in (os.environ.get(name) or "").split(","):
+            register_secret(key.strip())
     for noisy in ("urllib3", "waitress.queue", "kombu", "amqp"):
         logging.getLogger(noisy).setLevel(max(level, logging.WARNING))

@@ -117,5 +117,9 @@ class HealthHeartbeat(bootsteps.StartStopStep):
 
 
 def install(app: Any) -> None:
-    """Add the heartbeat bootstep to ``app``'s workers (the signals connect on import)."""
+    """Add the heartbeat bootstep to ``app``'s workers (the signals connect on import). In a
+    ``celery`` process, logging is set up at once, so what Celery says before its own
+    ``setup_logging`` (a warning about privileges, say) is formatted like the rest."""
     app.steps["consumer"].add(HealthHeartbeat)
+    if Path(sys.argv[0]).name == "celery":
+        logs.configure(_process_kind())

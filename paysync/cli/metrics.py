@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import click
 
 
@@ -23,7 +25,7 @@ def serve(host: str, port: int) -> None:
         server = create_server(host, port)
     except OSError as exc:
         raise click.ClickException(f"cannot serve on {host}:{port}: {exc.strerror or exc}") from None
-    click.echo(f"metrics on http://{host}:{port}/metrics", err=True)
+    logging.getLogger("paysync.metrics").info("metrics on http://%s:%s/metrics", host, port)
     server.run()
 
 

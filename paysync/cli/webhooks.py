@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import click
 
 from paysync.cli.output import emit, emit_one, json_option
@@ -28,7 +30,8 @@ def serve(host: str, port: int, threads: int | None) -> None:
         server = create_server(host=host, port=port, threads=threads)
     except OSError as exc:
         raise click.ClickException(f"cannot serve on {host}:{port}: {exc.strerror or exc}") from None
-    click.echo(f"webhook receiver on http://{host}:{port}/webhooks/wise/{{connector_id}}", err=True)
+    logging.getLogger("paysync.webhooks").info("webhook receiver on http://%s:%s/webhooks/wise/{connector_id}",
+                                                  host, port)
     server.run()
 
 
