@@ -18,14 +18,17 @@ from paysync.cli import devtools
 @click.option("--lenient", is_flag=True,
               help="Relax the real providers' rules (Xero scopes and redirect URIs, Wise webhook URLs) for local "
                    "experiments; strict is the default, and what the suite and the demo use.")
+@click.option("--any-host", is_flag=True,
+              help="Allow a --host other than loopback (inside a container network: the compose sandbox profile).")
 @click.pass_context
-def command(ctx: click.Context, host: str, port: int, seed: int, scale: float, lenient: bool) -> None:
+def command(ctx: click.Context, host: str, port: int, seed: int, scale: float, lenient: bool, any_host: bool) -> None:
     """Serve the sandbox APIs and its control API (/_sandbox) on HOST:PORT, printing the values to use them
     with (a Wise token, the Xero app and URLs, the ConnectWise login); 'paysync sandbox env' writes them."""
     if ctx.invoked_subcommand is not None:
         return
-    if not host.startswith("127.") and host not in ("localhost", "::1"):
-        raise click.BadParameter("the sandbox serves on loopback only", param_hint="--host")
+    if not any_host and not host.startswith("127.") and host not in ("localhost", "::1"):
+        raise click.BadParameter("the sandbox serves on loopback only (--any-host inside a container)",
+                                 param_hint="--host")
     server = devtools.load("paysync_dev.sandbox.server")
     ready = devtools.load("paysync_dev.sandbox.ready")
     mode = "lenient" if lenient else "strict"
