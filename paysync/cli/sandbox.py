@@ -12,7 +12,7 @@ from paysync.cli import devtools
 
 @click.group("sandbox", invoke_without_command=True)
 @click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=8765, show_default=True, type=click.IntRange(1, 65535))
+@click.option("--port", default=8765, show_default=True, type=click.IntRange(0, 65535), help="0: any free port.")
 @click.option("--seed", default=0, show_default=True, type=int, help="Seed for the deterministic data.")
 @click.option("--scale", default=1.0, show_default=True, type=float, help="Virtual seconds per real second.")
 @click.option("--lenient", is_flag=True,
