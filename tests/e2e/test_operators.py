@@ -182,7 +182,7 @@ def test_a_worker_side_refusal_is_one_error_line_and_a_non_zero_exit(run):
 
 
 def test_health_checks_answer_for_each_process_kind(run):
-    # the worker's heartbeat went stale once it stopped (the fixture's run has ended for it only at teardown)
+    # the walkthrough's worker (still running) has a fresh heartbeat; a heartbeat older than asked is a failure
     ok = subprocess.run([str(VENV_BIN / "paysync"), "health", "worker", "--max-age", "30"], capture_output=True,
                         text=True, env={**os.environ, "PAYSYNC_HEALTH_DIR": str(run["health_dir"])}, timeout=30)
     assert ok.returncode == 0, ok.stderr
