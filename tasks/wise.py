@@ -81,6 +81,24 @@ def _guard(fn: Any, *args: Any) -> dict[str, Any]:
         return {"skipped": str(exc)}
 
 
+def _records(result: Any) -> int:
+    """Rows a fetch reported (its nested counts, calls left out)."""
+    if isinstance(result, dict):
+        return sum(_records(v) for k, v in result.items() if "call" not in k and "repoll" not in k)
+    return result if isinstance(result, int) and not isinstance(result, bool) else 0
+
+
+def _tracked(stream: str, payload: dict[str, Any], fn: Any) -> dict[str, Any]:
+    """``_guard(fn)``, and a fetch that went through counts as a page of ``stream`` in ``sync_progress``
+    (the sync lag metric, ``paysync connectors status``)."""
+    from storage import sync_progress
+
+    result = _guard(fn)
+    if "skipped" not in result:
+        sync_progress.page(connectors.owner(payload["connector_id"]), stream, _records(result))
+    return result
+
+
 # ----------------------------------------------------------------- polling
 
 @paysync_task("wise.poll_due", traffic="service", interactive=False)
@@ -103,7 +121,7 @@ def fetch_profiles(task: Any, payload: dict[str, Any]) -> dict[str, Any]:
                 _fanout(name, child)
         return result
 
-    return _guard(body)
+    return _tracked("profiles", payload, body)
 
 
 @paysync_task("wise.fetch_accounts", traffic="service", interactive=False, schema=ProfileSchema)
@@ -116,25 +134,25 @@ def fetch_accounts(task: Any, payload: dict[str, Any]) -> dict[str, Any]:
             _fanout("wise.fetch_payments", {**payload, "generation": run.generation})
         return result
 
-    return _guard(body)
+    return _tracked("accounts", payload, body)
 
 
 @paysync_task("wise.fetch_external_accounts", traffic="service", interactive=False, schema=ProfileSchema)
 def fetch_external_accounts(task: Any, payload: dict[str, Any]) -> dict[str, Any]:
-    return _guard(lambda: external_accounts.fetch(open_run(payload["connector_id"], generation=payload["generation"]),
-                                                  payload["profile_id"]))
+    return _tracked("recipients", payload, lambda: external_accounts.fetch(
+        open_run(payload["connector_id"], generation=payload["generation"]), payload["profile_id"]))
 
 
 @paysync_task("wise.fetch_payments", traffic="service", interactive=False, schema=ProfileSchema)
 def fetch_payments(task: Any, payload: dict[str, Any]) -> dict[str, Any]:
-    return _guard(lambda: payments.fetch(open_run(payload["connector_id"], generation=payload["generation"]),
-                                         payload["profile_id"]))
+    return _tracked("transfers", payload, lambda: payments.fetch(
+        open_run(payload["connector_id"], generation=payload["generation"]), payload["profile_id"]))
 
 
 @paysync_task("wise.fetch_others", traffic="service", interactive=False, schema=ProfileSchema)
 def fetch_others(task: Any, payload: dict[str, Any]) -> dict[str, Any]:
-    return _guard(lambda: others.fetch(open_run(payload["connector_id"], generation=payload["generation"]),
-                                       payload["profile_id"]))
+    return _tracked("quotes", payload, lambda: others.fetch(
+        open_run(payload["connector_id"], generation=payload["generation"]), payload["profile_id"]))
 
 
 # ----------------------------------------------------------------- transfers and payouts

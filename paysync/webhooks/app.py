@@ -31,7 +31,7 @@ from typing import Any
 from flask import Flask, Response, jsonify, request
 
 from mappers import jsonnum
-from paysync import infra
+from paysync import infra, metrics
 from paysync.webhooks.settings import ReceiverSettings, receiver_settings
 from paysync.webhooks.verify import KeyCache
 
@@ -151,4 +151,22 @@ def create_app(settings: ReceiverSettings | None = None, publish: Publisher | No
     for transient in infra.TRANSIENT:
         app.register_error_handler(transient, unavailable)
 
+    @app.after_request
+    def count_delivery(resp: Response) -> Response:
+        if request.path.startswith("/webhooks/wise/"):
+            metrics.count(metrics.WEBHOOK_DELIVERIES, {"provider": "wise", "outcome": delivery_outcome(resp)})
+        return resp
+
     return app
+
+
+OUTCOME_OF_STATUS = {400: "bad_request", 401: "bad_signature", 404: "unknown_connector", 410: "gone",
+                     413: "too_large", 503: "unavailable"}
+
+
+def delivery_outcome(resp: Response) -> str:
+    """What the receiver made of a delivery: stored, duplicate, test, or why it was refused."""
+    if resp.status_code == 200:
+        body = resp.get_json(silent=True) or {}
+        return {"ok": "stored", "duplicate": "duplicate", "test": "test"}.get(str(body.get("status")), "ok")
+    return OUTCOME_OF_STATUS.get(resp.status_code, str(resp.status_code))
