@@ -9,8 +9,12 @@ each to the queue its task declares.
 from kombu import Queue
 
 from paysync.config import settings
+from paysync.errors import ConfigError
 
-_s = settings()
+try:
+    _s = settings()
+except ConfigError as exc:  # a process that cannot start says why in one line
+    raise SystemExit(f"paysync: {exc}") from None
 
 broker_url = _s.redis_url
 result_backend = _s.redis_url

@@ -24,6 +24,7 @@ def _register() -> None:
     """
     from paysync.cli import (
         accounting,
+        audit,
         autopay,
         connections,
         connectors,
@@ -32,8 +33,10 @@ def _register() -> None:
         doctor,
         keys,
         merchants,
+        policy,
         quarantine,
         sandbox,
+        senders,
         supervise,
         sync,
         tasks,
@@ -42,9 +45,10 @@ def _register() -> None:
     )
 
     for module in (db, merchants, keys, sandbox, demo, tasks, connections, connectors, wise_records, accounting,
-                   sync, autopay, webhooks, supervise, quarantine, doctor):
+                   sync, autopay, webhooks, supervise, quarantine, doctor, senders, policy, audit):
         for cmd in getattr(module, "commands", None) or [module.command]:
             cli.add_command(cmd)
+    audit.instrument(cli)  # every changing command writes an audit row
 
 
 _register()

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import os
+
 import click
 
 from paysync.cli import devtools
+from paysync.config import settings
 
 
 @click.command("demo")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 def command(as_json: bool) -> None:
     """Start sandbox and workers, run the main job through every queue, print the report."""
+    if not os.environ.get("PAYSYNC_ENV"):  # local services and the sandbox: the development key is fine
+        os.environ["PAYSYNC_ENV"] = "development"
+        settings.cache_clear()
     story = devtools.load("paysync_dev.demo.story")
     story.run_demo(as_json=as_json)
