@@ -13,8 +13,10 @@ them (the demo and the benchmarks set it; the test suite sets a key of its own).
 from __future__ import annotations
 
 import os
+import ssl
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Any
 
 from paysync.errors import ConfigError
 
@@ -77,6 +79,15 @@ class Settings:
     beat_lock_seconds: int
     crash_points_enabled: bool
     signature_max_age: int
+    redis_ca_file: str | None
+
+    def redis_tls(self, url: str | None = None) -> dict[str, Any] | None:
+        """TLS options for a ``rediss://`` URL (``REDIS_URL`` by default): the server's
+        certificate is always verified, against ``PAYSYNC_REDIS_CA_FILE`` when set, else the
+        system's certificate authorities. None for a plain ``redis://`` URL."""
+        if not (url or self.redis_url).startswith(("rediss://", "rediss+")):
+            return None
+        return {"ssl_cert_reqs": ssl.CERT_REQUIRED, "ssl_ca_certs": self.redis_ca_file}
 
     @property
     def development(self) -> bool:
@@ -164,4 +175,5 @@ def settings() -> Settings:
         beat_lock_seconds=_int("PAYSYNC_BEAT_LOCK_SECONDS", 30, minimum=6),
         crash_points_enabled=os.environ.get("PAYSYNC_CRASH_POINTS", "") == "1",
         signature_max_age=max_age,
+        redis_ca_file=os.environ.get("PAYSYNC_REDIS_CA_FILE") or None,
     )

@@ -11,5 +11,6 @@ if ! command -v docker-compose >/dev/null; then
 fi
 # Placeholders for the mandatory secrets: the check is about the file, not a deployment.
 PAYSYNC_SECRET_KEY="${PAYSYNC_SECRET_KEY:-compose-check}" FLOWER_BASIC_AUTH="${FLOWER_BASIC_AUTH:-check:check}" \
+POSTGRES_PASSWORD="${POSTGRES_PASSWORD:-compose-check}" REDIS_PASSWORD="${REDIS_PASSWORD:-compose-check}" \
   docker-compose -f docker-compose.yml config -q
 echo "compose-check: docker-compose.yml is valid" >&2
