@@ -45,12 +45,24 @@ def _shown(cmd: click.Command, params: dict[str, Any]) -> dict[str, Any]:
             if v not in (None, (), False) and k != "as_json" and not _secret(cmd, k)}
 
 
+def note(text: str) -> None:
+    """Add a (non-secret) fact to the running command's audit row, such as a new key id."""
+    ctx = click.get_current_context(silent=True)
+    if ctx is not None:
+        ctx.meta.setdefault(NOTES, []).append(text)
+
+
+NOTES = "paysync.audit_notes"
+
+
 def _record(path: str, cmd: click.Command, params: dict[str, Any], outcome: str, error: str | None) -> None:
     from paysync import audit, signing
 
     shown = _shown(cmd, params)
     subject = next((f"{label} {shown[name]}" for name, label in SUBJECT_PARAMS if name in shown), None)
-    options = " ".join(f"{k}={v}" for k, v in shown.items())
+    ctx = click.get_current_context(silent=True)
+    notes = list(ctx.meta.get(NOTES, [])) if ctx is not None else []
+    options = " ".join([*(f"{k}={v}" for k, v in shown.items()), *notes])
     detail = f"{error} | {options}" if error else options
     try:
         audit.record(f"cli: {path}", outcome, signing.process_actor(), payload=shown, detail=detail or None,

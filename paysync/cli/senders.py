@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import click
 
+from paysync.cli.audit import note
 from paysync.cli.output import emit, emit_one, json_option
 
 SECRET_ONCE = ("the secret is shown once: give it to the sender now (it signs with key id and secret; "
@@ -23,7 +24,9 @@ def add(name: str, as_json: bool) -> None:
     """A new sender and its first key (id and secret, the secret shown once)."""
     from paysync import senders
 
-    emit_one(senders.add(name).as_dict(), as_json)
+    cred = senders.add(name)
+    note(f"key {cred.key_id}")
+    emit_one(cred.as_dict(), as_json)
     click.echo(SECRET_ONCE, err=True)
 
 
@@ -36,7 +39,9 @@ def rotate(name: str, overlap: float, as_json: bool) -> None:
     """A new key for NAME; its older keys are refused after --overlap seconds (at once by default)."""
     from paysync import senders
 
-    emit_one(senders.rotate(name, overlap).as_dict(), as_json)
+    cred = senders.rotate(name, overlap)
+    note(f"key {cred.key_id}")
+    emit_one(cred.as_dict(), as_json)
     click.echo(SECRET_ONCE, err=True)
 
 
