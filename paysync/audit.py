@@ -48,6 +48,8 @@ def describe(actor: Actor) -> str:
         return f"sender {actor.get('name', '?')}"
     if kind == "refused":
         return "unverified" + (f" (key {actor['key']})" if actor.get("key") else " (unsigned)")
+    if kind == "task":
+        return f"task {actor.get('task', '?')}@{actor.get('host', '?')}"
     who = f"{actor['user']}@{actor.get('host', '?')}" if actor.get("user") else actor.get("host", "?")
     return f"{kind} {who}"
 

@@ -15,7 +15,9 @@ handler, with paysync's own key and the actor it acts for: inside a protected ta
 actor that task was verified for (the sender that started the work); elsewhere the
 process (the command-line user, beat). So the forwarder's copies, re-checks, retries,
 budget re-schedules, parked jobs sent again, follow-up jobs and beat's jobs all arrive
-signed, and the audit row of a job names who started it.
+signed, and the audit row of a job names who started it. Flower is the exception: its task
+sending (a web form) would act as paysync, so a Flower process signs nothing and a
+protected task sent from it is refused like any unsigned one.
 
 Replays: a signature covers the task name, the task id, the payload and the time; a
 second run of a finished task id is dropped by the execution claim (``tasks/executions.py``),
@@ -26,6 +28,7 @@ remembered) is refused.
 from __future__ import annotations
 
 import logging
+import sys
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -153,8 +156,8 @@ def _payload(body: Any) -> Any:
 @before_task_publish.connect
 def sign_outgoing(sender: str | None = None, body: Any = None, headers: dict[str, Any] | None = None,
                   **_: Any) -> None:
-    """Sign every message this paysync process publishes with paysync's own key."""
-    if headers is None or headers.get(signing.SIGNATURE_HEADER):
+    """Sign every message this paysync process publishes with paysync's own key (never Flower's)."""
+    if headers is None or headers.get(signing.SIGNATURE_HEADER) or signing.role() == "flower":
         return
     task = str(headers.get("task") or sender or "")
     task_id = str(headers.get("id") or "")
@@ -165,6 +168,10 @@ def sign_outgoing(sender: str | None = None, body: Any = None, headers: dict[str
     headers[signing.ACTOR_HEADER] = actor_text
     headers[signing.SIGNATURE_HEADER] = signing.sign(signing.internal_secrets()[0], task, task_id, signed_at,
                                                      _payload(body), actor_text)
+
+
+if "flower" in sys.argv[1:]:  # celery -A tasks flower: its web form sends tasks for whoever logs in
+    signing.set_role("flower")
 
 
 @beat_init.connect

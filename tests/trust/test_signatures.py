@@ -140,3 +140,15 @@ def test_the_readme_example_signs_the_way_paysync_checks(db):
     exec(compile("import hashlib, hmac, json, time, uuid\n" + _function(bare, "send_signed"), "readme", "exec"), scope)
     scope["send_signed"]("wise.create_payout", PAYLOAD)
     assert trust.check(sent["name"], sent["task_id"], sent["kwargs"], sent["headers"])["name"] == "billing"
+
+
+def test_a_flower_process_signs_nothing(db):
+    before = signing.role()
+    signing.set_role("flower")
+    try:
+        headers = {"task": "wise.create_payout", "id": "t-f"}
+        trust.sign_outgoing(sender="wise.create_payout", body=((), PAYLOAD, {}), headers=headers)
+    finally:
+        signing.set_role(before)
+    assert signing.SIGNATURE_HEADER not in headers
+    assert "unsigned" in refusal(headers, task_id="t-f")
