@@ -119,3 +119,18 @@ def test_audit_list_filters_and_json(db):
     assert set(listed()[0]) >= {"at", "actor", "sender", "key_id", "os_user", "host", "action", "task_id",
                                 "payload_digest", "outcome", "detail"}
     assert "unverified (unsigned)" in cli("audit", "list", "--outcome", "refused")
+
+
+def test_senders_on_the_command_line(db):
+    added = json.loads(cli("senders", "add", "billing", "--json"))
+    rotated = json.loads(cli("senders", "rotate", "billing", "--overlap", "60", "--json"))
+    listed = json.loads(cli("senders", "list", "--json"))
+    assert [(r["key_id"], r["live"]) for r in listed] == [(added["key_id"], True), (rotated["key_id"], True)]
+    assert added["secret"] not in json.dumps(listed) and "secret" not in listed[0]
+    cli("senders", "revoke", "billing")
+    assert not any(r["live"] for r in json.loads(cli("senders", "list", "--json")))
+    cli("senders", "rotate", "billing", ok=False)  # a revoked sender gets no new key
+    cli("senders", "add", "paysync", ok=False)
+    # the secret is stored encrypted, never in the clear
+    stored = json.dumps(fetch_all("select * from sender_keys"), default=str)
+    assert added["secret"] not in stored and rotated["secret"] not in stored
