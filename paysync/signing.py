@@ -109,6 +109,7 @@ def internal_secrets() -> list[bytes]:
     return [_derive(k) for k in (s.secret_key, *s.old_secret_keys)]
 
 
+@lru_cache(maxsize=1)
 def os_user() -> str:
     try:
         return getpass.getuser()
@@ -116,6 +117,7 @@ def os_user() -> str:
         return str(os.getuid())
 
 
+@lru_cache(maxsize=1)
 def host() -> str:
     return socket.gethostname()
 

@@ -22,7 +22,10 @@ protected task sent from it is refused like any unsigned one.
 Replays: a signature covers the task name, the task id, the payload and the time; a
 second run of a finished task id is dropped by the execution claim (``tasks/executions.py``),
 and a signature older than ``PAYSYNC_SIGNATURE_MAX_AGE`` (below the time a finished id is
-remembered) is refused.
+remembered) is refused. A message admitted once stays admitted when it comes back later
+(handed back to the broker after a long outage, redelivered after a worker died): its
+signature is remembered with its task id for as long as a finished id is, so an outage
+never turns a job into a refusal, and a replay of it is still the same task id.
 """
 
 from __future__ import annotations
@@ -38,7 +41,7 @@ from celery.signals import beat_init, before_task_publish, worker_process_init
 
 from paysync import audit, senders, signing
 from paysync.audit import Actor
-from paysync.config import settings
+from paysync.config import RUN_ONCE_MEMORY, settings
 from paysync.errors import PaysyncError
 
 log = logging.getLogger(__name__)
@@ -73,11 +76,17 @@ def check(task: str, task_id: str, payload: Any, headers: Mapping[str, Any], now
         raise Refusal(f"no {signing.SIGNATURE_HEADER} header")
     signed_at = _signed_at(headers.get(signing.SIGNED_AT_HEADER))
     age = (time.time() if now is None else now) - signed_at
-    max_age = settings().signature_max_age
-    if age > max_age:
-        raise Refusal(f"signed {age:.0f}s ago, beyond PAYSYNC_SIGNATURE_MAX_AGE ({max_age}s)")
     if -age > signing.FUTURE_SKEW:
         raise Refusal(f"signed {-age:.0f}s in the future (clocks more than {signing.FUTURE_SKEW}s apart?)")
+    actor = _signer(task, task_id, payload, headers, key_id, signature, signed_at)
+    max_age = settings().signature_max_age
+    if age > max_age and not _admitted_before(task_id, signature):
+        raise Refusal(f"signed {age:.0f}s ago, beyond PAYSYNC_SIGNATURE_MAX_AGE ({max_age}s)")
+    return actor
+
+
+def _signer(task: str, task_id: str, payload: Any, headers: Mapping[str, Any], key_id: str, signature: str,
+            signed_at: int) -> Actor:
     if key_id == signing.INTERNAL_KEY_ID:
         actor_text = headers.get(signing.ACTOR_HEADER)
         actor = audit.parse_actor(actor_text)
@@ -96,13 +105,34 @@ def check(task: str, task_id: str, payload: Any, headers: Mapping[str, Any], now
     return {"kind": "sender", "name": key.sender, "key": key_id}
 
 
+def _admitted_key(task_id: str) -> str:
+    return f"paysync:admitted:{task_id}"
+
+
+def _admitted_before(task_id: str, signature: str) -> bool:
+    from paysync.redis_client import redis_client
+
+    remembered = redis_client().get(_admitted_key(task_id))
+    if isinstance(remembered, bytes):
+        remembered = remembered.decode()
+    return remembered == signature.strip().lower()
+
+
+def _remember(task_id: str, signature: str) -> None:
+    from paysync.redis_client import redis_client
+
+    redis_client().set(_admitted_key(task_id), signature.strip().lower(), ex=RUN_ONCE_MEMORY)
+
+
 def admit(task: str, task_id: str, payload: Any, protected: bool, headers: Mapping[str, Any]) -> Actor | None:
     """Called by the task base class before any work: the verified actor of a protected
     task's message (None for an open task); a refusal is logged, audited and raised."""
     if not protected:
         return None
     try:
-        return check(task, task_id, payload, headers)
+        actor = check(task, task_id, payload, headers)
+        _remember(task_id, str(headers.get(signing.SIGNATURE_HEADER)))
+        return actor
     except Refusal as exc:
         key = headers.get(signing.KEY_HEADER)
         log.warning("%s[%s] refused before any work: %s", task, task_id, exc)

@@ -152,3 +152,17 @@ def test_a_flower_process_signs_nothing(db):
         signing.set_role(before)
     assert signing.SIGNATURE_HEADER not in headers
     assert "unsigned" in refusal(headers, task_id="t-f")
+
+
+def test_a_message_admitted_once_is_admitted_again_after_the_window(db, redis_client):
+    # a job handed back to the broker during a long outage comes back older than the window
+    cred = senders.add("billing")
+    at = int(time.time())
+    admitted = signed_by(cred.key_id, cred.secret, task_id="t-once", at=at)
+    assert trust.admit("wise.create_payout", "t-once", PAYLOAD, True, admitted)["name"] == "billing"
+    late = at + settings().signature_max_age + 600
+    assert trust.check("wise.create_payout", "t-once", PAYLOAD, admitted, now=late)["name"] == "billing"
+    # a message never admitted, as old, is refused
+    never = signed_by(cred.key_id, cred.secret, task_id="t-never", at=at)
+    with pytest.raises(trust.Refusal, match="beyond PAYSYNC_SIGNATURE_MAX_AGE"):
+        trust.check("wise.create_payout", "t-never", PAYLOAD, never, now=late)
