@@ -294,9 +294,6 @@ class PaysyncTask(Task):
     def after_return(self, status: str, retval: Any, task_id: str, args: Any, kwargs: Any, einfo: Any) -> None:
         if self.request.is_eager or self.request.called_directly or isinstance(retval, trust.SenderRefused):
             return  # a refused message did no work and holds no claim (its audit row is written)
-        if self.contract.protected and status in ("SUCCESS", "FAILURE"):
-            settle(self, lambda: trust.record_outcome(self.name, task_id, kwargs, getattr(
-                self.request, "paysync_actor", None), status, retval), "audit")
         claim = getattr(self.request, "paysync_claim", None)
         holder = None
         if isinstance(claim, executions.Claim):
@@ -307,6 +304,9 @@ class PaysyncTask(Task):
             settle(self, lambda: executions.finish(task_id, holder), "finish")
         elif holder is not None:
             settle(self, lambda: executions.release(task_id, holder), "release")
+        if self.contract.protected and status in ("SUCCESS", "FAILURE"):  # after finish: no window for a rerun
+            settle(self, lambda: trust.record_outcome(self.name, task_id, kwargs, getattr(
+                self.request, "paysync_actor", None), status, retval), "audit")
 
     def send_copy(self, raw: dict[str, Any], task_id: str, interactive: bool, countdown: float | None = None,
                   attempt: int = 1, copy: str | None = None) -> None:
