@@ -20,6 +20,7 @@ resolved="$(mktemp)"
 trap '[ -n "$made_env" ] && rm -f .env; rm -f "$resolved"' EXIT
 # Placeholders for the mandatory secrets: the check is about the file, not a deployment.
 PAYSYNC_SECRET_KEY="${PAYSYNC_SECRET_KEY:-compose-check}" FLOWER_BASIC_AUTH="${FLOWER_BASIC_AUTH:-check:check}" \
+POSTGRES_PASSWORD="${POSTGRES_PASSWORD:-compose-check}" REDIS_PASSWORD="${REDIS_PASSWORD:-compose-check}" \
   docker-compose -f docker-compose.yml --profile monitoring --profile sandbox config > "$resolved"
 python3 - "$resolved" <<'PY'
 import re

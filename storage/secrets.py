@@ -23,6 +23,7 @@ ENCRYPTED_COLUMNS: list[tuple[str, str, str]] = [
     ("accounting_connections", "id", "credentials"),
     ("connectors", "id", "secrets"),
     ("psa_connections", "id", "secrets"),
+    ("sender_keys", "key_id", "secret"),
 ]
 
 

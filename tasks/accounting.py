@@ -97,7 +97,7 @@ def poll_latest(task: Any, payload: dict[str, Any]) -> dict[str, Any]:
     return _download(task, {"merchant_id": payload["merchant_id"], "full": False})
 
 
-@paysync_task("accounting.record_payment", traffic="user", interactive=True, schema=RecordPaymentSchema,
+@paysync_task("accounting.record_payment", traffic="user", interactive=True, protected=True, schema=RecordPaymentSchema,
               idempotency_key=lambda p: f"{p['merchant_id']}:{p['payment_id']}", retry=PAYMENT_RETRY)
 def record_payment(task: Any, payload: dict[str, Any]) -> dict[str, Any]:
     """Write a payment against an invoice to Xero, once (Idempotency-Key from the payment id)."""

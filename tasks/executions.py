@@ -37,11 +37,12 @@ import threading
 import uuid
 from dataclasses import dataclass, field
 
+from paysync.config import RUN_ONCE_MEMORY
 from paysync.redis_client import redis_client
 
 log = logging.getLogger(__name__)
 
-_DONE_TTL = 7 * 24 * 3600
+_DONE_TTL = RUN_ONCE_MEMORY  # the signature freshness window stays below it (paysync/config.py)
 HANDOFF = "handoff:"
 
 _CLAIM = """

@@ -24,6 +24,7 @@ def _register() -> None:
     """
     from paysync.cli import (
         accounting,
+        audit,
         autopay,
         connections,
         connectors,
@@ -33,8 +34,10 @@ def _register() -> None:
         keys,
         merchants,
         metrics,
+        policy,
         quarantine,
         sandbox,
+        senders,
         supervise,
         sync,
         tasks,
@@ -43,9 +46,10 @@ def _register() -> None:
     )
 
     for module in (db, merchants, keys, sandbox, demo, tasks, connections, connectors, wise_records, accounting,
-                   sync, autopay, webhooks, supervise, quarantine, doctor, metrics):
+                   sync, autopay, webhooks, supervise, quarantine, doctor, metrics, senders, policy, audit):
         for cmd in getattr(module, "commands", None) or [module.command]:
             cli.add_command(cmd)
+    audit.instrument(cli)  # every changing command writes an audit row
 
 
 _register()

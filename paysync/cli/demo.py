@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import os
+
 import click
 
 from paysync.cli import devtools
+from paysync.config import settings
 
 
 @click.command("demo")
@@ -14,6 +17,9 @@ def command(as_json: bool) -> None:
 
     The demo runs in a database and a Redis database of its own, both emptied afterwards: the
     user's data, broker and workers are never touched, and nothing it installed keeps polling."""
+    if not os.environ.get("PAYSYNC_ENV"):  # local services and the sandbox: the development key is fine
+        os.environ["PAYSYNC_ENV"] = "development"
+        settings.cache_clear()
     story = devtools.load("paysync_dev.demo.story")
     devstack = devtools.load("paysync_dev.devstack")
     with devstack.demo_environment() as (database, redis_url):

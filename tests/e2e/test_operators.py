@@ -19,6 +19,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from paysync_dev import devstack
 from storage import connections, connectors, merchants
 from storage import wise as wise_store
+from tests.harness import empty_tables
 
 pytestmark = pytest.mark.e2e
 
@@ -26,19 +27,11 @@ ROOT = Path(__file__).resolve().parents[2]
 VENV_BIN = Path(sys.executable).parent
 
 
-def _empty_database() -> None:
-    from storage.db import transaction
-
-    with transaction() as cur:
-        cur.execute("select tablename from pg_tables where schemaname='public' and tablename <> 'alembic_version'")
-        tables = [r["tablename"] for r in cur.fetchall()]
-        cur.execute("truncate " + ", ".join(f'"{t}"' for t in tables) + " restart identity cascade")
-
-
 def fresh_env(home: Path, **extra: str) -> dict[str, str]:
     """A new shell's environment: no virtualenv on PATH, only the services and the test settings."""
     env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": str(home), "LANG": "C.UTF-8",
-           "DATABASE_URL": os.environ["DATABASE_URL"], "REDIS_URL": os.environ["REDIS_URL"], "PAYSYNC_ENV": "test"}
+           "DATABASE_URL": os.environ["DATABASE_URL"], "REDIS_URL": os.environ["REDIS_URL"], "PAYSYNC_ENV": "test",
+           "PAYSYNC_SECRET_KEY": os.environ["PAYSYNC_SECRET_KEY"]}
     env.update(extra)
     return env
 
@@ -47,7 +40,7 @@ def fresh_env(home: Path, **extra: str) -> dict[str, str]:
 def run(database: str, sandbox: Any, tmp_path_factory: pytest.TempPathFactory) -> Any:
     import redis
 
-    _empty_database()
+    empty_tables()
     redis.Redis.from_url(os.environ["REDIS_URL"]).flushdb()
     sandbox.reset(seed=0)
     tmp = tmp_path_factory.mktemp("operators")

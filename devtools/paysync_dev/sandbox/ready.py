@@ -39,6 +39,8 @@ paysync invoices list --merchant acme
 paysync invoices pay --merchant acme --number INV-00001 --amount 125.50 --currency USD --account-code 090
 paysync connectors install wise --config sandbox/wise.json --merchant acme
 paysync connectors status acme                                       # the first sync's progress, streams and webhooks
+paysync policy limit --merchant acme --currency USD --per-payment 5000.00 --per-day 20000.00   # payouts beyond it are refused
+paysync senders add billing                                          # the application that sends payouts signs with this key
 paysync balances list --connector acme
 paysync payments list --connector acme
 paysync initiations needing-action
@@ -92,7 +94,9 @@ def from_app(app: Any, url: str) -> dict[str, Any]:
 
 
 def env_lines(v: dict[str, Any]) -> list[str]:
-    env = {**v["xero"]["env"], "PAYSYNC_CLIENT_SECRET": v["xero"]["secret"], "PAYSYNC_SANDBOX_URL": v["url"]}
+    # development: this machine and the sandbox only (the published development key is accepted)
+    env = {"PAYSYNC_ENV": "development", **v["xero"]["env"], "PAYSYNC_CLIENT_SECRET": v["xero"]["secret"],
+           "PAYSYNC_SANDBOX_URL": v["url"]}
     return [f"export {k}={shlex.quote(str(val))}" for k, val in env.items()]
 
 
