@@ -1,0 +1,91 @@
+"""How workers take jobs (tasks/dispatch.py): a fair share between merchants on each queue, and
+interactive jobs that never wait for a process held by batch work."""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+import pytest
+
+from paysync import crashpoints
+from paysync_dev.devstack import wait_until
+from tasks import dispatch
+from tasks.routing import enqueue
+
+pytestmark = pytest.mark.e2e
+
+
+def runs(redis_client, token: str) -> int:
+    return int(redis_client.get(f"paysync:smoke:{token}") or 0)
+
+
+def test_worker_queues_name_both_queues_of_a_traffic_interactive_first():
+    assert dispatch.worker_queues("user") == "user.interactive,user"
+    assert dispatch.worker_queues("celery,user,service") == "celery,user.interactive,user,service.interactive,service"
+    assert dispatch.worker_queues(dispatch.INTERACTIVE_QUEUES) == dispatch.INTERACTIVE_QUEUES
+
+
+def test_one_merchants_job_runs_before_another_merchants_backlog_drains(worker_factory, redis_client):
+    # given one worker process on 'user', and merchant 1's backlog of 40 batch jobs sent first
+    worker_factory.start(queues="user", concurrency=1, name="user")
+    base = uuid.uuid4().hex[:8]
+    backlog = [enqueue("paysync.smoke_user", {"token": f"{base}-a{i}", "sleep": 0.05, "merchant_id": 1},
+                       interactive=False) for i in range(40)]
+    # when merchant 2 sends one batch job behind them
+    other = enqueue("paysync.smoke_user", {"token": f"{base}-b", "sleep": 0.05, "merchant_id": 2}, interactive=False)
+    ran = other.get(timeout=60)
+    # then it ran while most of merchant 1's backlog still waited (a few of its jobs ahead at most)
+    ahead = sum(runs(redis_client, f"{base}-a{i}") for i in range(40))
+    assert ran["queue"] == "user" and ran["merchant_id"] == 2
+    assert ahead <= 10, f"merchant 2's job waited for {ahead} of merchant 1's 40 jobs"
+    # and merchant 1's jobs all ran, once each, in the order they were sent
+    done = [r.get(timeout=60) for r in backlog]
+    assert [runs(redis_client, f"{base}-a{i}") for i in range(40)] == [1] * 40
+    starts = [d["started"] for d in done]
+    assert starts == sorted(starts)
+    assert dispatch.backlog() == {}
+
+
+def test_interactive_job_runs_while_every_batch_process_is_busy(worker_factory, redis_client):
+    # given the 'user' worker's only process held by a long batch job, others queued behind it,
+    # and the interactive pool beside it
+    worker_factory.start(queues="user", concurrency=1, name="user")
+    worker_factory.start(queues=dispatch.INTERACTIVE_QUEUES, concurrency=1, name="interactive")
+    base = uuid.uuid4().hex[:8]
+    batch = [enqueue("paysync.smoke_user", {"token": f"{base}-batch{i}", "sleep": 3}, interactive=False)
+             for i in range(3)]
+    wait_until(lambda: redis_client.hlen("unacked") >= 1, 20, "the first batch job to start")
+    # when a person's interactive job comes
+    sent = time.monotonic()
+    ran = enqueue("paysync.smoke_user", {"token": f"{base}-now"}).get(timeout=30)
+    took = time.monotonic() - sent
+    # then it ran at once, in the interactive pool, on the interactive sub-queue of 'user'
+    assert ran["worker"].startswith("interactive@") and ran["queue"] == "user.interactive"
+    assert took < 2.0, f"the interactive job took {took:.1f}s"
+    assert runs(redis_client, f"{base}-batch2") == 0
+    for r in batch:
+        r.forget()
+
+
+def test_a_release_whose_publisher_died_is_published_by_the_sweeper_and_runs_once(worker_factory, redis_client):
+    # given a merchant's three batch jobs (two admitted, one held), and the process that
+    # releases the held one killed after the release, before publishing it
+    crashpoints.arm("fair_share.released", times=1, scope="process")
+    base = uuid.uuid4().hex[:8]
+    jobs = [enqueue("paysync.smoke_user", {"token": f"{base}-{i}", "merchant_id": 7}, interactive=False)
+            for i in range(3)]
+    assert dispatch.backlog() == {"user|merchant:7": 1}
+    worker_factory.start(queues="user", concurrency=1, name="user")
+    wait_until(lambda: redis_client.get("paysync:crash:fair_share.released") is None, 30, "the crash point")
+    jobs[0].get(timeout=60)
+    jobs[1].get(timeout=60)
+    assert runs(redis_client, f"{base}-2") == 0
+    assert redis_client.hlen("paysync:fair:releasing") == 1
+    # when the sweeper runs (beat's paysync.release_held)
+    assert dispatch.sweep(stale_after=0)["republished"] == 1
+    # then the held job ran, and every job ran exactly once
+    jobs[2].get(timeout=60)
+    time.sleep(1)
+    assert [runs(redis_client, f"{base}-{i}") for i in range(3)] == [1, 1, 1]
+    assert redis_client.hlen("paysync:fair:releasing") == 0
