@@ -10,7 +10,7 @@ multi-connection on, three apps on the sandbox's tenant. The interactive job is
 ``accounting.download_latest`` (user), sent every BENCH_DOWNLOAD_EVERY [1] s and timed from
 send to result, in three phases per layout:
 
-1. idle: nothing else runs (BENCH_IDLE_SECONDS [15]);
+1. idle: nothing else runs (BENCH_IDLE_SECONDS [30]);
 2. a budget-bound batch: BENCH_USER_JOBS [330] ``accounting.record_payment`` batch jobs on the
    user connection (one ``PUT /Payments`` each: the Xero side of auto-payment execution);
    the batch's throughput is payments per second, first job sent to last payment recorded;
@@ -24,8 +24,8 @@ Layouts (the ``user`` worker's processes, then the interactive pool's):
   interactive jobs first by priority, and every batch job straight to the queue
   (``PAYSYNC_FAIR_SHARE=0``);
 - **one pool of 6**: the same with as many processes as the next layout has in all;
-- **reserved** (now): the user worker's 4 processes, the fair share on, and the
-  interactive pool (2 processes on the ``.interactive`` sub-queues only).
+- **reserved** (now): the user worker's 4 processes, the fair share on, and the user
+  traffic's interactive pool (2 processes on ``user.interactive`` only).
 
 Runs in its own PostgreSQL database (created and dropped) and a Redis of its own.
 """
@@ -50,7 +50,7 @@ USER_JOBS = int(os.environ.get("BENCH_USER_JOBS", "330"))
 SMOKE_JOBS = int(os.environ.get("BENCH_SMOKE_JOBS", "400"))
 SMOKE = float(os.environ.get("BENCH_SMOKE_MS", "300")) / 1000
 EVERY = float(os.environ.get("BENCH_DOWNLOAD_EVERY", "1"))
-IDLE_SECONDS = float(os.environ.get("BENCH_IDLE_SECONDS", "15"))
+IDLE_SECONDS = float(os.environ.get("BENCH_IDLE_SECONDS", "30"))
 TIMEOUT = float(os.environ.get("BENCH_MODE_TIMEOUT", "600"))
 os.environ.update({
     "PAYSYNC_XERO_MINUTE_SECONDS": str(MINUTE),
@@ -123,8 +123,8 @@ def run_layout(ctl, world, w, logdir: Path, index: int, name: str, user_procs: i
     procs = [devstack.start_worker(logdir, "user", user_procs, name=f"user{index}", supervised=False,
                                    PAYSYNC_FAIR_SHARE=share)]
     if pool:
-        procs.append(devstack.start_interactive_worker(logdir, pool, name=f"interactive{index}", supervised=False,
-                                                       PAYSYNC_FAIR_SHARE=share))
+        procs.append(devstack.start_interactive_worker(logdir, "user", pool, name=f"interactive{index}",
+                                                       supervised=False, PAYSYNC_FAIR_SHARE=share))
     try:
         time.sleep(SPAN + 0.5)
         idle = phase_idle(world, w)
@@ -158,6 +158,12 @@ def report(rows: list[dict], w) -> None:
         print(f"| {row['name']} | {cell(row['idle'])} | {cell(row['payments'])} | "
               f"**{w.percentile(row['payments'].downloads, .95) / idle:.2f}x** | {cell(row['smoke'])} | "
               f"**{w.percentile(row['smoke'].downloads, .95) / idle:.2f}x** |")
+    pooled = [d for row in rows for d in row["idle"].downloads]
+    p_idle = w.percentile(pooled, .95)
+    print(f"\nIdle, every layout's samples together: median / p95 {w.median(pooled):.2f} / {p_idle:.2f} s, "
+          f"n {len(pooled)}; under load against it, p95 / pooled idle p95: "
+          + "; ".join(f"{row['name']} {w.percentile(row['payments'].downloads, .95) / p_idle:.2f}x (budget-bound), "
+                      f"{w.percentile(row['smoke'].downloads, .95) / p_idle:.2f}x (process-bound)" for row in rows))
     base = rows[0]
     print("\n| layout | payments recorded / s (budget-bound) | vs before | batch jobs / s (process-bound) | vs before |")
     print("|---|---|---|---|---|")

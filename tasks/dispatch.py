@@ -2,10 +2,10 @@
 
 **Queues.** Each kind of traffic (``user``, ``company``, ``service``: one accounting
 connection each) has its queue, which carries its batch jobs, and a sub-queue
-``<traffic>.interactive`` for its interactive jobs. A traffic's workers consume both,
-interactive first (``-Q user.interactive,user``); the interactive pool consumes only the
-``.interactive`` sub-queues (:data:`INTERACTIVE_QUEUES`), so an interactive job always finds
-a process that no batch job can hold.
+``<traffic>.interactive`` for its interactive jobs. A traffic's worker consumes both,
+interactive first (``-Q user.interactive,user``); the traffic's interactive pool consumes
+only its ``.interactive`` sub-queue, so an interactive job always finds a process that no
+batch job (and no interactive job of another connection) can hold.
 
 **Fair share.** A merchant's batch jobs on one queue are admitted to it a few at a time:
 at most :func:`fair_share` of them (``PAYSYNC_FAIR_SHARE``, 2) wait at once, where waiting
@@ -60,7 +60,6 @@ log = logging.getLogger(__name__)
 
 TRAFFIC: tuple[str, ...] = ("user", "company", "service")
 INTERACTIVE_SUFFIX = ".interactive"
-INTERACTIVE_QUEUES = ",".join(f"{t}{INTERACTIVE_SUFFIX}" for t in TRAFFIC)
 
 INTERACTIVE_PRIORITY = 0  # Redis transport: 0 is served first
 BATCH_PRIORITY = 6  # a batch job whose merchant has nothing waiting, or a job of no merchant

@@ -185,12 +185,14 @@ def start_worker(logdir: Path, queues: str, concurrency: int = 2, name: str | No
     return proc
 
 
-def start_interactive_worker(logdir: Path, concurrency: int = 2, name: str = "interactive", **kwargs: object) -> Proc:
-    """The interactive pool: a worker on the three ``.interactive`` sub-queues only, so interactive
-    jobs never wait for a process held by batch work (``tasks/dispatch.py``)."""
-    from tasks.dispatch import INTERACTIVE_QUEUES
+def start_interactive_worker(logdir: Path, traffic: str, concurrency: int = 1, name: str | None = None,
+                             **kwargs: object) -> Proc:
+    """A traffic's interactive pool: a worker on its ``.interactive`` sub-queue only, so its
+    interactive jobs never wait for a process held by batch work (``tasks/dispatch.py``)."""
+    from tasks.dispatch import queue_for
 
-    return start_worker(logdir, INTERACTIVE_QUEUES, concurrency, name=name, **kwargs)  # type: ignore[arg-type]
+    return start_worker(logdir, queue_for(traffic, True), concurrency, name=name or f"{traffic}-interactive",
+                        **kwargs)  # type: ignore[arg-type]
 
 
 def start_beat(logdir: Path, name: str = "beat", supervised: bool = True, **env: object) -> Proc:

@@ -23,7 +23,7 @@ def runs(redis_client, token: str) -> int:
 def test_worker_queues_name_both_queues_of_a_traffic_interactive_first():
     assert dispatch.worker_queues("user") == "user.interactive,user"
     assert dispatch.worker_queues("celery,user,service") == "celery,user.interactive,user,service.interactive,service"
-    assert dispatch.worker_queues(dispatch.INTERACTIVE_QUEUES) == dispatch.INTERACTIVE_QUEUES
+    assert dispatch.worker_queues("user.interactive") == "user.interactive"
 
 
 def test_one_merchants_job_runs_before_another_merchants_backlog_drains(worker_factory, redis_client):
@@ -51,7 +51,7 @@ def test_interactive_job_runs_while_every_batch_process_is_busy(worker_factory, 
     # given the 'user' worker's only process held by a long batch job, others queued behind it,
     # and the interactive pool beside it
     worker_factory.start(queues="user", concurrency=1, name="user")
-    worker_factory.start(queues=dispatch.INTERACTIVE_QUEUES, concurrency=1, name="interactive")
+    worker_factory.start(queues="user.interactive", concurrency=1, name="interactive")
     base = uuid.uuid4().hex[:8]
     batch = [enqueue("paysync.smoke_user", {"token": f"{base}-batch{i}", "sleep": 3}, interactive=False)
              for i in range(3)]
