@@ -40,6 +40,8 @@ EVERY = float(os.environ.get("BENCH_EVERY", "0.5"))
 IDLE = int(os.environ.get("BENCH_IDLE", "49"))
 TIMEOUT = float(os.environ.get("BENCH_TIMEOUT", "1200"))
 SHARE_ON = os.environ.get("PAYSYNC_FAIR_SHARE") or "2"
+GOAL_RATIO = 2.0  # the others' p95 under A's backlog, as a ratio to idle, with the fair share on
+GOAL_THROUGHPUT = 0.8  # A's throughput with the fair share on, as a ratio to off: it must not collapse
 
 
 def pct(values: list[float], q: float) -> float:
@@ -133,7 +135,22 @@ def main() -> int:
             print(f"{mode}: done ({run['a_done']} of A's jobs ran)", file=sys.stderr)
     report(results)
     print(f"\n(logs in {logdir})")
-    return 0
+    return 0 if goals_met(results) else 1
+
+
+def goals_met(results: dict) -> bool:
+    """Print each goal with its figure; False when one is missed (the benchmark exits 1)."""
+    (_, off), (i_on, on) = results["off"], results["on"]
+    checks = [
+        (f"others' p95 under load / idle <= {GOAL_RATIO:g}x with the fair share on",
+         pct(on["waits"], .95) / pct(i_on, .95) <= GOAL_RATIO),
+        (f"A's throughput on / off >= {GOAL_THROUGHPUT:g}x", on["a_rate"] / off["a_rate"] >= GOAL_THROUGHPUT),
+        ("no job failed", not off["errors"] and not on["errors"]),
+    ]
+    print()
+    for what, ok in checks:
+        print(f"goal {'met' if ok else 'MISSED'}: {what}")
+    return all(ok for _, ok in checks)
 
 
 def report(results: dict) -> None:

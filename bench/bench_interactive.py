@@ -62,6 +62,8 @@ LAYOUTS = (  # name, user worker processes, interactive pool processes, fair sha
     ("one pool of 6", 6, 0, "0"),
     ("reserved (now)", 4, 2, os.environ.get("PAYSYNC_FAIR_SHARE") or "2"),
 )
+GOAL_RATIO = 1.5  # the reserved layout's interactive p95 under each batch load, as a ratio to its idle p95
+GOAL_THROUGHPUT = 0.9  # the reserved layout's batch throughput under each load, as a ratio to the design before
 
 
 def reset_sandbox(ctl) -> None:
@@ -216,7 +218,28 @@ def main() -> int:
                 proc.stop()
     report(rows, w)
     print(f"\n(logs in {logdir})")
-    return 0
+    return 0 if goals_met(rows, w) else 1
+
+
+def goals_met(rows: list[dict], w) -> bool:
+    """Print each goal with its figure; False when one is missed (the benchmark exits 1)."""
+    before, now = rows[0], rows[-1]
+    idle = w.percentile(now["idle"].downloads, .95)
+
+    def rate(row: dict, phase: str) -> float:
+        return row[phase].totals["done"] / row[phase].finished["user"]
+
+    checks = []
+    for phase, load in (("payments", "budget-bound"), ("smoke", "process-bound")):
+        checks.append((f"{now['name']}: interactive p95 under the {load} batch / idle <= {GOAL_RATIO:g}x",
+                       w.percentile(now[phase].downloads, .95) / idle <= GOAL_RATIO))
+        checks.append((f"{now['name']}: {load} batch throughput / {before['name']} >= {GOAL_THROUGHPUT:g}x",
+                       rate(now, phase) / rate(before, phase) >= GOAL_THROUGHPUT))
+    checks.append(("no payment failed", not any(any(row["payments"].failed.values()) for row in rows)))
+    print()
+    for what, ok in checks:
+        print(f"goal {'met' if ok else 'MISSED'}: {what}")
+    return all(ok for _, ok in checks)
 
 
 if __name__ == "__main__":

@@ -82,13 +82,18 @@ local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 redis.call('ZREMRANGEBYSCORE', waiting, '-inf', now)
 
+local function wait_for(token, deadline)
+  redis.call('ZADD', waiting, deadline, token)
+  if redis.call('PTTL', waiting) < deadline - now then redis.call('PEXPIRE', waiting, deadline - now) end
+end
+
 local function release()
   local out = {}
   while redis.call('ZCARD', waiting) < share do
     local job = redis.call('LPOP', held)
     if not job then break end
     local token = tostring(redis.call('INCR', seq))
-    redis.call('ZADD', waiting, now + ttl, token)
+    wait_for(token, now + ttl)
     redis.call('HSET', releasing, token, member .. '\\n' .. job)
     redis.call('ZADD', releasing_at, now, token)
     out[#out + 1] = token
@@ -104,7 +109,7 @@ if redis.call('LLEN', held) == 0 and redis.call('ZCARD', waiting) < share then
   local first = 0
   if redis.call('ZCARD', waiting) == 0 then first = 1 end
   local token = tostring(redis.call('INCR', seq))
-  redis.call('ZADD', waiting, now + ttl, token)
+  wait_for(token, now + ttl)
   return {'admit', token, first}
 end
 redis.call('RPUSH', held, ARGV[4])
@@ -122,7 +127,9 @@ return release()
 _DEFER = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[1])
+local extra = tonumber(ARGV[2])
+redis.call('ZADD', KEYS[1], now + extra, ARGV[1])
+if redis.call('PTTL', KEYS[1]) < extra then redis.call('PEXPIRE', KEYS[1], extra) end
 return 1
 """
 # Released jobs the broker took: forget them.
@@ -288,7 +295,10 @@ def _deferred(admission: str, countdown: float | None) -> None:
     if member.count("|") != 1 or not token:
         return
     extra = int((countdown or 0) * 1000) + _token_ttl_ms()
-    redis_client().eval(_DEFER, 1, f"{_PREFIX}:{member}:waiting", token, extra)
+    try:
+        redis_client().eval(_DEFER, 1, f"{_PREFIX}:{member}:waiting", token, extra)
+    except Exception as exc:  # noqa: BLE001 - the copy goes out all the same; it just does not count meanwhile
+        log.warning("fair share: counting a re-scheduled job of %s failed: %r", member, exc)
 
 
 def started(admission: str) -> int:

@@ -3,6 +3,7 @@ interactive jobs that never wait for a process held by batch work."""
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 
@@ -24,6 +25,45 @@ def test_worker_queues_name_both_queues_of_a_traffic_interactive_first():
     assert dispatch.worker_queues("user") == "user.interactive,user"
     assert dispatch.worker_queues("celery,user,service") == "celery,user.interactive,user,service.interactive,service"
     assert dispatch.worker_queues("user.interactive") == "user.interactive"
+
+
+def queued(redis_client, key: str) -> list[tuple[str, str | None]]:
+    """(task id, admission header) of the messages in one of the broker's lists, oldest first."""
+    out = []
+    for raw in reversed(redis_client.lrange(key, 0, -1)):
+        headers = json.loads(raw)["headers"]
+        out.append((headers["id"], headers.get(dispatch.ADMISSION_HEADER)))
+    return out
+
+
+def test_a_merchant_with_nothing_waiting_goes_ahead_and_a_backlog_is_released_in_order(redis_client):
+    # given merchant 1's four batch jobs sent (no worker runs)
+    ones = [enqueue("paysync.smoke_user", {"token": f"one-{i}", "merchant_id": 1}, interactive=False).id
+            for i in range(4)]
+    # then its first waits in the lane of merchants with nothing waiting (priority 6), its second
+    # behind backlogs (9), and the other two are held
+    assert [t for t, _ in queued(redis_client, "user:6")] == [ones[0]]
+    assert [t for t, _ in queued(redis_client, "user:9")] == [ones[1]]
+    assert dispatch.backlog() == {"user|merchant:1": 2}
+    # when merchant 2 sends one, it goes ahead of merchant 1's second
+    two = enqueue("paysync.smoke_user", {"token": "two", "merchant_id": 2}, interactive=False).id
+    assert [t for t, _ in queued(redis_client, "user:6")] == [ones[0], two]
+    # and when merchant 1's first starts, its third is released behind the second; its fourth when the second starts
+    first = queued(redis_client, "user:6")[0][1]
+    assert dispatch.started(first) == 1
+    assert [t for t, _ in queued(redis_client, "user:9")] == [ones[1], ones[2]]
+    assert dispatch.started(first) == 0  # a second delivery of the same job releases nothing more
+    assert dispatch.started(queued(redis_client, "user:9")[0][1]) == 1
+    assert [t for t, _ in queued(redis_client, "user:9")] == ones[1:]
+    assert dispatch.backlog() == {}
+    # an interactive job, a job of no merchant and a job with a countdown are never held
+    assert dispatch.fair_share() == 2
+    enqueue("paysync.smoke_user", {"token": "now", "merchant_id": 1})
+    enqueue("paysync.smoke_user", {"token": "system"}, interactive=False)
+    enqueue("paysync.smoke_user", {"token": "later", "merchant_id": 1}, interactive=False, countdown=1)
+    assert len(queued(redis_client, "user.interactive")) == 1
+    assert [a for _, a in queued(redis_client, "user:6")][2:] == [None, None]  # behind the two sent earlier
+    assert dispatch.backlog() == {}
 
 
 def test_one_merchants_job_runs_before_another_merchants_backlog_drains(worker_factory, redis_client):
