@@ -1,9 +1,11 @@
 """Celery configuration: Redis broker, JSON only, the three traffic queues, reliability.
 
 Queues: ``user``, ``company`` and ``service`` carry the three kinds of traffic (one per
-accounting connection, see docs/architecture.md); ``celery`` (the default queue) receives
-jobs sent by name from applications without paysync's routing, and its worker forwards
-each to the queue its task declares.
+accounting connection, see docs/architecture.md): each its batch jobs, and its sub-queue
+``<traffic>.interactive`` its interactive jobs, which a pool of its own also consumes
+(``tasks/dispatch.py``); ``celery`` (the default queue) receives jobs sent by name from
+applications without paysync's routing, and its worker forwards each to the queue its
+task declares.
 """
 
 from kombu import Queue
@@ -38,7 +40,8 @@ result_expires = 7 * 24 * 3600
 result_extended = True
 
 task_default_queue = "celery"
-task_queues = (Queue("user"), Queue("company"), Queue("service"), Queue("celery"))
+task_queues = tuple(Queue(name) for traffic in ("user", "company", "service")
+                    for name in (f"{traffic}.interactive", traffic)) + (Queue("celery"),)
 task_routes = ("tasks.routing.route",)
 
 # Reliability: a message is acknowledged only after its task finished; a worker process
@@ -61,7 +64,8 @@ broker_transport_options = {
     # (kombu's default sweep runs every 100 s whatever the timeout).
     "unacked_restore_interval": _s.restore_interval,
     "unacked_restore_throttle": 1,
-    # Message priority on Redis: 0 is served first. Interactive jobs use 0, batch 9.
+    # Message priority on Redis: 0 is served first. Interactive jobs use 0; batch jobs 6, or 9
+    # behind others of their merchant (tasks/dispatch.py).
     "priority_steps": [0, 3, 6, 9],
     "sep": ":",
     "queue_order_strategy": "priority",

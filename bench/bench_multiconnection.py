@@ -7,8 +7,9 @@ Against the sandbox with Xero's limits (60 calls a minute, 5 in flight, per app 
 time-scaled: one Xero minute lasts BENCH_XERO_MINUTE [6] real seconds in the sandbox and in
 paysync's limiter (``PAYSYNC_XERO_MINUTE_SECONDS``), and the sandbox answers each call after
 BENCH_XERO_LATENCY_MS [300] milliseconds scaled the same way (50 ms at 6 s a minute). Real
-Celery workers, one per queue (user 4 processes, company 2, service 4) plus the default
-forwarder, run the real tasks. One merchant per mode with three apps (client ids) on the
+Celery workers, one per traffic (user 4 processes, company 2, service 4), the user traffic's
+interactive pool (BENCH_INTERACTIVE_POOL [2]; 0 leaves it out) and the default forwarder,
+run the real tasks. One merchant per mode with three apps (client ids) on the
 sandbox's ONE tenant; the same fixed workload, first with multi-connection off, then on:
 
 - user: BENCH_USER_JOBS [330] ``accounting.record_payment`` jobs sent with the batch class
@@ -56,6 +57,7 @@ POLLS = int(os.environ.get("BENCH_POLLS", "165"))
 EVERY = float(os.environ.get("BENCH_DOWNLOAD_EVERY", "1.5"))
 TIMEOUT = float(os.environ.get("BENCH_MODE_TIMEOUT", "600"))
 CONCURRENCY = {"celery": 1, "user": 4, "company": 2, "service": 4}
+INTERACTIVE_POOL = int(os.environ.get("BENCH_INTERACTIVE_POOL", "2"))  # the user traffic's interactive pool
 os.environ.update({
     "PAYSYNC_XERO_MINUTE_SECONDS": str(MINUTE),
     "PAYSYNC_LIMIT_MARGIN_SECONDS": str(MARGIN_S),
@@ -179,7 +181,8 @@ def report(off, on, scen) -> None:
     w_on, e_on = whole(on)
     print(f"Multi-connection, three apps on one tenant; Xero 60 calls a minute and 5 in flight per app "
           f"(time-scaled: 1 Xero minute = {MINUTE:g} s, {LATENCY_MS:.0f} ms per call); workers user 4, "
-          f"company 2, service 4 processes, forwarder 1; download latest every {EVERY:g} s\n")
+          f"company 2, service 4 processes, forwarder 1, user interactive pool {INTERACTIVE_POOL}; download latest "
+          f"every {EVERY:g} s\n")
     print("| measure | multi-connection off | on | on / off |")
     print("|---|---|---|---|")
     print(f"| work per Xero minute, steady state (all thirds busy) | {s_off:.0f} | {s_on:.0f} | "
@@ -235,6 +238,8 @@ def main() -> int:
             sandbox, url = devstack.start_sandbox(logdir)
             procs.append(sandbox)
             ctl = SandboxControl(url)
+            if INTERACTIVE_POOL:
+                procs.append(devstack.start_interactive_worker(logdir, "user", INTERACTIVE_POOL))
             for queue, n in CONCURRENCY.items():
                 procs.append(devstack.start_worker(logdir, queue, concurrency=n,
                                                    name="default" if queue == "celery" else queue))

@@ -53,3 +53,22 @@ def set_multi_connection(ref: str | int, enabled: bool) -> dict[str, Any]:
         cur.execute("update merchants set multi_connection=%s, updated_at=now() where id=%s returning *",
                     (enabled, merchant["id"]))
         return one(cur, f"merchant {merchant['id']}")
+
+
+_OWNER_QUERIES = {
+    "connector_id": "select merchant_id from connectors where id=%s",
+    "scheduled_payment_id": "select merchant_id from scheduled_payments where id=%s",
+    "initiation_id": "select c.merchant_id from payment_initiations i join connectors c on c.id = i.connector_id "
+                     "where i.id=%s",
+}
+
+
+def owner_of(field: str, value: int) -> int | None:
+    """The merchant that owns the connector, scheduled payment or initiation ``field`` names, or None."""
+    query = _OWNER_QUERIES.get(field)
+    if query is None:
+        raise ValueError(f"no owner lookup for {field!r}; one of {sorted(_OWNER_QUERIES)}")
+    with transaction() as cur:
+        cur.execute(query, (value,))
+        row = cur.fetchone()
+    return int(row["merchant_id"]) if row else None

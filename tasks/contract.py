@@ -14,7 +14,9 @@ body runs, the base class:
 1. validates the payload with its marshmallow schema (a bad payload fails at once, the
    error naming each field, before any work);
 2. forwards a job that arrived on the default queue (sent by name from an application
-   without paysync's routing) to its traffic queue, then drops the original;
+   without paysync's routing) to its traffic queue, then drops the original; a job that
+   counts in its merchant's fair share releases that merchant's next held job as it starts
+   (``tasks/dispatch.py``);
 3. claims the execution by task id with a holder of its own for this delivery, kept by a
    heartbeat while the body runs, so duplicated deliveries (forwarded twice, sent twice
    straight to a queue with or without the same header, redelivered while the first still
@@ -54,17 +56,16 @@ from paysync.clients.http import BudgetExhausted, ProviderError
 from paysync.config import settings
 from paysync.crashpoints import crash_point
 from paysync.errors import PayloadError
-from tasks import executions, trust
+from tasks import dispatch, executions, trust
 from tasks.app import app
+from tasks.dispatch import BATCH_PRIORITY, COPY_HEADER, INTERACTIVE_PRIORITY
 from tasks.liveness import DeliveryHeartbeat, delivery_tag
 from tasks.outages import outlast, settle
 
 Traffic = Literal["user", "company", "service"]
 TRAFFIC: tuple[str, ...] = ("user", "company", "service")
-INTERACTIVE_PRIORITY = 0  # Redis transport: 0 is served first
-BATCH_PRIORITY = 9
 CLASS_HEADER = "paysync_class"  # "interactive" | "batch": overrides the declared class per job
-COPY_HEADER = "paysync_copy"  # one id per physical copy of a job (see executions.py)
+# COPY_HEADER ("paysync_copy"): one id per physical copy of a job (see executions.py)
 ATTEMPT_HEADER = "paysync_attempt"  # which run of the job this copy is, under its RetryPolicy (1 = first)
 
 log = logging.getLogger(__name__)
@@ -211,9 +212,12 @@ class PaysyncTask(Task):
             return self._run_and_handle(raw, payload)
         with DeliveryHeartbeat(delivery_tag(req)):
             arrived_on = (req.delivery_info or {}).get("routing_key")
-            if arrived_on != self.contract.traffic:
+            if arrived_on not in dispatch.queues_of(self.contract.traffic):
                 outlast(self, lambda: self._forward(raw), "forward")
                 raise Ignore()
+            admission = header(req, dispatch.ADMISSION_HEADER)
+            if admission:
+                settle(self, lambda: dispatch.started(str(admission)), "fair share")
             claim = outlast(self, lambda: executions.claim(req.id, header(req, COPY_HEADER)), "claim")
             if claim.state == "busy":
                 outlast(self, lambda: self._recheck_later(raw), "re-check")
@@ -284,7 +288,7 @@ class PaysyncTask(Task):
         req = self.request
         countdown = min(executions.recheck_in(), float(settings().max_countdown))
         log.info("%s[%s]: another delivery is running it; re-checking in %.0fs", self.name, req.id, countdown)
-        self.send_copy(raw, req.id, self.interactive, countdown=countdown, attempt=self.attempt)
+        self.send_copy(raw, req.id, self.interactive, countdown=countdown, attempt=self.attempt, carry_admission=True)
 
     def _forward(self, raw: dict[str, Any]) -> None:
         """Send this job to its traffic queue under the same task id, as a new copy."""
@@ -309,14 +313,18 @@ class PaysyncTask(Task):
                 self.request, "paysync_actor", None), status, retval), "audit")
 
     def send_copy(self, raw: dict[str, Any], task_id: str, interactive: bool, countdown: float | None = None,
-                  attempt: int = 1, copy: str | None = None) -> None:
-        """Publish one more copy of this job (same task id) on its traffic queue."""
+                  attempt: int = 1, copy: str | None = None, carry_admission: bool = False) -> None:
+        """Publish one more copy of this job (same task id) on its traffic queue (``tasks/dispatch.py``:
+        a batch job may be held behind its merchant's others). ``carry_admission``: the copy
+        continues the running job (a re-schedule, a re-check) and keeps its place in the
+        merchant's fair share."""
         headers: dict[str, Any] = {COPY_HEADER: copy or uuid.uuid4().hex,
                                    CLASS_HEADER: "interactive" if interactive else "batch"}
         if attempt > 1:
             headers[ATTEMPT_HEADER] = attempt
-        app.send_task(self.name, kwargs=raw, task_id=task_id, countdown=countdown, queue=self.contract.traffic,
-                      priority=self.contract.priority(interactive), headers=headers)
+        admission = header(self.request, dispatch.ADMISSION_HEADER) if carry_admission else None
+        dispatch.publish(self.name, raw, traffic=self.contract.traffic, interactive=interactive, task_id=task_id,
+                         headers=headers, countdown=countdown, admission=str(admission) if admission else None)
 
     def reschedule(self, countdown: float, attempt: int | None = None) -> None:
         """Run this job again after ``countdown`` seconds, as run ``attempt`` (default: this run's
@@ -334,7 +342,7 @@ class PaysyncTask(Task):
             executions.hand_over(claim.task_id, claim.holder, copy, countdown)
             claim.state = "handed_over"
         self.send_copy(dict(req.kwargs or {}), req.id, self.interactive, countdown=countdown,
-                       attempt=self.attempt if attempt is None else attempt, copy=copy)
+                       attempt=self.attempt if attempt is None else attempt, copy=copy, carry_admission=True)
         raise Ignore()
 
 

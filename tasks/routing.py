@@ -1,11 +1,13 @@
 """Routing follows from each task's declaration, in one place.
 
 ``route`` is paysync's Celery router (``task_routes`` in celeryconfig): a task goes to
-the queue of its kind of traffic with the priority of its class. ``enqueue`` is the
-Python API for sending a job: it validates first, derives the task id from the
-idempotency key when the task declares one (the same request sent twice is one job),
-and routes. Jobs sent by name from a bare Celery app reach the default queue and are
-forwarded by ``tasks.contract.PaysyncTask``.
+the queue of its kind of traffic and class (``user`` for batch jobs, ``user.interactive``
+for interactive ones: ``tasks/dispatch.py``) with the priority of its class. ``enqueue`` is
+the Python API for sending a job: it validates first, derives the task id from the
+idempotency key when the task declares one (the same request sent twice is one job), and
+hands the job to ``tasks.dispatch.publish``, which holds a merchant's batch jobs beyond its
+fair share. Jobs sent by name from a bare Celery app reach the default queue and are
+forwarded by ``tasks.contract.PaysyncTask`` the same way.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from typing import Any
 from celery.result import AsyncResult
 from celery.signals import before_task_publish
 
+from tasks import dispatch
 from tasks.app import app
 from tasks.contract import CLASS_HEADER, COPY_HEADER, REGISTRY, contract_for
 
@@ -27,9 +30,10 @@ def route(name: str, args: Any, kwargs: Any, options: dict[str, Any], task: Any 
     if contract is None:
         return None
     cls = (options.get("headers") or {}).get(CLASS_HEADER)
-    routed: dict[str, Any] = {"queue": contract.traffic}
+    interactive = contract.interactive if cls is None else cls == "interactive"
+    routed: dict[str, Any] = {"queue": dispatch.queue_for(contract.traffic, interactive)}
     if options.get("priority") is None:
-        routed["priority"] = contract.priority(None if cls is None else cls == "interactive")
+        routed["priority"] = contract.priority(interactive)
     return routed
 
 
@@ -49,13 +53,16 @@ def task_id_for(name: str, payload: dict[str, Any]) -> str | None:
 
 def enqueue(name: str, payload: dict[str, Any] | None = None, *, interactive: bool | None = None,
             countdown: float | None = None) -> AsyncResult:
-    """Validate and send a job by name; raises PayloadError naming the field."""
+    """Validate and send a job by name (a batch job may be held behind its merchant's others:
+    ``tasks/dispatch.py``); raises PayloadError naming the field."""
     payload = payload or {}
     contract = contract_for(name)
     contract.validate(payload)
     headers = {} if interactive is None else {CLASS_HEADER: "interactive" if interactive else "batch"}
-    return app.send_task(name, kwargs=payload, task_id=task_id_for(name, payload), headers=headers,
-                         queue=contract.traffic, priority=contract.priority(interactive), countdown=countdown)
+    task_id = dispatch.publish(name, payload, traffic=contract.traffic,
+                               interactive=contract.interactive if interactive is None else interactive,
+                               task_id=task_id_for(name, payload), headers=headers, countdown=countdown)
+    return app.AsyncResult(task_id)
 
 
 def fan_out(names: tuple[str, ...] | str, merchant_ids: list[int], interactive: bool) -> int:

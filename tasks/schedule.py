@@ -21,6 +21,11 @@ beat_schedule: dict[str, dict] = {
         "schedule": _period("PAYSYNC_PARKED_SWEEP_SECONDS", 15),
         "options": BATCH,
     },
+    "release-held-jobs": {
+        "task": "paysync.release_held",
+        "schedule": _period("PAYSYNC_FAIR_SHARE_SWEEP_SECONDS", 30),
+        "options": BATCH,
+    },
     "accounting-poll-latest": {
         "task": "accounting.poll_latest",
         "schedule": _period("PAYSYNC_XERO_POLL_SECONDS", 900),

@@ -1,4 +1,4 @@
-"""Beat-driven sweepers: re-dispatch what waits in PostgreSQL (safe with two beats)."""
+"""Beat-driven sweepers: re-dispatch what waits in PostgreSQL or in the fair share's held lists (safe with two beats)."""
 
 from __future__ import annotations
 
@@ -22,3 +22,11 @@ def redispatch_parked(task: Any, payload: dict[str, Any]) -> dict[str, int]:
     from storage import parked_jobs
 
     return {"dispatched": parked_jobs.redispatch_due(_send_parked)}
+
+
+@paysync_task("paysync.release_held", traffic="service", interactive=False)
+def release_held(task: Any, payload: dict[str, Any]) -> dict[str, int]:
+    """Publish released jobs whose publisher died and release what expired fair-share tokens held back."""
+    from tasks import dispatch
+
+    return dispatch.sweep()

@@ -17,10 +17,13 @@ from tasks.contract import paysync_task
 class SmokeSchema(Schema):
     token = fields.String(required=True, validate=validate.Length(min=1, max=200))
     sleep = fields.Float(load_default=0.0, validate=validate.Range(min=0, max=60))
+    merchant_id = fields.Integer(strict=True, validate=validate.Range(min=1), load_default=None)
 
 
 def _smoke(task: Any, payload: dict[str, Any]) -> dict[str, Any]:
-    """Record one run (a Redis counter per token) and say where it ran."""
+    """Record one run (a Redis counter per token) and say where it ran (and when it started, for
+    whom: a smoke job with a ``merchant_id`` counts in that merchant's fair share)."""
+    started = time.time()
     crash_point("smoke.before_work")
     if payload["sleep"]:
         time.sleep(payload["sleep"])
@@ -34,6 +37,8 @@ def _smoke(task: Any, payload: dict[str, Any]) -> dict[str, Any]:
         "pid": os.getpid(),
         "runs": runs,
         "interactive": task.interactive,
+        "merchant_id": payload["merchant_id"],
+        "started": started,
     }
     r.rpush(f"paysync:smoke:{payload['token']}:where", repr(where))
     return where

@@ -30,10 +30,12 @@ never turns a job into a refusal, and a replay of it is still the same task id.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import logging
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from celery import current_task
@@ -158,9 +160,28 @@ def record_outcome(task: str, task_id: str, payload: Any, actor: Actor | None, s
     audit.record(task, outcome, actor or {"kind": "unknown"}, task_id=task_id, payload=payload, detail=detail)
 
 
+_ACTING_FOR: contextvars.ContextVar[Actor | None] = contextvars.ContextVar("paysync_acting_for", default=None)
+
+
+@contextlib.contextmanager
+def acting_for(actor_text: str | None) -> Iterator[None]:
+    """Messages published inside act for ``actor_text`` (an actor header recorded earlier by this
+    process, e.g. with a job the fair share held back), not for the task running now."""
+    actor = audit.parse_actor(actor_text) if actor_text else None
+    token = _ACTING_FOR.set(actor)
+    try:
+        yield
+    finally:
+        _ACTING_FOR.reset(token)
+
+
 def current_actor() -> Actor:
-    """Who a message published now acts for: the verified actor of the protected task running
-    in this process, else this process (a task that runs open names itself)."""
+    """Who a message published now acts for: an actor set by :func:`acting_for`, else the
+    verified actor of the protected task running in this process, else this process (a task
+    that runs open names itself)."""
+    held = _ACTING_FOR.get()
+    if held is not None:
+        return held
     task = current_task._get_current_object() if current_task else None
     if task is not None and getattr(task, "request", None) is not None:
         actor = getattr(task.request, "paysync_actor", None)

@@ -169,14 +169,30 @@ def start_webhook_receiver(logdir: Path, name: str = "webhooks", timeout: float 
 def start_worker(logdir: Path, queues: str, concurrency: int = 2, name: str | None = None, wait: bool = True,
                  extra_args: list[str] | None = None, supervised: bool = True, **env: object) -> Proc:
     """A Celery worker on ``queues``, under ``paysync supervise`` unless ``supervised`` is False
-    (tests that kill a worker on purpose and want it to stay dead)."""
+    (tests that kill a worker on purpose and want it to stay dead).
+
+    A bare traffic name stands for both its queues, as paysync's workers of that traffic
+    consume them (``"user"`` is ``-Q user.interactive,user``: ``tasks/dispatch.py``); name a
+    sub-queue to consume it alone (the interactive pool: :func:`start_interactive_worker`)."""
+    from tasks.dispatch import worker_queues
+
     name = name or f"worker-{uuid.uuid4().hex[:6]}"
-    args = [str(BIN / "celery"), "-A", "tasks", "worker", "-Q", queues, "-c", str(concurrency),
+    args = [str(BIN / "celery"), "-A", "tasks", "worker", "-Q", worker_queues(queues), "-c", str(concurrency),
             "-n", f"{name}@%h", "--loglevel=INFO", "--without-gossip", "--without-mingle", *(extra_args or [])]
     proc = Proc(args, logdir / f"{name}.log", child_env(**env), name=name, supervised=supervised)
     if wait:
         proc.wait_for("ready.")
     return proc
+
+
+def start_interactive_worker(logdir: Path, traffic: str, concurrency: int = 1, name: str | None = None,
+                             **kwargs: object) -> Proc:
+    """A traffic's interactive pool: a worker on its ``.interactive`` sub-queue only, so its
+    interactive jobs never wait for a process held by batch work (``tasks/dispatch.py``)."""
+    from tasks.dispatch import queue_for
+
+    return start_worker(logdir, queue_for(traffic, True), concurrency, name=name or f"{traffic}-interactive",
+                        **kwargs)  # type: ignore[arg-type]
 
 
 def start_beat(logdir: Path, name: str = "beat", supervised: bool = True, **env: object) -> Proc:

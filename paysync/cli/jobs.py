@@ -131,10 +131,13 @@ def run(name: str, payload: dict[str, Any], timeout: float, interactive: bool | 
         label: str | None = None, show_progress: bool = True) -> Any:
     """Send job ``name`` and wait for its answer, drawing its progress on stderr."""
     from tasks.contract import contract_for
+    from tasks.dispatch import queue_for
 
+    contract = contract_for(name)
     result = send(name, payload, interactive=interactive)
     progress = Progress(label or name) if show_progress else None
-    return wait(result, name, timeout, progress, queue=contract_for(name).traffic)
+    queue = queue_for(contract.traffic, contract.interactive if interactive is None else interactive)
+    return wait(result, name, timeout, progress, queue=queue)
 
 
 def echo_sent(name: str, result: Any) -> None:

@@ -18,9 +18,12 @@ from paysync import metrics
 
 log = logging.getLogger(__name__)
 
-TRAFFIC_QUEUES = ("celery", "user", "company", "service")
+# tasks/dispatch.py: each traffic's batch queue and its .interactive sub-queue
+TRAFFIC_QUEUES = ("celery", "user", "user.interactive", "company", "company.interactive", "service",
+                  "service.interactive")
 PRIORITY_STEPS = (0, 3, 6, 9)
-PRIORITY_CLASS = {0: "interactive", 9: "batch"}
+# 0 interactive; 6 a batch job whose merchant has nothing else waiting; 9 one behind its merchant's others
+PRIORITY_CLASS = {0: "interactive", 6: "batch", 9: "batch"}
 
 COUNTERS = {
     metrics.JOBS: ("Jobs finished, by task and outcome (success, failure, rescheduled, retry, rejected).",

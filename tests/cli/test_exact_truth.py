@@ -131,7 +131,8 @@ def test_no_worker_is_one_line_naming_the_queue_after_the_timeout(db, redis_clie
     out = paysync("invoices", "download", "--merchant", "acme", "--timeout", "1")
     assert out.returncode == 1
     errors = [line for line in out.stderr.splitlines() if line.startswith("error:")]
-    assert len(errors) == 1 and "no answer from the workers within 1s" in errors[0] and "'user' queue" in errors[0]
+    assert len(errors) == 1 and "no answer from the workers within 1s" in errors[0]
+    assert "'user.interactive' queue" in errors[0]
 
 
 def test_a_bad_port_is_one_line_and_an_address_in_use_too(db):

@@ -148,7 +148,7 @@ with demo_environment() as (database, redis_url):
     enqueue("wise.poll_due", {})
     print(json.dumps({"database": database, "redis": redis_url, "settings": [settings().database_url,
                       settings().redis_url], "merchants": [m["name"] for m in merchants.list_all()],
-                      "queued": __import__("redis").Redis.from_url(redis_url).llen("service:9")}))
+                      "queued": __import__("redis").Redis.from_url(redis_url).llen("service:6")}))
 """
     redis_client.set("user-key", "kept")
     out = subprocess.run([sys.executable, "-c", inside], capture_output=True, text=True, timeout=120,

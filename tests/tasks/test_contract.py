@@ -20,9 +20,9 @@ def test_every_task_declares_traffic_and_class():
 
 
 def test_router_sends_each_task_to_its_traffic_queue_with_its_class_priority():
-    assert route("paysync.smoke_user", (), {}, {}) == {"queue": "user", "priority": INTERACTIVE_PRIORITY}
+    assert route("paysync.smoke_user", (), {}, {}) == {"queue": "user.interactive", "priority": INTERACTIVE_PRIORITY}
     assert route("paysync.smoke_service", (), {}, {}) == {"queue": "service", "priority": BATCH_PRIORITY}
-    # a scheduled (batch) run of an interactive task takes the batch priority
+    # a scheduled (batch) run of an interactive task takes the batch queue and priority
     batch = route("paysync.smoke_user", (), {}, {"headers": {"paysync_class": "batch"}})
     assert batch == {"queue": "user", "priority": BATCH_PRIORITY}
     assert route("celery.chord_unlock", (), {}, {}) is None

@@ -25,7 +25,8 @@ def runs(r: redis.Redis, token: str) -> int:
     return int(r.get(f"paysync:smoke:{token}") or 0)
 
 
-@pytest.mark.parametrize("task,queue", [("paysync.smoke_user", "user"), ("paysync.smoke_company", "company"),
+@pytest.mark.parametrize("task,queue", [("paysync.smoke_user", "user.interactive"),
+                                        ("paysync.smoke_company", "company"),
                                         ("paysync.smoke_service", "service")])
 def test_job_sent_by_name_from_bare_app_runs_on_its_traffic_queue(worker_factory, redis_client, task, queue):
     # given a worker on the default queue and one on every traffic queue
@@ -34,7 +35,7 @@ def test_job_sent_by_name_from_bare_app_runs_on_its_traffic_queue(worker_factory
     token = uuid.uuid4().hex
     # when another application sends the job by name
     result = bare_app().send_task(task, kwargs={"token": token}).get(timeout=30)
-    # then it ran once, on the queue of its traffic, in the traffic worker
+    # then it ran once, on the queue of its traffic and class, in the traffic worker
     assert result["queue"] == queue
     assert result["worker"].startswith("traffic@")
     assert runs(redis_client, token) == 1
@@ -52,7 +53,7 @@ def test_crash_between_forward_and_ack_still_runs_the_work_once(worker_factory, 
     assert redis_client.get("paysync:crash:routing.after_forward") is None, "the crash point never fired"
     # ... and still the work ran exactly once, even after every copy had its chance
     time.sleep(3)
-    assert result["queue"] == "user"
+    assert result["queue"] == "user.interactive"
     assert runs(redis_client, token) == 1
     assert redis_client.llen(f"paysync:smoke:{token}:where") == 1
 

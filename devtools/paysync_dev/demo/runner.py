@@ -3,8 +3,8 @@
 Each chapter is a function that takes the shared :class:`DemoContext` and returns one
 report section (or a list of them); its docstring's first line is what the runner prints
 when the chapter starts. :func:`run_chapters` starts the sandbox (unless one is given) and
-one worker per queue plus the default-queue forwarder, plays the chapters, prints the
-sections and stops everything.
+one worker per kind of traffic, the user traffic's interactive pool and the default-queue
+forwarder, plays the chapters, prints the sections and stops everything.
 """
 
 from __future__ import annotations
@@ -79,6 +79,10 @@ def run_chapters(chapters: Sequence[Chapter], as_json: bool = False, logdir: Pat
             procs.append(devstack.start_worker(logdir, queue, concurrency=2, name=name, **DEMO_WORKER_ENV,
                                                **LOOPBACK_WEBHOOKS))
             click.echo(f"worker '{name}' consuming queue '{queue}'", err=True)
+        # the user traffic's interactive pool; its worker takes interactive jobs too, so nothing waits for it
+        procs.append(devstack.start_interactive_worker(logdir, "user", wait=False, **DEMO_WORKER_ENV,
+                                                       **LOOPBACK_WEBHOOKS))
+        click.echo("worker 'user-interactive' consuming queue 'user.interactive'", err=True)
         ctx = DemoContext(sandbox_url=sandbox_url, logdir=logdir)
         for chapter in chapters:
             click.echo(f"-- {_title(chapter)}", err=True)
