@@ -61,3 +61,24 @@ def test_a_redis_redelivery_while_the_first_still_runs_does_not_run_it_again(wor
     assert result["runs"] == 1
     assert runs(redis_client, token) == 1
     assert redis_client.llen(f"paysync:smoke:{token}:where") == 1
+
+
+def test_the_smoke_probe_counts_one_run_per_delivery_even_when_its_body_runs_again(redis_client):
+    """The probe the duplicate tests count with: a body re-run inside one delivery (after Redis
+    lost an answer, tasks/outages.py) counts once; two deliveries that both run count twice."""
+    from types import SimpleNamespace
+
+    from tasks.system import _smoke
+
+    def delivery(holder: str) -> SimpleNamespace:
+        request = SimpleNamespace(paysync_claim=SimpleNamespace(holder=holder), delivery_info={}, hostname="h")
+        return SimpleNamespace(name="paysync.smoke_user", request=request, interactive=True)
+
+    token = uuid.uuid4().hex
+    payload = {"token": token, "sleep": 0.0, "merchant_id": None}
+    first = delivery("holder-1")
+    assert _smoke(first, payload)["runs"] == 1
+    assert _smoke(first, payload)["runs"] == 1  # the same delivery's body again
+    assert _smoke(delivery("holder-2"), payload)["runs"] == 2  # another delivery that ran
+    assert int(redis_client.get(f"paysync:smoke:{token}")) == 2
+    assert redis_client.llen(f"paysync:smoke:{token}:where") == 2
