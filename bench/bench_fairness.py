@@ -108,10 +108,10 @@ def loaded(mode: str) -> dict:
 
 
 def main() -> int:
-    from _private_redis import private_redis
+    from paysync_dev.redis_server import RedisServer
 
-    with private_redis() as url:
-        os.environ["REDIS_URL"] = url
+    with RedisServer(prefix="paysync-bench-redis-") as server:
+        os.environ["REDIS_URL"] = server.url
         os.environ.setdefault("PAYSYNC_ENV", "test")
         import redis
 
@@ -130,7 +130,7 @@ def main() -> int:
                 run = loaded(mode)
             finally:
                 worker.stop()
-                redis.Redis.from_url(url).flushdb()
+                redis.Redis.from_url(server.url).flushdb()
             results[mode] = (idle, run)
             print(f"{mode}: done ({run['a_done']} of A's jobs ran)", file=sys.stderr)
     report(results)

@@ -186,13 +186,12 @@ def report(rows: list[dict], w) -> None:
 
 
 def main() -> int:
-    from _private_redis import private_redis
-
     from paysync_dev import devstack
+    from paysync_dev.redis_server import RedisServer
     from paysync_dev.sandbox.control import SandboxControl
 
-    with private_redis() as url, devstack.scratch_database("paysync_bench"):
-        os.environ["REDIS_URL"] = url
+    with RedisServer(prefix="paysync-bench-redis-") as server, devstack.scratch_database("paysync_bench"):
+        os.environ["REDIS_URL"] = server.url
         from paysync.config import settings
 
         settings.cache_clear()

@@ -11,10 +11,6 @@ Set PAYSYNC_TEST_REDIS_URL to use an existing Redis instead.
 from __future__ import annotations
 
 import os
-import shutil
-import subprocess
-import tempfile
-import time
 
 import pytest
 import redis
@@ -29,32 +25,18 @@ os.environ.setdefault("PAYSYNC_WISE_LOOPBACK_WEBHOOKS", "1")
 
 pytest_plugins = ["tests.harness"]
 
-_redis_proc: subprocess.Popen | None = None
-_redis_dir: str | None = None
+_redis_server = None
 
 
 def _start_private_redis() -> str:
-    global _redis_proc, _redis_dir
-    from paysync_dev.devstack import free_port
+    global _redis_server
+    from paysync_dev.redis_server import RedisServer
 
-    binary = shutil.which("redis-server")
-    if binary is None:
-        raise pytest.UsageError("redis-server is missing: run 'make services' (it installs it) or set "
-                                "PAYSYNC_TEST_REDIS_URL")
-    port = free_port()
-    _redis_dir = tempfile.mkdtemp(prefix="paysync-test-redis-")
-    _redis_proc = subprocess.Popen(
-        [binary, "--bind", "127.0.0.1", "--port", str(port), "--dir", _redis_dir, "--save", "",
-         "--appendonly", "no", "--databases", "2"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    client = redis.Redis(port=port)
-    for _ in range(100):
-        try:
-            client.ping()
-            break
-        except redis.ConnectionError:
-            time.sleep(0.05)
-    return f"redis://127.0.0.1:{port}/0"
+    try:
+        _redis_server = RedisServer("--databases", "2", prefix="paysync-test-redis-").start()
+    except RuntimeError as exc:
+        raise pytest.UsageError(f"{exc} or set PAYSYNC_TEST_REDIS_URL") from None
+    return _redis_server.url
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -65,14 +47,8 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
-    if _redis_proc is not None:
-        _redis_proc.terminate()
-        try:
-            _redis_proc.wait(5)
-        except subprocess.TimeoutExpired:
-            _redis_proc.kill()
-    if _redis_dir:
-        shutil.rmtree(_redis_dir, ignore_errors=True)
+    if _redis_server is not None:
+        _redis_server.close()
 
 
 @pytest.fixture

@@ -2,11 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
-import subprocess
-import tempfile
-import time
-
 import pytest
 import redis
 import requests
@@ -96,23 +91,10 @@ def test_a_write_that_never_reaches_the_provider_fails_as_retriable_not_unknown(
 @pytest.fixture
 def doomed_redis():
     """A Redis of its own, to be killed in the middle of a call."""
-    from paysync_dev.devstack import free_port
+    from paysync_dev.redis_server import RedisServer
 
-    binary = shutil.which("redis-server")
-    port, workdir = free_port(), tempfile.mkdtemp(prefix="paysync-doomed-redis-")
-    proc = subprocess.Popen([binary, "--bind", "127.0.0.1", "--port", str(port), "--dir", workdir, "--save", "",
-                             "--appendonly", "no"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    client = redis.Redis(port=port, socket_timeout=2, socket_connect_timeout=2)
-    for _ in range(100):
-        try:
-            client.ping()
-            break
-        except redis.ConnectionError:
-            time.sleep(0.05)
-    yield proc, client
-    proc.kill()
-    proc.wait(5)
-    shutil.rmtree(workdir, ignore_errors=True)
+    with RedisServer(prefix="paysync-doomed-redis-") as server:
+        yield server.proc, redis.Redis(port=server.port, socket_timeout=2, socket_connect_timeout=2)
 
 
 @responses.activate

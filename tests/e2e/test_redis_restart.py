@@ -9,20 +9,16 @@ test; the workers and beat run under ``paysync supervise`` as the dev tools star
 from __future__ import annotations
 
 import os
-import shutil
-import signal
-import subprocess
-import tempfile
 import time
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 import redis
 
 from paysync.config import settings
-from paysync_dev.devstack import free_port, wait_until
+from paysync_dev.devstack import wait_until
+from paysync_dev.redis_server import RedisServer
 
 pytestmark = pytest.mark.e2e
 
@@ -30,43 +26,9 @@ DOWN_SECONDS = 3
 JOBS = 30
 
 
-class PrivateRedis:
-    def __init__(self) -> None:
-        self.port = free_port()
-        self.dir = Path(tempfile.mkdtemp(prefix="paysync-private-redis-"))
-        self.url = f"redis://127.0.0.1:{self.port}/0"
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        self.proc = subprocess.Popen(
-            ["redis-server", "--bind", "127.0.0.1", "--port", str(self.port), "--dir", str(self.dir), "--save", "",
-             "--appendonly", "yes", "--appendfsync", "always"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        client = redis.Redis(port=self.port)
-
-        def up() -> bool:
-            try:
-                return bool(client.ping())
-            except redis.ConnectionError:
-                return False
-
-        wait_until(up, 20, "the private redis")
-
-    def kill(self) -> None:
-        assert self.proc is not None
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait(10)
-
-    def destroy(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(10)
-        shutil.rmtree(self.dir, ignore_errors=True)
-
-
 @pytest.fixture
-def private_redis(redis_client) -> Iterator[PrivateRedis]:
-    server = PrivateRedis()
-    server.start()
+def private_redis(redis_client) -> Iterator[RedisServer]:
+    server = RedisServer(durable=True, prefix="paysync-private-redis-").start()
     before = os.environ["REDIS_URL"]
     os.environ["REDIS_URL"] = server.url
     settings.cache_clear()
@@ -75,7 +37,7 @@ def private_redis(redis_client) -> Iterator[PrivateRedis]:
     finally:
         os.environ["REDIS_URL"] = before
         settings.cache_clear()
-        server.destroy()
+        server.close()
 
 
 def supervised_child_alive(proc) -> bool:

@@ -146,6 +146,19 @@ def _call_with_one_retry(conn_id: int, delay: float, out) -> None:
             return
 
 
+def _processes_calling(conn_id: int, delays: tuple[float, ...]) -> list[dict]:
+    """One worker process per delay, each calling the API after its delay; their results."""
+    ctx = mp.get_context("fork")
+    out = ctx.Queue()
+    procs = [ctx.Process(target=_call_with_one_retry, args=(conn_id, delay, out)) for delay in delays]
+    for p in procs:
+        p.start()
+    results = [out.get(timeout=60) for _ in procs]
+    for p in procs:
+        p.join(10)
+    return results
+
+
 def test_lost_refresh_answers_without_grace_keep_the_connection_active(db, redis_client, sandbox_ctl, monkeypatch):
     m, conns = sandbox_merchant(sandbox_ctl, {"user": "app-lost"})
     conn = conns["user"]
@@ -158,14 +171,7 @@ def test_lost_refresh_answers_without_grace_keep_the_connection_active(db, redis
     sandbox_ctl.fault("xero", "error", "POST", "/identity/connect/token", times=3)
     before = sandbox_ctl.effects("xero:app-lost:rotations").get("xero:app-lost:rotations", 0)
     # when two worker processes need the token, the second just after the first took the lock
-    ctx = mp.get_context("fork")
-    out = ctx.Queue()
-    procs = [ctx.Process(target=_call_with_one_retry, args=(conn.id, delay, out)) for delay in (0.0, 0.3)]
-    for p in procs:
-        p.start()
-    results = [out.get(timeout=60) for _ in procs]
-    for p in procs:
-        p.join(10)
+    results = _processes_calling(conn.id, (0.0, 0.3))
     # then nobody presented a refresh token that was already used: the connection stays active
     stored = connections.get(conn.id)
     assert stored.status == "active", stored.last_error
@@ -187,14 +193,7 @@ def test_a_refresh_answer_slower_than_the_lock_is_waited_for_not_raced(db, redis
     sandbox_ctl.fault("xero", "apply_then_timeout", "POST", "/identity/connect/token", times=1, delay=2.0)
     before = sandbox_ctl.effects("xero:app-slow:rotations").get("xero:app-slow:rotations", 0)
     # when a second worker process needs the token while the first waits for that answer
-    ctx = mp.get_context("fork")
-    out = ctx.Queue()
-    procs = [ctx.Process(target=_call_with_one_retry, args=(conn.id, delay, out)) for delay in (0.0, 1.3)]
-    for p in procs:
-        p.start()
-    results = [out.get(timeout=60) for _ in procs]
-    for p in procs:
-        p.join(10)
+    results = _processes_calling(conn.id, (0.0, 1.3))
     # then the second waited for the first's answer instead of presenting the used refresh token
     stored = connections.get(conn.id)
     assert stored.status == "active", stored.last_error

@@ -6,10 +6,8 @@ from __future__ import annotations
 import datetime as dt
 import ipaddress
 import os
-import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -20,6 +18,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from paysync_dev.devstack import ROOT, free_port
+from paysync_dev.redis_server import RedisServer
 
 pytestmark = pytest.mark.e2e
 PASSWORD = "tls-test-password"
@@ -62,19 +61,12 @@ def run(script: str, **env: str) -> subprocess.CompletedProcess:
 def test_a_worker_runs_a_job_through_redis_over_tls_with_a_password(db, tmp_path, worker_factory):
     ca, cert, key = certificates(tmp_path)
     port = free_port()
-    server = subprocess.Popen([shutil.which("redis-server") or "redis-server", "--port", "0", "--tls-port", str(port),
-                               "--bind", "127.0.0.1", "--tls-cert-file", str(cert), "--tls-key-file", str(key),
-                               "--tls-ca-cert-file", str(ca), "--tls-auth-clients", "no", "--requirepass", PASSWORD,
-                               "--save", "", "--appendonly", "no"], stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL)
+    tls = redis.Redis(host="127.0.0.1", port=port, password=PASSWORD, ssl=True, ssl_ca_certs=str(ca))
+    # the plain port off (the last --port wins), TLS only, a password
+    server = RedisServer("--port", "0", "--tls-port", str(port), "--tls-cert-file", str(cert), "--tls-key-file",
+                         str(key), "--tls-ca-cert-file", str(ca), "--tls-auth-clients", "no", "--requirepass",
+                         PASSWORD, port=port, client=tls).start()
     try:
-        tls = redis.Redis(host="127.0.0.1", port=port, password=PASSWORD, ssl=True, ssl_ca_certs=str(ca))
-        for _ in range(100):
-            try:
-                tls.ping()
-                break
-            except redis.ConnectionError:
-                time.sleep(0.05)
         url = f"rediss://:{PASSWORD}@localhost:{port}/0"
         env = {"REDIS_URL": url, "PAYSYNC_REDIS_CA_FILE": str(ca)}
         # given a worker on the TLS Redis
@@ -91,5 +83,4 @@ def test_a_worker_runs_a_job_through_redis_over_tls_with_a_password(db, tmp_path
                       PAYSYNC_REDIS_CA_FILE="")
         assert refused.returncode != 0 and "certificate verify failed" in refused.stderr
     finally:
-        server.terminate()
-        server.wait(10)
+        server.close()
