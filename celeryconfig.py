@@ -64,6 +64,10 @@ broker_transport_options = {
     # (kombu's default sweep runs every 100 s whatever the timeout).
     "unacked_restore_interval": _s.restore_interval,
     "unacked_restore_throttle": 1,
+    # The sweep's mutex: one left by a restorer killed mid-sweep (or by Redis killed while it was
+    # held: it comes back from the append-only file) stops every sweep until it expires. kombu's
+    # 300 s would hold unacknowledged jobs that long; a sweep takes milliseconds.
+    "unacked_mutex_expire": _s.restore_interval,
     # Message priority on Redis: 0 is served first. Interactive jobs use 0; batch jobs 6, or 9
     # behind others of their merchant (tasks/dispatch.py).
     "priority_steps": [0, 3, 6, 9],

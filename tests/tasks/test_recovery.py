@@ -5,6 +5,8 @@ within 60 s."""
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import time
 import uuid
 
@@ -53,6 +55,42 @@ def test_a_job_of_a_worker_killed_as_a_whole_runs_again_within_the_recovery_time
     assert not result["worker"].startswith(f"{dead.name}@")
     assert runs(redis_client, token) == 1
     assert took <= scaled_recovery() + 3, f"recovered in {took:.1f}s, documented {scaled_recovery()}s"
+
+
+def restore_mutex_expiry() -> int:
+    """The expiry a restorer of the SCALED workers sets on kombu's restore mutex (300 s unless configured)."""
+    code = "import celeryconfig; print(celeryconfig.broker_transport_options.get('unacked_mutex_expire', 300))"
+    out = subprocess.run([sys.executable, "-c", code], env={**os.environ, **SCALED}, capture_output=True, text=True,
+                         timeout=60, check=True)
+    return int(out.stdout.strip().splitlines()[-1])
+
+
+def test_a_restore_mutex_left_behind_delays_recovery_by_one_sweep_at_most(worker_factory, redis_client):
+    # given the broker's restore mutex left held, with the expiry these workers' restorer gives it
+    # (a restorer killed mid-sweep, or Redis killed while one swept: the key comes back from its
+    # append-only file)
+    crashpoints.arm("smoke.mid_task", times=1, scope="worker")
+    workers = [worker_factory.start(queues="user", concurrency=1, name=name, **SCALED) for name in ("one", "two")]
+    token = uuid.uuid4().hex
+    from tasks.routing import enqueue
+
+    pending = enqueue("paysync.smoke_user", {"token": token}, interactive=True)
+    wait_until(lambda: [w for w in workers if not w.alive()], 30, "the crash point to kill a worker")
+    redis_client.set("unacked_mutex", "a-restorer-that-died", ex=restore_mutex_expiry())
+    killed = time.time()
+    # then the job still runs again within the recovery time plus one sweep
+    result = pending.get(timeout=60)
+    took = time.time() - killed
+    assert result["runs"] == 1
+    os.environ.update(SCALED)
+    settings.cache_clear()
+    try:
+        sweep = settings().restore_interval
+    finally:
+        for key in SCALED:
+            del os.environ[key]
+        settings.cache_clear()
+    assert took <= scaled_recovery() + sweep + 3, f"recovered in {took:.1f}s"
 
 
 def test_a_job_running_longer_than_the_visibility_timeout_is_not_handed_out_twice(worker_factory, redis_client):
