@@ -124,7 +124,8 @@ def measure(args: argparse.Namespace, handoff: str, redis_url: str) -> tuple[boo
     from paysync.config import settings
     from paysync_dev import devstack
     from paysync_dev.sandbox.wise_webhooks import public_pem, sign
-    from storage.db import close_pool, fetch_one
+    from storage import reports
+    from storage.db import close_pool
 
     settings.cache_clear()
     close_pool()
@@ -227,19 +228,18 @@ def measure(args: argparse.Namespace, handoff: str, redis_url: str) -> tuple[boo
         deadline = time.time() + 600
         left = sent
         while time.time() < deadline:
-            left = fetch_one("select count(*) as n from webhooks where status='received'")["n"]
+            left = reports.webhook_translations(row["id"])["received"]
             if not left:
                 break
             time.sleep(0.5)
         catch_up = time.perf_counter() - t0
         worker_cpu = tree_cpu_seconds(worker.pid) - worker_cpu0
-        stats = fetch_one("""select count(*) as n, count(*) filter (where status='translated' and attempts=1) as once
-                             from webhooks""")
-        moves = fetch_one("select count(*) as n from balance_movements")["n"]
-        ok = stats["n"] == sent and stats["once"] == sent and moves == sent
+        stats = reports.webhook_translations(row["id"])
+        moves = stats["movements"]
+        ok = stats["stored"] == sent and stats["translated_once"] == sent and moves == sent
         lines = [steady.row(f"{handoff}, steady {args.rate:g}/s"),
                  closed.row(f"{handoff}, max ({args.clients} senders back to back)"),
-                 f"{handoff}: {sent} deliveries stored, {stats['once']} translated by exactly one run, {moves} "
+                 f"{handoff}: {sent} deliveries stored, {stats['translated_once']} translated by exactly one run, {moves} "
                  f"balance movements ({'OK' if ok else 'MISMATCH'}); translation caught up {catch_up:.1f} s after "
                  f"the last answer ({left} left); worker CPU {worker_cpu / sent * 1000:.1f} ms per delivery"]
         return ok, lines

@@ -84,6 +84,16 @@ def adjustment_count() -> int:
     return int(row["n"]) if row else 0
 
 
+def webhook_translations(connector_id: int) -> dict[str, int]:
+    """A connector's stored deliveries: all, still ``received``, translated by exactly one run,
+    and the balance movements they made (the webhook benchmark's exactly-once check)."""
+    row = fetch_one("""select count(*) as stored, count(*) filter (where status='received') as received,
+                              count(*) filter (where status='translated' and attempts=1) as translated_once,
+                              (select count(*) from balance_movements where connector_id=%(c)s) as movements
+                       from webhooks where connector_id=%(c)s""", {"c": connector_id})
+    return {k: int(v) for k, v in (row or {}).items()}
+
+
 def copy_payments_baseline(connector_id: int, table: str = "bench_copy") -> tuple[int, float]:
     """A plain ``COPY`` of the connector's payment rows into a new, empty table shaped like
     ``payments`` (the benchmarks' baseline for persisting the same rows with upserts).

@@ -51,13 +51,19 @@ def _publish_translate(webhook_id: int) -> None:
     send_translate(webhook_id)
 
 
+def _publish_drain() -> None:
+    from tasks.webhooks import send_drain
+
+    send_drain()
+
+
 def default_publisher(cfg: ReceiverSettings) -> Publisher:
     """The hand-off ``PAYSYNC_WEBHOOKS_HANDOFF`` names: a drain trigger, or a job per delivery."""
     if cfg.handoff == "publish":
         return _publish_translate
     from paysync.webhooks.handoff import DrainTrigger
 
-    return DrainTrigger()
+    return DrainTrigger(_publish_drain)
 
 
 def _occurred_at(payload: dict[str, Any]) -> datetime | None:

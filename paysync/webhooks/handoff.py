@@ -59,19 +59,13 @@ def release_flag() -> None:
     redis_client().delete(DRAIN_FLAG)
 
 
-def _publish_drain() -> None:
-    from tasks.webhooks import send_drain
-
-    send_drain()
-
-
-def request_drain(publish: Callable[[], None] | None = None) -> bool:
-    """Make sure a drain runs after this call: publish one unless one is queued or running.
+def request_drain(publish: Callable[[], None]) -> bool:
+    """Make sure a drain runs after this call: ``publish`` one unless one is queued or running.
     True when a drain job was published. A failed publish gives the flag back and raises."""
     if not claim_flag():
         return False
     try:
-        (publish or _publish_drain)()
+        publish()
     except BaseException:
         release_flag()
         raise
@@ -82,7 +76,7 @@ class DrainTrigger:
     """The receiver's publisher (``create_app(publish=...)``): called with each stored
     delivery's id after its commit; costs the request a counter increment, nothing more."""
 
-    def __init__(self, publish: Callable[[], None] | None = None, interval: float = TRIGGER_INTERVAL) -> None:
+    def __init__(self, publish: Callable[[], None], interval: float = TRIGGER_INTERVAL) -> None:
         self._publish = publish
         self._interval = interval
         self._cond = threading.Condition()

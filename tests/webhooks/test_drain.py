@@ -69,7 +69,10 @@ def test_deliveries_acknowledged_while_the_translator_is_down_are_translated_onc
                         (pay["id"],))
     assert [(s["raw_status"], s["source"]) for s in sources if s["source"] == "webhook"] == [("processing", "webhook")]
     assert fetch_one("select count(*) as n from balance_movements where connector_id=%s", (cid,))["n"] == 1
-    # and the drain gave its flag back: the next delivery publishes a new drain
+    # and the drain ends and gives its flag back: the next delivery publishes a new drain
+    deadline = time.time() + 10
+    while time.time() < deadline and redis_client.exists(handoff.DRAIN_FLAG):
+        time.sleep(0.1)
     assert redis_client.exists(handoff.DRAIN_FLAG) == 0
 
 
