@@ -37,10 +37,13 @@ from storage.wise.initiations import (
 )
 from storage.wise.others import open_quotes, profile_ids, upsert_others
 from storage.wise.payments import (
+    EncodedRecord,
+    LegsInsertedMeanwhile,
     LegWrite,
     SavedPayments,
     Stored,
     adjustment_for_event,
+    encode_record,
     insert_adjustments,
     insert_payment,
     list_adjustments,
@@ -52,6 +55,7 @@ from storage.wise.payments import (
     payment_status,
     payouts_created_since,
     refine_adjustment,
+    save_encoded,
     save_payments,
     set_payment_state,
     state_applied_at,
@@ -62,7 +66,9 @@ from storage.wise.summary import counts
 __all__ = [
     "OPEN",
     "TERMINAL",
+    "EncodedRecord",
     "LegWrite",
+    "LegsInsertedMeanwhile",
     "SavedPayments",
     "Stored",
     "account",
@@ -70,6 +76,7 @@ __all__ = [
     "attempts",
     "claim_stale_initiations",
     "counts",
+    "encode_record",
     "find_initiation",
     "follow_initiations",
     "get_initiation",
@@ -93,6 +100,7 @@ __all__ = [
     "profile_ids",
     "record_attempt",
     "refine_adjustment",
+    "save_encoded",
     "save_payments",
     "set_payment_state",
     "state_applied_at",
