@@ -238,7 +238,7 @@ def profile(pages, pid: str, fresh, now, window, mark, results: list[tuple[str, 
 
     run, lookups = fresh("bench-halves")
     start = time.perf_counter()
-    prepared = [payments.prepare_page(page, pid, lookups, now, window) for page in pages]
+    prepared = [payments.prepare_page(page, run.id, pid, lookups, now, window) for page in pages]
     mapped = time.perf_counter() - start
     start = time.perf_counter()
     for page, ready in zip(pages, prepared, strict=True):
@@ -252,7 +252,7 @@ def profile(pages, pid: str, fresh, now, window, mark, results: list[tuple[str, 
     prof = cProfile.Profile()
     prof.enable()
     for page in pages:
-        payments.write_page(run, pid, payments.prepare_page(page, pid, lookups, now, window), lookups, now, window,
+        payments.write_page(run, pid, payments.prepare_page(page, run.id, pid, lookups, now, window), lookups, now, window,
                             mark(page))
     prof.disable()
     stats = pstats.Stats(prof)

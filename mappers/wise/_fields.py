@@ -40,14 +40,13 @@ def _lookup(obj: Mapping[str, Any], path: str, ctx: str) -> Any:
     if type(obj) is dict and "." not in path:  # the common case, without the walk
         return obj.get(path, _MISSING)
     value: Any = obj
-    walked: list[str] = []
-    for part in path.split("."):
+    parts = path.split(".")
+    for i, part in enumerate(parts):
         if value is None or value is _MISSING:
             return _MISSING
         if type(value) is not dict and not isinstance(value, Mapping):
-            raise fail(ctx, ".".join(walked), value, "must be a JSON object")
+            raise fail(ctx, ".".join(parts[:i]), value, "must be a JSON object")
         value = value.get(part, _MISSING)
-        walked.append(part)
     return value
 
 
@@ -74,6 +73,8 @@ def ident(obj: Mapping[str, Any], path: str, ctx: str, *, required: bool = True)
     value = require(obj, path, ctx) if required else get(obj, path, ctx)
     if value is None or value == "":
         return None
+    if type(value) is int or type(value) is str:  # the common case (a bool is not an id)
+        return str(value)
     if isinstance(value, bool) or not isinstance(value, int | str):
         raise fail(ctx, path, value, "must be an integer or string id")
     return str(value)
@@ -88,7 +89,7 @@ def text(obj: Mapping[str, Any], path: str, ctx: str, *, required: bool = False)
     value = require(obj, path, ctx) if required else get(obj, path, ctx)
     if value is None or value == "":
         return None
-    if not isinstance(value, str):
+    if type(value) is not str and not isinstance(value, str):
         raise fail(ctx, path, value, "must be a string")
     return value
 

@@ -37,12 +37,14 @@ from storage.wise.initiations import (
 )
 from storage.wise.others import open_quotes, profile_ids, upsert_others
 from storage.wise.payments import (
+    EncodedLeg,
     EncodedRecord,
     LegsInsertedMeanwhile,
     LegWrite,
     SavedPayments,
     Stored,
     adjustment_for_event,
+    copy_line,
     encode_record,
     insert_adjustments,
     insert_payment,
@@ -66,6 +68,7 @@ from storage.wise.summary import counts
 __all__ = [
     "OPEN",
     "TERMINAL",
+    "EncodedLeg",
     "EncodedRecord",
     "LegWrite",
     "LegsInsertedMeanwhile",
@@ -75,6 +78,7 @@ __all__ = [
     "adjustment_for_event",
     "attempts",
     "claim_stale_initiations",
+    "copy_line",
     "counts",
     "encode_record",
     "find_initiation",

@@ -168,20 +168,35 @@ def encode_record(record: PaymentRecord) -> EncodedRecord:
     return EncodedRecord(digest, raw_text, metadata_text)
 
 
-def save_encoded(cur: Any, connector_id: int, profile_id: str, legs: Sequence[tuple[LegWrite, EncodedRecord]],
-                 stored: Stored, source: str) -> SavedPayments:
+def copy_line(connector_id: int, profile_id: str, leg: LegWrite, enc: EncodedRecord) -> str:
+    """A new leg's line for :func:`save_encoded`'s ``COPY`` (text format, no newline)."""
+    r = leg.record
+    since = leg.status_since.isoformat()
+    return "\t".join((
+        str(connector_id), copy_field(profile_id), copy_field(r.reference), r.leg.value, r.type.value, r.status.value,
+        copy_field(r.raw_status), str(r.amount), copy_field(r.asset), copy_field(r.source_account_reference),
+        copy_field(r.destination_account_reference), copy_json(enc.metadata_text), copy_json(enc.raw_text),
+        enc.digest, copy_field(leg.list_position), since, since if leg.watched else "\\N", r.created_at.isoformat()))
+
+
+#: a leg to write, its encoding, and its ``COPY`` line when made beforehand (:func:`copy_line`)
+EncodedLeg = tuple[LegWrite, EncodedRecord, str | None]
+
+
+def save_encoded(cur: Any, connector_id: int, profile_id: str, legs: Sequence[EncodedLeg], stored: Stored,
+                 source: str) -> SavedPayments:
     """:func:`save_payments` for legs encoded beforehand: the same rows and history rows, new
     legs by ``COPY`` (:class:`LegsInsertedMeanwhile` when another transaction inserted one of
     them since ``stored`` was read)."""
     saved = SavedPayments()
-    new: dict[tuple[str, str], tuple[LegWrite, EncodedRecord]] = {}
+    new: dict[tuple[str, str], str] = {}
     rows: list[tuple[Any, ...]] = []
     changed: list[tuple[tuple[str, str], str, str, datetime, str]] = []
-    for leg, enc in legs:
+    for leg, enc, line in legs:
         rec = leg.record
         prior = stored.get(rec.key)
         if prior is None:
-            new[rec.key] = (leg, enc)
+            new[rec.key] = line or copy_line(connector_id, profile_id, leg, enc)
             continue
         if (prior["row_hash"], prior["status_since"], prior["watched"]) == (enc.digest, leg.status_since, leg.watched):
             saved.unchanged += 1
@@ -192,7 +207,7 @@ def save_encoded(cur: Any, connector_id: int, profile_id: str, legs: Sequence[tu
             if rec.leg == Leg.PAYOUT:
                 saved.payout_changes.append((rec.reference, rec.status.value, rec.raw_status))
     if new:
-        _copy_new(cur, connector_id, profile_id, list(new.values()), source)
+        _copy_new(cur, connector_id, new, source)
     written = _upsert(cur, rows)
     ids = {(w["reference"], w["leg"]): w["id"] for w in written}
     insert_adjustments(cur, [(ids[key], status, raw_status, at, raw, source)
@@ -203,25 +218,12 @@ def save_encoded(cur: Any, connector_id: int, profile_id: str, legs: Sequence[tu
     return saved
 
 
-def _copy_new(cur: Any, connector_id: int, profile_id: str, legs: Sequence[tuple[LegWrite, EncodedRecord]],
-              source: str) -> None:
+def _copy_new(cur: Any, connector_id: int, lines: Mapping[tuple[str, str], str], source: str) -> None:
     """New legs with ``COPY``, then one history row each, copied from the rows just written
     (one index probe per leg: the ``limit`` keeps the planner from joining against every
     row of the connector, which statistics from before a first sync make look cheap)."""
-    lines = []
-    head = f"{connector_id}\t{copy_field(profile_id)}\t"
-    for leg, enc in legs:
-        r = leg.record
-        since = leg.status_since.isoformat()
-        lines.append(head + "\t".join((
-            copy_field(r.reference), r.leg.value, r.type.value, r.status.value, copy_field(r.raw_status),
-            str(r.amount), copy_field(r.asset), copy_field(r.source_account_reference),
-            copy_field(r.destination_account_reference), copy_json(enc.metadata_text), copy_json(enc.raw_text),
-            enc.digest, copy_field(leg.list_position), since, since if leg.watched else "\\N",
-            r.created_at.isoformat())))
-    lines.append("")
     try:
-        cur.copy_expert(f"copy payments ({COLUMNS}) from stdin", io.StringIO("\n".join(lines)))
+        cur.copy_expert(f"copy payments ({COLUMNS}) from stdin", io.StringIO("\n".join([*lines.values(), ""])))
     except psycopg2.errors.UniqueViolation as exc:
         raise LegsInsertedMeanwhile(f"a new leg of connector {connector_id} was inserted meanwhile: {exc}") from None
     cur.execute("""insert into payment_adjustments (payment_id, status, raw_status, occurred_at, raw, source)
@@ -230,8 +232,7 @@ def _copy_new(cur: Any, connector_id: int, profile_id: str, legs: Sequence[tuple
                        select id, status, raw_status, status_since, raw from payments
                        where connector_id=%s and reference=k.reference and leg=k.leg limit 1) p
                    on conflict (payment_id, status, raw_status, occurred_at) do nothing""",
-                (source, [leg.record.reference for leg, _ in legs], [leg.record.leg.value for leg, _ in legs],
-                 connector_id))
+                (source, [key[0] for key in lines], [key[1] for key in lines], connector_id))
 
 
 def _upsert(cur: Any, rows: Sequence[tuple[Any, ...]]) -> list[dict[str, Any]]:

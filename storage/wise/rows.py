@@ -31,6 +31,24 @@ def row_hash(*parts: Any) -> str:
 #: the text :func:`row_hash` digests (one encoder, built once)
 _HASH_TEXT = json.JSONEncoder(sort_keys=True, default=str, separators=(",", ":"))
 
+
+def _compact(default: Any, allow_nan: bool) -> Any:
+    """``JSONEncoder(sort_keys=True, separators=(",", ":"), default=default).encode`` for
+    payloads parsed from JSON (no cycles): the C encoder made once, not per call."""
+    make = getattr(json.encoder, "c_make_encoder", None)
+    if make is None:  # no C accelerator: the standard encoder
+        return json.JSONEncoder(sort_keys=True, default=default, separators=(",", ":"), allow_nan=allow_nan,
+                                check_circular=False).encode
+    encoder = make(None, default, json.encoder.encode_basestring_ascii, None, ":", ",", True, False, allow_nan)
+
+    def encode(value: Any) -> str:
+        return "".join(encoder(value, 0))
+
+    return encode
+
+
+_hash_text = _compact(str, True)  # the same text as _HASH_TEXT.encode
+
 # One pass of the C encoder serves both the jsonb text of a raw payload and the text its
 # row hash digests: each Decimal is written as a marked string, then the marks are cut out,
 # with the quotes around the number (the jsonb text: the number exact, as ``jsonnum.dumps``
@@ -50,7 +68,7 @@ def _marked(value: Any) -> Any:
     raise TypeError(f"{type(value).__name__} {value!r} is not JSON serializable")
 
 
-_MARKING = json.JSONEncoder(sort_keys=True, default=_marked, separators=(",", ":"), allow_nan=False)
+_marking = _compact(_marked, False)
 
 
 def raw_texts(raw: Any) -> tuple[str, str]:
@@ -59,7 +77,7 @@ def raw_texts(raw: Any) -> tuple[str, str]:
     ``row_hash`` digests for ``raw``."""
     _marks.count = 0
     try:
-        marked = _MARKING.encode(raw)
+        marked = _marking(raw)
     except (TypeError, ValueError):
         marked = ""
     if not marked or marked.count(_ENCODED_MARK) != 2 * _marks.count:
@@ -80,16 +98,27 @@ def row_hash_with_raw(parts: Sequence[Any], raw_hash_text: str) -> str:
 def row_hash_of_texts(parts: Sequence[Any], *texts: str) -> str:
     """``row_hash(*parts, *values)`` where ``texts`` are the values' texts as :func:`row_hash`
     writes them (``raw_texts``'s second text, :func:`text_map_texts`'s)."""
-    head = _HASH_TEXT.encode(list(parts))
-    tail = ",".join(texts)
-    text = f"{head[:-1]},{tail}]" if len(head) > 2 else f"[{tail}]"
-    return hashlib.sha256(text.encode()).hexdigest()
+    return hashlib.sha256(("[" + ",".join([*map(_scalar_text, parts), *texts]) + "]").encode()).hexdigest()
+
+
+_ascii = json.encoder.encode_basestring_ascii
+
+
+def _scalar_text(value: Any) -> str:
+    """One part of a row hash as ``_HASH_TEXT`` writes it (strings, ints and null directly)."""
+    if type(value) is str:
+        return str(_ascii(value))
+    if value is None:
+        return "null"
+    if type(value) is int:
+        return int.__repr__(value)
+    return str(_hash_text(value))
 
 
 def text_map_texts(values: dict[str, Any]) -> tuple[str, str]:
     """:func:`raw_texts` for a map of strings (metadata): both texts are one encoding."""
     if all(type(v) is str for v in values.values()):
-        text = _HASH_TEXT.encode(values)
+        text = _hash_text(values)
         return text, text
     return raw_texts(values)
 

@@ -232,13 +232,15 @@ def _legs(transfer: dict[str, Any], position: int | None, stored: wise_store.Sto
 
 @dataclass(frozen=True)
 class PreparedTransfer:
-    """A transfer mapped and encoded before its page's transaction, as if seen for the first time."""
+    """A transfer mapped and encoded before its page's transaction, as if seen for the first
+    time: its records, their encodings, and its legs ready to ``COPY`` should none be stored."""
 
     position: int | None
     parsed: ParsedTransfer
     since: datetime                              # first sight's status_since
     records: list[PaymentRecord]
     encoded: list[wise_store.EncodedRecord]
+    new_legs: list[wise_store.EncodedLeg]
 
 
 @dataclass(frozen=True)
@@ -248,8 +250,8 @@ class PreparedPage:
     poisoned: list[tuple[Any, MapperError]]              # to quarantine, in the page's transaction
 
 
-def prepare_page(items: Sequence[tuple[dict[str, Any], int | None]], profile_id: str, lookups: Lookups,
-                 now: datetime, window: timedelta) -> PreparedPage:
+def prepare_page(items: Sequence[tuple[dict[str, Any], int | None]], connector_id: int, profile_id: str,
+                 lookups: Lookups, now: datetime, window: timedelta) -> PreparedPage:
     """Map and encode a page outside any transaction (no stored state needed)."""
     transfers: list[PreparedTransfer] = []
     poisoned: list[tuple[Any, MapperError]] = []
@@ -263,8 +265,11 @@ def prepare_page(items: Sequence[tuple[dict[str, Any], int | None]], profile_id:
         except MapperError as exc:
             poisoned.append((transfer, exc))
             continue
-        transfers.append(PreparedTransfer(position, parsed, since, records,
-                                          [wise_store.encode_record(r) for r in records]))
+        encoded = [wise_store.encode_record(r) for r in records]
+        legs = _leg_writes(records, parsed.state, since, position, {}, now, window)
+        new_legs: list[wise_store.EncodedLeg] = [(leg, enc, wise_store.copy_line(connector_id, profile_id, leg, enc))
+                                                 for leg, enc in zip(legs, encoded, strict=True)]
+        transfers.append(PreparedTransfer(position, parsed, since, records, encoded, new_legs))
     return PreparedPage(items, transfers, poisoned)
 
 
@@ -277,10 +282,12 @@ def merge_pages(pages: Sequence[PreparedPage]) -> PreparedPage:
 
 
 def settle(prepared: PreparedTransfer, stored: wise_store.Stored, now: datetime,
-           window: timedelta) -> list[tuple[wise_store.LegWrite, wise_store.EncodedRecord]]:
+           window: timedelta) -> list[wise_store.EncodedLeg]:
     """A prepared transfer's legs against the stored ones: the same legs :func:`_legs` makes."""
     parsed = prepared.parsed
     old = stored.get((parsed.transfer_id, Leg.PAYOUT.value))
+    if old is None and (parsed.transfer_id, Leg.REFUND.value) not in stored:
+        return prepared.new_legs  # first sight: as prepared
     since = prepared.since if old is None else _since(parsed.state, old, parsed.created_at, now, window)
     records, encoded = prepared.records, prepared.encoded
     if since != prepared.since:  # only a sent transfer's status and a refund leg's time follow the clock
@@ -288,19 +295,27 @@ def settle(prepared: PreparedTransfer, stored: wise_store.Stored, now: datetime,
         if [(r.status, r.created_at) for r in fresh] != [(r.status, r.created_at) for r in records]:
             records, encoded = fresh, [wise_store.encode_record(r) for r in fresh]
     legs = _leg_writes(records, parsed.state, since, prepared.position, stored, now, window)
-    return list(zip(legs, encoded, strict=True))
+    return [(leg, enc, None) for leg, enc in zip(legs, encoded, strict=True)]
 
 
 def persist_prepared(cur: Any, connector_id: int, profile_id: str, page: PreparedPage, now: datetime,
-                     window: timedelta, source: str = "poll") -> dict[str, Any]:
-    """:func:`persist_transfers` for a prepared page, inside ``cur``'s transaction."""
+                     window: timedelta, source: str = "poll", quarantined: set[str] | None = None) -> dict[str, Any]:
+    """:func:`persist_transfers` for a prepared page, inside ``cur``'s transaction.
+    ``quarantined``: the references with open quarantine records, when the caller keeps them
+    (kept up to date here); only those are resolved (otherwise every mapped reference is)."""
     stored = wise_store.load_payments(cur, connector_id, [p.parsed.transfer_id for p in page.transfers])
     for transfer, exc in page.poisoned:
         quarantine_transfer(cur, connector_id, profile_id, transfer, exc)
     legs = [leg for p in page.transfers for leg in settle(p, stored, now, window)]
     saved = wise_store.save_encoded(cur, connector_id, str(profile_id), legs, stored, source)
     wise_store.follow_initiations(cur, connector_id, saved.payout_changes)
-    quarantine.resolve(cur, connectors.owner(connector_id), STREAM, [p.parsed.transfer_id for p in page.transfers])
+    mapped = [p.parsed.transfer_id for p in page.transfers]
+    if quarantined is not None:
+        quarantined.update(str(t.get("id")) if isinstance(t, dict) else "?" for t, _ in page.poisoned)
+        mapped = [ref for ref in mapped if ref in quarantined]
+        quarantined.difference_update(mapped)
+    if mapped:
+        quarantine.resolve(cur, connectors.owner(connector_id), STREAM, mapped)
     stats = saved.stats()
     if page.poisoned:
         stats["quarantined"] = len(page.poisoned)
@@ -308,7 +323,7 @@ def persist_prepared(cur: Any, connector_id: int, profile_id: str, page: Prepare
 
 
 def write_page(run: Run, profile_id: str, page: PreparedPage, lookups: Lookups, now: datetime, window: timedelta,
-               watermark: dict[str, Any] | None = None) -> dict[str, Any] | None:
+               watermark: dict[str, Any] | None = None, quarantined: set[str] | None = None) -> dict[str, Any] | None:
     """One page and its watermark in one transaction; None when the connector is inactive or
     was reset. A new leg another transaction inserted meanwhile: the page is written again
     row by row."""
@@ -316,9 +331,13 @@ def write_page(run: Run, profile_id: str, page: PreparedPage, lookups: Lookups, 
         with transaction() as cur:
             if not connectors.current(cur, run.id, run.generation):
                 return None
-            stats = persist_prepared(cur, run.id, str(profile_id), page, now, window)
+            kept = None if quarantined is None else set(quarantined)  # changed only once this commits
+            stats = persist_prepared(cur, run.id, str(profile_id), page, now, window, quarantined=kept)
             if watermark is not None:
                 sync_states.advance(run.owner, STREAM, f"profile:{profile_id}", watermark, cur=cur)
+        if quarantined is not None and kept is not None:
+            quarantined.clear()
+            quarantined.update(kept)
         return stats
     except wise_store.LegsInsertedMeanwhile as exc:
         log.info("connector %s: %s; writing the page row by row", run.id, exc)
@@ -353,7 +372,9 @@ class PageWriter:
     Pages waiting when the thread is free again are written in one transaction (at most
     :data:`PAGES_PER_TRANSACTION`, and never two holding the same transfer) with the last
     one's watermark: a page and the watermark past it still commit together, and a sync
-    stopped between transactions resumes after the last one. Use as a context manager;
+    stopped between transactions resumes after the last one. Quarantine records are resolved
+    from the open ones read when writing starts, and those this writer makes (a record a
+    webhook quarantines meanwhile waits for the next sync). Use as a context manager;
     :attr:`totals` sums the pages' counts, :attr:`stopped` is set when the connector went
     inactive (nothing more is written). A failed write stops the writer; its error is raised
     by the next :meth:`submit` or at the end."""
@@ -366,6 +387,7 @@ class PageWriter:
         self._jobs: queue.Queue[tuple[PreparedPage, dict[str, Any] | None] | None] = queue.Queue(
             maxsize=PAGES_PER_TRANSACTION)
         self._held: tuple[PreparedPage, dict[str, Any] | None] | None = None
+        self._quarantined: set[str] | None = None  # open quarantine records of the stream, read once
         self._thread = threading.Thread(target=self._loop, name=f"wise-pages-{run.id}", daemon=True)
         _quick_switches(True)
         self._thread.start()
@@ -376,7 +398,8 @@ class PageWriter:
         self._raise()
         if self.stopped:
             return False
-        self._jobs.put((prepare_page(items, self.profile_id, self.lookups, self.now, self.window), watermark))
+        self._jobs.put((prepare_page(items, self.run.id, self.profile_id, self.lookups, self.now, self.window),
+                        watermark))
         return not self.stopped
 
     def close(self) -> dict[str, Any]:
@@ -435,7 +458,10 @@ class PageWriter:
             page = merge_pages([p for p, _ in batch])
             watermark = next((mark for _, mark in reversed(batch) if mark is not None), None)
             try:
-                stats = write_page(self.run, self.profile_id, page, self.lookups, self.now, self.window, watermark)
+                if self._quarantined is None:
+                    self._quarantined = quarantine.open_references(self.run.owner, STREAM)
+                stats = write_page(self.run, self.profile_id, page, self.lookups, self.now, self.window, watermark,
+                                   self._quarantined)
             except BaseException as exc:  # noqa: BLE001 - handed to the caller's thread
                 self._error = exc
                 continue

@@ -135,7 +135,7 @@ def test_pages_written_in_one_transaction_store_what_they_store_one_by_one() -> 
         expected = row_by_row(old, pages, now)
         got: dict[str, int] = {}
         # when the writer fell behind: pages holding different transfers, three to a transaction
-        prepared = [payments.prepare_page(page, PROFILE, LOOKUPS, now, WINDOW) for page in pages]
+        prepared = [payments.prepare_page(page, new.id, PROFILE, LOOKUPS, now, WINDOW) for page in pages]
         groups = [[0, 1], [2, 3, 4], *([i] for i in range(5, len(pages)))]  # pages 1 and 2 share a transfer
         for group in groups:
             merged = payments.merge_pages([prepared[i] for i in group])
