@@ -1,12 +1,13 @@
 """Webhook receiver benchmark (run by ``make bench``, not collected by pytest): the two
 hand-offs to translation side by side in one run.
 
-For each hand-off (``PAYSYNC_WEBHOOKS_HANDOFF``): ``publish``, one ``wise.translate_webhook``
-job published per delivery before the answer (the previous design), and ``drain``, the
-default (a background thread makes sure a ``wise.drain_webhooks`` job follows; see
-``paysync/webhooks/handoff.py``), it starts ``paysync webhooks serve`` as its own process on
-loopback against a throw-away PostgreSQL database and Redis database 15, with one worker on
-the ``service`` queue translating, then:
+For each hand-off to translation: ``publish``, one ``wise.translate_webhook`` job published
+per delivery before the answer (the previous design, served by
+``bench/receiver_per_delivery.py``: the product receiver with that hand-off), and ``drain``,
+the product's (``paysync webhooks serve``: a background thread makes sure a
+``wise.drain_webhooks`` job follows; see ``paysync/webhooks/handoff.py``), it starts the
+receiver as its own process on loopback against a throw-away PostgreSQL database and Redis
+database 15, with one worker on the ``service`` queue translating, then:
 
 1. steady rate: ``--rate`` signed deliveries a second for ``--seconds`` seconds (open loop:
    each request leaves at its scheduled time) -> acknowledgement latency median, p99, max,
@@ -37,6 +38,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import requests
 
@@ -117,6 +119,32 @@ def main() -> int:
     return 1 if failed else 0
 
 
+def start_per_delivery_receiver(logdir: Path, threads: int) -> tuple[Any, str]:
+    """``bench/receiver_per_delivery.py`` on a free port, once ``/healthz`` answers."""
+    from paysync_dev import devstack
+
+    port = devstack.free_port()
+    proc = devstack.Proc([sys.executable, str(ROOT / "bench" / "receiver_per_delivery.py"), "--port", str(port),
+                          "--threads", str(threads)], logdir / "receiver-publish.log", devstack.child_env(),
+                         name="receiver-publish")
+    url = f"http://127.0.0.1:{port}"
+
+    def healthy() -> bool:
+        try:
+            return requests.get(f"{url}/healthz", timeout=1).status_code == 200
+        except requests.RequestException:
+            if not proc.alive():
+                raise RuntimeError(f"the receiver exited:\n{proc.output()[-3000:]}") from None
+            return False
+
+    try:
+        devstack.wait_until(healthy, 30, "the per-delivery receiver")
+    except (TimeoutError, RuntimeError):
+        proc.stop()
+        raise
+    return proc, url
+
+
 def measure(args: argparse.Namespace, handoff: str, redis_url: str) -> tuple[bool, list[str]]:
     """Serve the receiver with ``handoff`` on the current scratch database and time signed
     deliveries against it; (every delivery translated exactly once, report lines)."""
@@ -145,9 +173,11 @@ def measure(args: argparse.Namespace, handoff: str, redis_url: str) -> tuple[boo
         worker = devstack.start_worker(logs, "service", concurrency=1, name=f"translate-{handoff}",
                                        supervised=False)
         procs.append(worker)
-        receiver, base = devstack.start_webhook_receiver(logs, name=f"receiver-{handoff}",
-                                                         extra_args=["--threads", str(args.threads)],
-                                                         PAYSYNC_WEBHOOKS_HANDOFF=handoff)
+        if handoff == "drain":
+            receiver, base = devstack.start_webhook_receiver(logs, name=f"receiver-{handoff}",
+                                                             extra_args=["--threads", str(args.threads)])
+        else:
+            receiver, base = start_per_delivery_receiver(logs, args.threads)
         procs.append(receiver)
         url = f"{base}/webhooks/wise/{row['id']}"
 

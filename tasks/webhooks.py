@@ -5,11 +5,11 @@ deliveries not translated in time.
 ``wise.drain_webhooks`` translates every stored delivery never tried yet (the receiver makes
 sure one follows each delivery: ``paysync/webhooks/handoff.py``). ``wise.translate_webhook
 {webhook_id}`` takes the id of a ``webhooks`` row (never the body: the receiver stored it):
-the sweeper's retries, a delivery waiting for the budget, and the receiver's hand-off when
-``PAYSYNC_WEBHOOKS_HANDOFF=publish``. Translation is idempotent, so a delivery reached twice
-(two drains, a drain and the sweeper) is translated once. A failed run leaves the row
-``received`` with its error; the sweeper sends it again after ``PAYSYNC_WEBHOOKS_SWEEP_AFTER``
-seconds, up to :data:`MAX_ATTEMPTS` runs, then the row is ``failed``.
+the sweeper's retries, and a delivery a drain found waiting for the budget. Translation is
+idempotent, so a delivery reached twice (two drains, a drain and the sweeper) is translated
+once. A failed run leaves the row ``received`` with its error; the sweeper sends it again
+after ``PAYSYNC_WEBHOOKS_SWEEP_AFTER`` seconds, up to :data:`MAX_ATTEMPTS` runs, then the row
+is ``failed``.
 """
 
 from __future__ import annotations

@@ -13,13 +13,11 @@ Per request, and nothing more (Wise wants a 2xx within 5 seconds, whatever our q
 6. one INSERT keyed by (connector, delivery id): a delivery id seen before is a no-op
    answered 200 ``{"status": "duplicate"}`` (handed to translation again only if still
    untranslated);
-7. after the commit, the hand-off to translation (``PAYSYNC_WEBHOOKS_HANDOFF``): ``drain``,
-   the default, only notes the commit; a background thread makes sure a
-   ``wise.drain_webhooks`` job follows (``paysync/webhooks/handoff.py``: one Redis command per
-   50 ms and one publish per drain, whatever the rate of deliveries). ``publish`` publishes
-   ``wise.translate_webhook {webhook_id}`` per delivery before answering. A hand-off that
-   fails is logged and the delivery still answered 200: the row is stored, and
-   ``wise.sweep_webhooks`` sends it to translation later.
+7. after the commit, the hand-off to translation: the request only notes the commit; a
+   background thread makes sure a ``wise.drain_webhooks`` job follows
+   (``paysync/webhooks/handoff.py``: one Redis command per 50 ms and one publish per drain,
+   whatever the rate of deliveries). A hand-off that fails is logged and the delivery still
+   answered 200: the row is stored, and ``wise.sweep_webhooks`` sends it to translation later.
 
 PostgreSQL unreachable (loading the key or storing the delivery) -> 503 with
 ``Retry-After``: nothing was stored, and Wise delivers the event again later.
@@ -45,22 +43,14 @@ log = logging.getLogger("paysync.webhooks")
 Publisher = Callable[[int], None]
 
 
-def _publish_translate(webhook_id: int) -> None:
-    from tasks.webhooks import send_translate
-
-    send_translate(webhook_id)
-
-
 def _publish_drain() -> None:
     from tasks.webhooks import send_drain
 
     send_drain()
 
 
-def default_publisher(cfg: ReceiverSettings) -> Publisher:
-    """The hand-off ``PAYSYNC_WEBHOOKS_HANDOFF`` names: a drain trigger, or a job per delivery."""
-    if cfg.handoff == "publish":
-        return _publish_translate
+def default_publisher() -> Publisher:
+    """The hand-off to translation: a drain trigger (``paysync/webhooks/handoff.py``)."""
     from paysync.webhooks.handoff import DrainTrigger
 
     return DrainTrigger(_publish_drain)
@@ -91,7 +81,7 @@ def create_app(settings: ReceiverSettings | None = None, publish: Publisher | No
     from storage import webhooks as webhook_store
 
     cfg = settings or receiver_settings()
-    publish = publish or default_publisher(cfg)
+    publish = publish or default_publisher()
     # The pool (PAYSYNC_DB_POOL_MAX) refuses rather than waits when every connection is in use:
     # more server threads than connections queue here for a connection instead of failing.
     db_slots = threading.BoundedSemaphore(paysync_settings().db_pool_max)

@@ -6,10 +6,6 @@
   translated is sent to translation again by ``wise.sweep_webhooks``.
 - ``PAYSYNC_WEBHOOKS_SWEEP_BEAT`` [``30``]: seconds between beat runs of the sweeper.
 - ``PAYSYNC_WEBHOOKS_THREADS`` [``16``]: waitress worker threads.
-- ``PAYSYNC_WEBHOOKS_HANDOFF`` [``drain``]: how stored deliveries reach translation: ``drain``
-  (one ``wise.drain_webhooks`` job translates every delivery stored since, see
-  ``paysync/webhooks/handoff.py``) or ``publish`` (one ``wise.translate_webhook`` job per
-  delivery, published before the answer: about four times the receiver's CPU).
 - ``PAYSYNC_WEBHOOKS_DRAIN_SECONDS`` [``10``]: how long one drain job translates before it
   hands the rest to a new drain job (other jobs of the queue get the process in between).
 """
@@ -41,11 +37,7 @@ class ReceiverSettings:
     key_ttl: float
     sweep_after: float
     threads: int
-    handoff: str = "drain"
     drain_seconds: float = 10.0
-
-
-HANDOFFS = ("drain", "publish")
 
 
 def receiver_settings() -> ReceiverSettings:
@@ -54,13 +46,6 @@ def receiver_settings() -> ReceiverSettings:
         key_ttl=_number("PAYSYNC_WEBHOOKS_KEY_TTL", 30, 0),
         sweep_after=_number("PAYSYNC_WEBHOOKS_SWEEP_AFTER", 60, 1),
         threads=int(_number("PAYSYNC_WEBHOOKS_THREADS", 16, 1)),
-        handoff=_choice("PAYSYNC_WEBHOOKS_HANDOFF", HANDOFFS),
         drain_seconds=_number("PAYSYNC_WEBHOOKS_DRAIN_SECONDS", 10, 0.1),
     )
 
-
-def _choice(name: str, choices: tuple[str, ...]) -> str:
-    raw = (os.environ.get(name) or choices[0]).strip().lower()
-    if raw not in choices:
-        raise ConfigError(f"{name} must be one of {', '.join(choices)}, got {raw!r}")
-    return raw

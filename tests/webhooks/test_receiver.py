@@ -46,18 +46,6 @@ def test_a_delivery_signed_by_the_sandbox_key_is_stored_once_and_handed_to_a_dra
     assert all(body not in m for m in queued)  # the job carries no body
 
 
-def test_with_handoff_publish_each_delivery_is_its_own_translation_job(
-        connector: dict[str, Any], redis_client: Any, monkeypatch: Any) -> None:
-    monkeypatch.setenv("PAYSYNC_WEBHOOKS_HANDOFF", "publish")
-    receiver = Receiver()
-    body, sig = signed(event(50000001, 30000001, "processing", later(5)))
-    assert receiver.post(connector["id"], body, sig, "d-1").status_code == 200
-    row = _rows()[0]
-    queued = _queued(redis_client)
-    assert any(b"wise.translate_webhook" in m and str(row["id"]).encode() in m for m in queued)
-    assert all(body not in m for m in queued)  # the job carries the id, not the body
-
-
 def test_mis_signed_unsigned_truncated_altered_and_oversized_store_nothing(
         receiver: Receiver, connector: dict[str, Any]) -> None:
     cid = connector["id"]

@@ -54,7 +54,7 @@ on a clock other than first sight's is mapped again), then storage writes new le
 ``COPY`` and changed ones with an upsert (``storage.wise.save_encoded``). Single transfers
 (an initiation's poll, a webhook's fetch, a quarantine retry) go through
 :func:`persist_transfers`, which stores the same rows and history
-(``tests/storage/test_wise_bulk_write.py`` compares the two on one generated set).
+(``tests/connectors/wise/test_page_writer.py`` compares the two on one generated set).
 """
 
 from __future__ import annotations
@@ -233,14 +233,15 @@ def _legs(transfer: dict[str, Any], position: int | None, stored: wise_store.Sto
 @dataclass(frozen=True)
 class PreparedTransfer:
     """A transfer mapped and encoded before its page's transaction, as if seen for the first
-    time: its records, their encodings, and its legs ready to ``COPY`` should none be stored."""
+    time: its records, their encodings, and (when new transfers are expected) its legs ready
+    to ``COPY`` should none be stored."""
 
     position: int | None
     parsed: ParsedTransfer
     since: datetime                              # first sight's status_since
     records: list[PaymentRecord]
     encoded: list[wise_store.EncodedRecord]
-    new_legs: list[wise_store.EncodedLeg]
+    new_legs: list[wise_store.EncodedLeg] | None
 
 
 @dataclass(frozen=True)
@@ -251,8 +252,10 @@ class PreparedPage:
 
 
 def prepare_page(items: Sequence[tuple[dict[str, Any], int | None]], connector_id: int, profile_id: str,
-                 lookups: Lookups, now: datetime, window: timedelta) -> PreparedPage:
-    """Map and encode a page outside any transaction (no stored state needed)."""
+                 lookups: Lookups, now: datetime, window: timedelta, expect_new: bool = True) -> PreparedPage:
+    """Map and encode a page outside any transaction (no stored state needed). ``expect_new``:
+    also make each leg's ``COPY`` line now (pages of new transfers); re-reads of stored
+    transfers leave them to the write, which makes them for the few legs found new."""
     transfers: list[PreparedTransfer] = []
     poisoned: list[tuple[Any, MapperError]] = []
     for transfer, position in items:
@@ -266,9 +269,11 @@ def prepare_page(items: Sequence[tuple[dict[str, Any], int | None]], connector_i
             poisoned.append((transfer, exc))
             continue
         encoded = [wise_store.encode_record(r) for r in records]
-        legs = _leg_writes(records, parsed.state, since, position, {}, now, window)
-        new_legs: list[wise_store.EncodedLeg] = [(leg, enc, wise_store.copy_line(connector_id, profile_id, leg, enc))
-                                                 for leg, enc in zip(legs, encoded, strict=True)]
+        new_legs: list[wise_store.EncodedLeg] | None = None
+        if expect_new:
+            legs = _leg_writes(records, parsed.state, since, position, {}, now, window)
+            new_legs = [(leg, enc, wise_store.copy_line(connector_id, profile_id, leg, enc))
+                        for leg, enc in zip(legs, encoded, strict=True)]
         transfers.append(PreparedTransfer(position, parsed, since, records, encoded, new_legs))
     return PreparedPage(items, transfers, poisoned)
 
@@ -287,7 +292,10 @@ def settle(prepared: PreparedTransfer, stored: wise_store.Stored, now: datetime,
     parsed = prepared.parsed
     old = stored.get((parsed.transfer_id, Leg.PAYOUT.value))
     if old is None and (parsed.transfer_id, Leg.REFUND.value) not in stored:
-        return prepared.new_legs  # first sight: as prepared
+        if prepared.new_legs is not None:
+            return prepared.new_legs  # first sight: as prepared
+        legs = _leg_writes(prepared.records, parsed.state, prepared.since, prepared.position, {}, now, window)
+        return [(leg, enc, None) for leg, enc in zip(legs, prepared.encoded, strict=True)]
     since = prepared.since if old is None else _since(parsed.state, old, parsed.created_at, now, window)
     records, encoded = prepared.records, prepared.encoded
     if since != prepared.since:  # only a sent transfer's status and a refund leg's time follow the clock
@@ -377,10 +385,13 @@ class PageWriter:
     webhook quarantines meanwhile waits for the next sync). Use as a context manager;
     :attr:`totals` sums the pages' counts, :attr:`stopped` is set when the connector went
     inactive (nothing more is written). A failed write stops the writer; its error is raised
-    by the next :meth:`submit` or at the end."""
+    by the next :meth:`submit` or at the end. ``expect_new``: as :func:`prepare_page` (False
+    for re-reads of stored transfers)."""
 
-    def __init__(self, run: Run, profile_id: str, lookups: Lookups, now: datetime, window: timedelta) -> None:
+    def __init__(self, run: Run, profile_id: str, lookups: Lookups, now: datetime, window: timedelta,
+                 expect_new: bool = True) -> None:
         self.run, self.profile_id, self.lookups, self.now, self.window = run, str(profile_id), lookups, now, window
+        self.expect_new = expect_new
         self.totals: dict[str, Any] = {}
         self.stopped = False
         self._error: BaseException | None = None
@@ -398,7 +409,8 @@ class PageWriter:
         self._raise()
         if self.stopped:
             return False
-        self._jobs.put((prepare_page(items, self.run.id, self.profile_id, self.lookups, self.now, self.window),
+        self._jobs.put((prepare_page(items, self.run.id, self.profile_id, self.lookups, self.now, self.window,
+                                     self.expect_new),
                         watermark))
         return not self.stopped
 
@@ -561,7 +573,7 @@ def repoll(run: Run, profile_id: str, due: list[dict[str, Any]], lookups: Lookup
     mode = "pages" if pages_needed is not None and pages_needed < len(due) else "ids"
     calls = 0
     left = due
-    with PageWriter(run, profile_id, lookups, now, window) as writer:
+    with PageWriter(run, profile_id, lookups, now, window, expect_new=False) as writer:
         if mode == "pages":
             wanted = {w["reference"] for w in due}
             found: set[str] = set()

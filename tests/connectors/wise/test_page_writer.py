@@ -98,22 +98,24 @@ def row_by_row(run: Run, pages: list[list[tuple[dict[str, Any], int | None]]], n
     return totals
 
 
-def page_writer(run: Run, pages: list[list[tuple[dict[str, Any], int | None]]], now: datetime) -> dict[str, int]:
-    with payments.PageWriter(run, PROFILE, LOOKUPS, now, WINDOW) as writer:
+def page_writer(run: Run, pages: list[list[tuple[dict[str, Any], int | None]]], now: datetime,
+                expect_new: bool = True) -> dict[str, int]:
+    with payments.PageWriter(run, PROFILE, LOOKUPS, now, WINDOW, expect_new=expect_new) as writer:
         for page in pages:
             assert writer.submit(page, mark(page))
     return writer.totals
 
 
 @pytest.mark.usefixtures("db")
-def test_the_page_writer_stores_exactly_what_the_row_by_row_writer_stores() -> None:
+@pytest.mark.parametrize("expect_new", [True, False], ids=["copy-lines-ahead", "copy-lines-in-the-write"])
+def test_the_page_writer_stores_exactly_what_the_row_by_row_writer_stores(expect_new: bool) -> None:
     first, second = generated()
     old, new = new_run("row-by-row"), new_run("page-writer")
     for passed, (transfers, now) in enumerate(((first, NOW), (second, NOW + timedelta(days=4)),
                                                (second, NOW + timedelta(days=4)))):
         pages = pages_of(transfers)
         # when both writers sync the same pages at the same time
-        expected, got = row_by_row(old, pages, now), page_writer(new, pages, now)
+        expected, got = row_by_row(old, pages, now), page_writer(new, pages, now, expect_new)
         # then they count the same writes and hold the same rows, history, quarantine and watermark
         assert got == expected, passed
         assert stored(new) == stored(old), passed
