@@ -9,8 +9,12 @@ each to the queue its task declares.
 from kombu import Queue
 
 from paysync.config import settings
+from paysync.errors import ConfigError
 
-_s = settings()
+try:
+    _s = settings()
+except ConfigError as exc:  # a process that cannot start says why in one line
+    raise SystemExit(f"paysync: {exc}") from None
 
 broker_url = _s.redis_url
 result_backend = _s.redis_url
@@ -67,6 +71,13 @@ broker_transport_options = {
     "socket_connect_timeout": _s.redis_timeout,
 }
 result_backend_transport_options = {"visibility_timeout": _s.visibility_timeout}
+# A rediss:// REDIS_URL: TLS for the broker, the results and beat, the server's certificate
+# verified (against PAYSYNC_REDIS_CA_FILE when set).
+_tls = _s.redis_tls()
+if _tls is not None:
+    broker_use_ssl = _tls
+    redis_backend_use_ssl = _tls
+    redbeat_redis_use_ssl = _tls
 redis_socket_timeout = _s.redis_timeout
 redis_socket_connect_timeout = _s.redis_timeout
 

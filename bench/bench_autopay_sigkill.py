@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 os.environ["REDIS_URL"] = os.environ.get("REDIS_URL", "redis://127.0.0.1:63790/0").rsplit("/", 1)[0] + \
     f"/{os.environ.get('BENCH_REDIS_DB', '13')}"
-os.environ.setdefault("PAYSYNC_ENV", "test")
+os.environ.setdefault("PAYSYNC_ENV", "development")  # scratch data: the development key is fine
 os.environ.setdefault("PAYSYNC_CRASH_POINTS", "1")
 
 TRIALS = int(os.environ.get("BENCH_SIGKILL_TRIALS", "24"))

@@ -46,7 +46,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 os.environ["REDIS_URL"] = os.environ.get("REDIS_URL", "redis://127.0.0.1:63790/0").rsplit("/", 1)[0] + \
     f"/{os.environ.get('BENCH_REDIS_DB', '11')}"
-os.environ.setdefault("PAYSYNC_ENV", "test")
+os.environ.setdefault("PAYSYNC_ENV", "development")  # scratch data: the development key is fine
 MINUTE = float(os.environ.get("BENCH_XERO_MINUTE", "6"))
 LATENCY_MS = float(os.environ.get("BENCH_XERO_LATENCY_MS", "300")) * MINUTE / 60
 MARGIN_S = float(os.environ.get("PAYSYNC_LIMIT_MARGIN_SECONDS", "0.5"))

@@ -97,7 +97,10 @@ def main() -> int:
     ap.add_argument("--handoff", choices=HANDOFFS, action="append", help="only these hand-offs (default: both)")
     args = ap.parse_args()
 
-    os.environ.setdefault("PAYSYNC_ENV", "test")
+    os.environ.setdefault("PAYSYNC_ENV", "development")  # scratch data: the development key is fine
+    # the receiver's own throughput is measured: its rate limits (one source here) stay off
+    os.environ.setdefault("PAYSYNC_WEBHOOKS_RATE_PER_SOURCE", "0")
+    os.environ.setdefault("PAYSYNC_WEBHOOKS_RATE_PER_CONNECTOR", "0")
     redis_url = os.environ.get("REDIS_URL", "redis://127.0.0.1:63790/0").rsplit("/", 1)[0] + "/15"
     os.environ["REDIS_URL"] = redis_url
     from paysync_dev import devstack

@@ -3,18 +3,30 @@
 Every setting has a working default for the local services started by
 ``scripts/services.sh``; the README lists them all.  Read once per process with
 :func:`settings`; tests change the environment and call ``settings.cache_clear()``.
+
+Nothing secret has a default outside development: ``PAYSYNC_ENV`` unset counts as
+production, where ``PAYSYNC_SECRET_KEY`` and ``DATABASE_URL`` must be set and the published
+development key is refused. Only ``PAYSYNC_ENV=development``, set on purpose, falls back to
+them (the demo and the benchmarks set it; the test suite sets a key of its own).
 """
 
 from __future__ import annotations
 
 import os
+import ssl
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Any
 
 from paysync.errors import ConfigError
 
-# A Fernet key used only when PAYSYNC_ENV=development (the default for local runs).
+# A Fernet key used only when PAYSYNC_ENV=development is set on purpose (it is published here).
 DEVELOPMENT_SECRET_KEY = "cGF5c3luYy1kZXZlbG9wbWVudC1rZXktMzJieXRlcyE="
+DEVELOPMENT_DATABASE_URL = "postgresql://paysync:paysync@127.0.0.1:54329/paysync"
+ENVIRONMENTS = ("development", "test", "production")
+# The execution claims remember a finished task id this long (tasks/executions.py); a signed
+# message older than that could run again, so the signature's freshness window stays below it.
+RUN_ONCE_MEMORY = 7 * 24 * 3600
 
 
 def _int(name: str, default: int, minimum: int | None = None) -> int:
@@ -66,6 +78,16 @@ class Settings:
     infra_wait: float
     beat_lock_seconds: int
     crash_points_enabled: bool
+    signature_max_age: int
+    redis_ca_file: str | None
+
+    def redis_tls(self, url: str | None = None) -> dict[str, Any] | None:
+        """TLS options for a ``rediss://`` URL (``REDIS_URL`` by default): the server's
+        certificate is always verified, against ``PAYSYNC_REDIS_CA_FILE`` when set, else the
+        system's certificate authorities. None for a plain ``redis://`` URL."""
+        if not (url or self.redis_url).startswith(("rediss://", "rediss+")):
+            return None
+        return {"ssl_cert_reqs": ssl.CERT_REQUIRED, "ssl_ca_certs": self.redis_ca_file}
 
     @property
     def development(self) -> bool:
@@ -83,18 +105,41 @@ class Settings:
         return self.visibility_timeout + self.restore_interval
 
 
-@lru_cache(maxsize=1)
-def settings() -> Settings:
-    env = os.environ.get("PAYSYNC_ENV", "development")
-    if env not in ("development", "test", "production"):
+def environment() -> str:
+    """``PAYSYNC_ENV``: development, test or production; unset is production."""
+    env = os.environ.get("PAYSYNC_ENV", "") or "production"
+    if env not in ENVIRONMENTS:
         raise ConfigError(f"PAYSYNC_ENV must be development, test or production, got {env!r}")
+    return env
+
+
+def _secret_key(env: str) -> str:
     secret = os.environ.get("PAYSYNC_SECRET_KEY", "")
     if not secret:
-        if env == "production":
-            raise ConfigError("PAYSYNC_SECRET_KEY is not set: generate one with 'paysync keys generate'")
-        secret = DEVELOPMENT_SECRET_KEY
-    elif secret == DEVELOPMENT_SECRET_KEY and env == "production":
-        raise ConfigError("PAYSYNC_SECRET_KEY is the development key: refusing to start in production")
+        if env != "development":
+            raise ConfigError("PAYSYNC_SECRET_KEY is not set: generate one with 'paysync keys generate' "
+                              "(or set PAYSYNC_ENV=development on a development machine)")
+        return DEVELOPMENT_SECRET_KEY
+    if secret == DEVELOPMENT_SECRET_KEY and env != "development":
+        raise ConfigError(f"PAYSYNC_SECRET_KEY is the published development key: refused with PAYSYNC_ENV={env} "
+                          "(generate one with 'paysync keys generate')")
+    return secret
+
+
+def _database_url(env: str) -> str:
+    url = os.environ.get("DATABASE_URL", "")
+    if not url:
+        if env != "development":
+            raise ConfigError("DATABASE_URL is not set (the default, with its password, is for "
+                              "PAYSYNC_ENV=development only)")
+        return DEVELOPMENT_DATABASE_URL
+    return url
+
+
+@lru_cache(maxsize=1)
+def settings() -> Settings:
+    env = environment()
+    secret = _secret_key(env)
     old = tuple(k.strip() for k in os.environ.get("PAYSYNC_OLD_SECRET_KEYS", "").split(",") if k.strip())
     # A running job keeps its message's delivery fresh (tasks/liveness.py), so this bounds how
     # long the jobs of a worker killed as a whole wait, not how long a job may run.
@@ -104,9 +149,16 @@ def settings() -> Settings:
     if max_countdown >= visibility:
         raise ConfigError(
             f"PAYSYNC_MAX_COUNTDOWN ({max_countdown}) must be below PAYSYNC_VISIBILITY_TIMEOUT ({visibility})")
+    # How old a signed task message may be when it arrives (tasks/trust.py): above the longest
+    # countdown paysync sets, below the time a finished task id is remembered.
+    max_age = _int("PAYSYNC_SIGNATURE_MAX_AGE", 3600, minimum=60)
+    if not max_countdown < max_age < RUN_ONCE_MEMORY:
+        raise ConfigError(f"PAYSYNC_SIGNATURE_MAX_AGE ({max_age}) must be above PAYSYNC_MAX_COUNTDOWN "
+                          f"({max_countdown}) and below {RUN_ONCE_MEMORY} seconds (how long a finished task is "
+                          "remembered)")
     return Settings(
         env=env,
-        database_url=os.environ.get("DATABASE_URL", "postgresql://paysync:paysync@127.0.0.1:54329/paysync"),
+        database_url=_database_url(env),
         redis_url=os.environ.get("REDIS_URL", "redis://127.0.0.1:63790/0"),
         secret_key=secret,
         old_secret_keys=old,
@@ -122,4 +174,6 @@ def settings() -> Settings:
         infra_wait=_positive("PAYSYNC_INFRA_WAIT", 120.0),
         beat_lock_seconds=_int("PAYSYNC_BEAT_LOCK_SECONDS", 30, minimum=6),
         crash_points_enabled=os.environ.get("PAYSYNC_CRASH_POINTS", "") == "1",
+        signature_max_age=max_age,
+        redis_ca_file=os.environ.get("PAYSYNC_REDIS_CA_FILE") or None,
     )

@@ -91,11 +91,12 @@ class _RedisCluster(RedisCluster):
 def _build(url: str, timeout: float) -> redis.Redis:
     scheme, _, rest = url.partition("://")
     client: Any
+    tls = settings().redis_tls(url) or {}  # rediss://: the certificate verified (PAYSYNC_REDIS_CA_FILE)
     if scheme in CLUSTER_SCHEMES:
         client = _RedisCluster.from_url(f"{CLUSTER_SCHEMES[scheme]}://{rest}", socket_connect_timeout=timeout,
-                                        socket_timeout=timeout)
+                                        socket_timeout=timeout, **tls)
     else:
-        client = _Redis.from_url(url, socket_connect_timeout=timeout, socket_timeout=timeout)
+        client = _Redis.from_url(url, socket_connect_timeout=timeout, socket_timeout=timeout, **tls)
     client.paysync_url = public_url(url)
     return client
 

@@ -31,6 +31,7 @@ def task_rows() -> list[dict[str, Any]]:
             "class": "interactive" if c.interactive else "batch",
             "payload": ", ".join(_field_doc(n, f) for n, f in schema_fields.items()) or "none",
             "idempotent_on": "idempotency key" if c.idempotency_key else "-",
+            "senders": "signed" if c.protected else "any",
             "doc": (tasks.app.tasks[name].run.__doc__ or "").strip().splitlines()[0]
             if tasks.app.tasks[name].run.__doc__ else "",
         })
@@ -45,11 +46,14 @@ def markdown() -> str:
         "in step. Send any of these by name from any Celery app on the broker",
         "(`app.send_task(name, kwargs=payload)`); payloads are validated before any work and a",
         "bad one fails naming the field. Scheduled runs use the batch class; a job may set the",
-        "header `paysync_class` to `interactive` or `batch`.",
+        "header `paysync_class` to `interactive` or `batch`. A task whose senders are `signed`",
+        "moves money or changes configuration: it runs only from a message signed with a sender",
+        "key (`paysync senders add`; `docs/security.md`), any other is refused before any work.",
         "",
-        "| task | queue (traffic) | class | payload | what it does |",
-        "|---|---|---|---|---|",
+        "| task | queue (traffic) | class | senders | payload | what it does |",
+        "|---|---|---|---|---|---|",
     ]
     for r in task_rows():
-        lines.append(f"| `{r['task']}` | {r['traffic']} | {r['class']} | {r['payload']} | {r['doc']} |")
+        lines.append(f"| `{r['task']}` | {r['traffic']} | {r['class']} | {r['senders']} | {r['payload']} | "
+                     f"{r['doc']} |")
     return "\n".join(lines) + "\n"

@@ -13,7 +13,7 @@ import psycopg2.errors
 
 from paysync import limits
 from paysync.errors import NotFound, PaysyncError
-from storage import secrets, sync_states
+from storage import secrets, sync_progress, sync_states
 from storage.db import Json, one, transaction
 
 COLUMNS = ("id, merchant_id, provider, name, config, status, generation, polling_seconds, next_poll_at, "
@@ -172,4 +172,5 @@ def _delete_data(cur: Any, connector_id: int, initiations: bool) -> dict[str, in
     for table in tables:
         cur.execute(f"delete from {table} where connector_id=%s", (connector_id,))  # noqa: S608 (fixed names)
         removed[table] = cur.rowcount
+    sync_progress.reset(owner(connector_id), cur)
     return removed

@@ -15,6 +15,7 @@ from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
 from paysync.config import settings
 from paysync.errors import ConfigError, PaysyncError
+from paysync.logs import register_secret, register_secrets
 
 # Every column holding ciphertext: (table, primary key column, encrypted column).
 # A table that adds a secret column registers it here so rotation covers it.
@@ -22,6 +23,7 @@ ENCRYPTED_COLUMNS: list[tuple[str, str, str]] = [
     ("accounting_connections", "id", "credentials"),
     ("connectors", "id", "secrets"),
     ("psa_connections", "id", "secrets"),
+    ("sender_keys", "key_id", "secret"),
 ]
 
 
@@ -50,22 +52,28 @@ def generate_key() -> str:
 
 
 def encrypt(value: str) -> str:
+    register_secret(value)
     return _keyring().encrypt(value.encode()).decode()
 
 
 def decrypt(token: str) -> str:
     try:
-        return _keyring().decrypt(token.encode()).decode()
+        plain = _keyring().decrypt(token.encode()).decode()
     except InvalidToken:
         raise SecretError("a stored secret cannot be decrypted with PAYSYNC_SECRET_KEY or PAYSYNC_OLD_SECRET_KEYS") from None
+    register_secret(plain)
+    return plain
 
 
 def encrypt_json(value: dict[str, Any]) -> str:
+    register_secrets(value)
     return encrypt(json.dumps(value, sort_keys=True))
 
 
 def decrypt_json(token: str) -> dict[str, Any]:
-    return json.loads(decrypt(token))
+    value = json.loads(decrypt(token))
+    register_secrets(value)  # whatever this process holds in clear never reaches its logs
+    return value
 
 
 def rotate(token: str) -> str:

@@ -64,10 +64,18 @@ class RecordPaymentSchema(Schema):
 
 
 def _download(task: Any, payload: dict[str, Any]) -> dict[str, Any]:
-    from paysync.accounting.download_latest import download_latest
+    """The download, its progress reported per page; its summary counts every run of the job
+    (a job re-scheduled for budget resumes from its bookmarks, and its counts add up)."""
+    from paysync.accounting.download_latest import STREAMS, download_latest
+    from tasks.progress import JobProgress
 
-    return download_latest(payload["merchant_id"], task.contract.traffic, task.interactive,
-                           full=payload.get("full", False))
+    progress = JobProgress(task)
+    out = download_latest(payload["merchant_id"], task.contract.traffic, task.interactive,
+                          full=payload.get("full", False), progress=progress.page)
+    for stream, *_ in STREAMS:
+        out[stream] = {**out[stream], "records": progress.counts.get(stream, 0),
+                       "pages": progress.pages.get(stream, 0)}
+    return out
 
 
 @paysync_task("accounting.download_latest", traffic="user", interactive=True, schema=DownloadSchema)
@@ -89,7 +97,7 @@ def poll_latest(task: Any, payload: dict[str, Any]) -> dict[str, Any]:
     return _download(task, {"merchant_id": payload["merchant_id"], "full": False})
 
 
-@paysync_task("accounting.record_payment", traffic="user", interactive=True, schema=RecordPaymentSchema,
+@paysync_task("accounting.record_payment", traffic="user", interactive=True, protected=True, schema=RecordPaymentSchema,
               idempotency_key=lambda p: f"{p['merchant_id']}:{p['payment_id']}", retry=PAYMENT_RETRY)
 def record_payment(task: Any, payload: dict[str, Any]) -> dict[str, Any]:
     """Write a payment against an invoice to Xero, once (Idempotency-Key from the payment id)."""

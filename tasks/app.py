@@ -2,5 +2,8 @@
 
 from celery import Celery
 
+from tasks import observability
+
 app = Celery("paysync")
 app.config_from_object("celeryconfig")
+observability.install(app)  # logging set-up, log context, job metrics, the worker's heartbeat file

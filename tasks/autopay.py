@@ -32,7 +32,7 @@ class ExecuteSchema(Schema):
     scheduled_payment_id = fields.Integer(required=True, strict=True, validate=validate.Range(min=1))
 
 
-@paysync_task("autopay.schedule", traffic="service", interactive=False, schema=MerchantOptionalSchema)
+@paysync_task("autopay.schedule", traffic="service", interactive=False, protected=True, schema=MerchantOptionalSchema)
 def schedule(task: Any, payload: dict[str, Any]) -> dict[str, Any]:
     """The auto-payment scheduler: read payable bills (service connection), keep one scheduled payment per bill."""
     if payload.get("merchant_id") is None:
@@ -46,7 +46,7 @@ def schedule(task: Any, payload: dict[str, Any]) -> dict[str, Any]:
     return run(payload["merchant_id"], interactive=task.interactive)
 
 
-@paysync_task("autopay.run_due", traffic="user", interactive=False, schema=MerchantOptionalSchema)
+@paysync_task("autopay.run_due", traffic="user", interactive=False, protected=True, schema=MerchantOptionalSchema)
 def run_due(task: Any, payload: dict[str, Any]) -> dict[str, Any]:
     """Claim due scheduled payments (and in-flight ones with work to do) and execute each."""
     from paysync.autopay.execution import claim
@@ -68,7 +68,8 @@ EXECUTE_RETRY = RetryPolicy(on=provider_unavailable, attempts=6, backoff=10.0, f
                             give_up=_give_up)
 
 
-@paysync_task("autopay.execute", traffic="user", interactive=False, schema=ExecuteSchema, retry=EXECUTE_RETRY)
+@paysync_task("autopay.execute", traffic="user", interactive=False, protected=True, schema=ExecuteSchema,
+              retry=EXECUTE_RETRY)
 def execute(task: Any, payload: dict[str, Any]) -> dict[str, Any]:
     """Advance one scheduled payment: re-check, Wise payout, Xero write-back, or reversal after a bounce."""
     from paysync.autopay.execution import advance

@@ -25,7 +25,7 @@ def _plain(row: dict[str, Any]) -> dict[str, Any]:
             "removed": row.get("removed", {})}
 
 
-@paysync_task("connectors.uninstall", traffic="service", interactive=False, schema=UninstallSchema)
+@paysync_task("connectors.uninstall", traffic="service", interactive=False, protected=True, schema=UninstallSchema)
 def uninstall(task: Any, payload: dict[str, Any]) -> dict[str, Any]:
     """Stop polling, forget the credentials; ``purge`` deletes the synced rows too."""
     from paysync.connectors.wise.webhooks import on_uninstall  # the subscriptions go while the key is known
@@ -34,7 +34,7 @@ def uninstall(task: Any, payload: dict[str, Any]) -> dict[str, Any]:
     return _plain(connectors.uninstall(payload["connector_id"], payload["purge"]))
 
 
-@paysync_task("connectors.reset", traffic="service", interactive=False, schema=ResetSchema)
+@paysync_task("connectors.reset", traffic="service", interactive=False, protected=True, schema=ResetSchema)
 def reset(task: Any, payload: dict[str, Any]) -> dict[str, Any]:
     """Synced rows and watermarks afresh; the next cycle starts now."""
     row = connectors.reset(payload["connector_id"])

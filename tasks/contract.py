@@ -1,6 +1,6 @@
 """How a task declares itself, and what every task does around its body.
 
-    @paysync_task("wise.create_payout", traffic="user", interactive=True,
+    @paysync_task("wise.create_payout", traffic="user", interactive=True, protected=True,
                   schema=CreatePayoutSchema, idempotency_key=lambda p: p["idempotency_key"],
                   retry=RetryPolicy(on=provider_unavailable, attempts=6, backoff=10.0))
     def create_payout(task, payload): ...
@@ -8,6 +8,9 @@
 The declaration is the one source of routing (``tasks/routing.py`` reads it). Before the
 body runs, the base class:
 
+0. admits a protected task's message only when a live sender key or paysync itself signed
+   it (``tasks/trust.py``); a refusal is logged, audited and fails the job at once, never
+   retried;
 1. validates the payload with its marshmallow schema (a bad payload fails at once, the
    error naming each field, before any work);
 2. forwards a job that arrived on the default queue (sent by name from an application
@@ -51,7 +54,7 @@ from paysync.clients.http import BudgetExhausted, ProviderError
 from paysync.config import settings
 from paysync.crashpoints import crash_point
 from paysync.errors import PayloadError
-from tasks import executions
+from tasks import executions, trust
 from tasks.app import app
 from tasks.liveness import DeliveryHeartbeat, delivery_tag
 from tasks.outages import outlast, settle
@@ -116,6 +119,7 @@ class TaskContract:
     schema: type[Schema] | None = None
     idempotency_key: Callable[[dict[str, Any]], str] | None = None
     retry: RetryPolicy | None = None
+    protected: bool = False  # moves money or changes configuration: signed senders only (tasks/trust.py)
 
     def validate(self, payload: Any) -> dict[str, Any]:
         if not isinstance(payload, dict):
@@ -176,6 +180,7 @@ class PaysyncTask(Task):
     contract: TaskContract
     acks_late = True
     reject_on_worker_lost = True
+    throws = (trust.SenderRefused,)  # an expected refusal: logged by trust.admit, no traceback
 
     @property
     def interactive(self) -> bool:
@@ -197,8 +202,11 @@ class PaysyncTask(Task):
             raise PayloadError(self.name, {"_payload": ["pass the payload as keyword arguments"]})
         else:
             raw = kwargs
-        payload = self.contract.validate(raw)
         req = self.request
+        if not (req.called_directly or req.is_eager):
+            req.paysync_actor = outlast(self, lambda: trust.admit(
+                self.name, req.id, raw, self.contract.protected, {h: header(req, h) for h in trust.HEADERS}), "verify")
+        payload = self.contract.validate(raw)
         if req.called_directly or req.is_eager:
             return self._run_and_handle(raw, payload)
         with DeliveryHeartbeat(delivery_tag(req)):
@@ -284,8 +292,8 @@ class PaysyncTask(Task):
         crash_point("routing.after_forward")
 
     def after_return(self, status: str, retval: Any, task_id: str, args: Any, kwargs: Any, einfo: Any) -> None:
-        if self.request.is_eager or self.request.called_directly:
-            return
+        if self.request.is_eager or self.request.called_directly or isinstance(retval, trust.SenderRefused):
+            return  # a refused message did no work and holds no claim (its audit row is written)
         claim = getattr(self.request, "paysync_claim", None)
         holder = None
         if isinstance(claim, executions.Claim):
@@ -296,6 +304,9 @@ class PaysyncTask(Task):
             settle(self, lambda: executions.finish(task_id, holder), "finish")
         elif holder is not None:
             settle(self, lambda: executions.release(task_id, holder), "release")
+        if self.contract.protected and status in ("SUCCESS", "FAILURE"):  # after finish: no window for a rerun
+            settle(self, lambda: trust.record_outcome(self.name, task_id, kwargs, getattr(
+                self.request, "paysync_actor", None), status, retval), "audit")
 
     def send_copy(self, raw: dict[str, Any], task_id: str, interactive: bool, countdown: float | None = None,
                   attempt: int = 1, copy: str | None = None) -> None:
@@ -329,13 +340,14 @@ class PaysyncTask(Task):
 
 def paysync_task(name: str, *, traffic: Traffic, interactive: bool, schema: type[Schema] | None = None,
                  idempotency_key: Callable[[dict[str, Any]], str] | None = None, retry: RetryPolicy | None = None,
-                 **celery_options: Any) -> Callable[[Callable[..., Any]], PaysyncTask]:
-    """Declare a task: its name, kind of traffic, class, payload schema, idempotency key and retry policy."""
+                 protected: bool = False, **celery_options: Any) -> Callable[[Callable[..., Any]], PaysyncTask]:
+    """Declare a task: its name, kind of traffic, class, payload schema, idempotency key, retry policy,
+    and whether it is protected (only signed senders: money moving or configuration changing)."""
     if traffic not in TRAFFIC:
         raise ValueError(f"traffic must be one of {TRAFFIC}, got {traffic!r}")
     if name in REGISTRY:
         raise ValueError(f"task {name!r} is declared twice")
-    contract = TaskContract(name, traffic, interactive, schema, idempotency_key, retry)
+    contract = TaskContract(name, traffic, interactive, schema, idempotency_key, retry, protected)
 
     def decorate(fn: Callable[..., Any]) -> PaysyncTask:
         REGISTRY[name] = contract

@@ -37,11 +37,12 @@ import threading
 import uuid
 from dataclasses import dataclass, field
 
+from paysync.config import RUN_ONCE_MEMORY
 from paysync.redis_client import redis_client
 
 log = logging.getLogger(__name__)
 
-_DONE_TTL = 7 * 24 * 3600
+_DONE_TTL = RUN_ONCE_MEMORY  # the signature freshness window stays below it (paysync/config.py)
 HANDOFF = "handoff:"
 
 _CLAIM = """
@@ -104,7 +105,8 @@ def recheck_in() -> float:
 
 
 def _keys(task_id: str) -> tuple[str, str]:
-    return f"paysync:exec:{task_id}:done", f"paysync:exec:{task_id}:owner"
+    # one hash tag per task id: both keys of a claim script live in one Redis Cluster slot
+    return f"paysync:exec:{{{task_id}}}:done", f"paysync:exec:{{{task_id}}}:owner"
 
 
 def _ms(seconds: float) -> int:

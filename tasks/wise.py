@@ -48,6 +48,11 @@ class InitiationRequestSchema(Schema):
     reference = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=limits.WISE_REFERENCE))
 
 
+class PayoutRequestSchema(InitiationRequestSchema):
+    # answer what the payout policy and the request's checks would decide; store and send nothing
+    dry_run = fields.Boolean(load_default=False)
+
+
 class TransferRequestSchema(InitiationRequestSchema):
     via_recipient = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=64))
 
@@ -81,6 +86,24 @@ def _guard(fn: Any, *args: Any) -> dict[str, Any]:
         return {"skipped": str(exc)}
 
 
+def _records(result: Any) -> int:
+    """Rows a fetch reported (its nested counts, calls left out)."""
+    if isinstance(result, dict):
+        return sum(_records(v) for k, v in result.items() if "call" not in k and "repoll" not in k)
+    return result if isinstance(result, int) and not isinstance(result, bool) else 0
+
+
+def _tracked(stream: str, payload: dict[str, Any], fn: Any) -> dict[str, Any]:
+    """``_guard(fn)``, and a fetch that went through counts as a page of ``stream`` in ``sync_progress``
+    (the sync lag metric, ``paysync connectors status``)."""
+    from storage import sync_progress
+
+    result = _guard(fn)
+    if "skipped" not in result:
+        sync_progress.page(connectors.owner(payload["connector_id"]), stream, _records(result))
+    return result
+
+
 # ----------------------------------------------------------------- polling
 
 @paysync_task("wise.poll_due", traffic="service", interactive=False)
@@ -103,7 +126,7 @@ def fetch_profiles(task: Any, payload: dict[str, Any]) -> dict[str, Any]:
                 _fanout(name, child)
         return result
 
-    return _guard(body)
+    return _tracked("profiles", payload, body)
 
 
 @paysync_task("wise.fetch_accounts", traffic="service", interactive=False, schema=ProfileSchema)
@@ -116,25 +139,25 @@ def fetch_accounts(task: Any, payload: dict[str, Any]) -> dict[str, Any]:
             _fanout("wise.fetch_payments", {**payload, "generation": run.generation})
         return result
 
-    return _guard(body)
+    return _tracked("accounts", payload, body)
 
 
 @paysync_task("wise.fetch_external_accounts", traffic="service", interactive=False, schema=ProfileSchema)
 def fetch_external_accounts(task: Any, payload: dict[str, Any]) -> dict[str, Any]:
-    return _guard(lambda: external_accounts.fetch(open_run(payload["connector_id"], generation=payload["generation"]),
-                                                  payload["profile_id"]))
+    return _tracked("recipients", payload, lambda: external_accounts.fetch(
+        open_run(payload["connector_id"], generation=payload["generation"]), payload["profile_id"]))
 
 
 @paysync_task("wise.fetch_payments", traffic="service", interactive=False, schema=ProfileSchema)
 def fetch_payments(task: Any, payload: dict[str, Any]) -> dict[str, Any]:
-    return _guard(lambda: payments.fetch(open_run(payload["connector_id"], generation=payload["generation"]),
-                                         payload["profile_id"]))
+    return _tracked("transfers", payload, lambda: payments.fetch(
+        open_run(payload["connector_id"], generation=payload["generation"]), payload["profile_id"]))
 
 
 @paysync_task("wise.fetch_others", traffic="service", interactive=False, schema=ProfileSchema)
 def fetch_others(task: Any, payload: dict[str, Any]) -> dict[str, Any]:
-    return _guard(lambda: others.fetch(open_run(payload["connector_id"], generation=payload["generation"]),
-                                       payload["profile_id"]))
+    return _tracked("quotes", payload, lambda: others.fetch(
+        open_run(payload["connector_id"], generation=payload["generation"]), payload["profile_id"]))
 
 
 # ----------------------------------------------------------------- transfers and payouts
@@ -153,24 +176,45 @@ def _initiate(task: Any, kind: str, payload: dict[str, Any]) -> dict[str, Any]:
 
 
 def _key(p: dict[str, Any]) -> str:
-    return f"{p['connector_id']}:{p['idempotency_key']}"
+    return f"{p['connector_id']}:{p['idempotency_key']}" + (":dry-run" if p.get("dry_run") else "")
 
 
-@paysync_task("wise.create_transfer", traffic="user", interactive=True, schema=TransferRequestSchema,
+@paysync_task("wise.create_transfer", traffic="user", interactive=True, protected=True, schema=TransferRequestSchema,
               idempotency_key=_key)
 def create_transfer(task: Any, payload: dict[str, Any]) -> dict[str, Any]:
     """Between two of the connector's own balances (through the recipient that stands for the target)."""
     return _initiate(task, "TRANSFER", payload)
 
 
-@paysync_task("wise.create_payout", traffic="user", interactive=True, schema=InitiationRequestSchema,
+@paysync_task("wise.create_payout", traffic="user", interactive=True, protected=True, schema=PayoutRequestSchema,
               idempotency_key=_key)
 def create_payout(task: Any, payload: dict[str, Any]) -> dict[str, Any]:
-    """From one of the connector's balances to a recipient."""
-    return _initiate(task, "PAYOUT", payload)
+    """From one of the connector's balances to a recipient, within the merchant's payout policy
+    (``paysync/payout_policy.py``): a payout beyond it is refused, recorded with its reason, and
+    nothing is sent to Wise. ``dry_run`` answers what would happen."""
+    from paysync import payout_policy, signing
+    from paysync.audit import describe
+
+    actor = describe(getattr(task.request, "paysync_actor", None) or signing.process_actor())
+    request = {k: v for k, v in payload.items() if k != "dry_run"}
+    if payload["dry_run"]:
+        decision = payout_policy.admit(payload["connector_id"], request, actor=actor, task_id=task.request.id,
+                                       dry_run=True)
+        try:
+            initiations.validate(payload["connector_id"], "PAYOUT", {**request, "via_recipient": None})
+            problems = None
+        except initiations.InitiationError as exc:
+            problems = exc.errors
+        return {"dry_run": True, "admitted": decision.admitted and problems is None, "reason": decision.reason,
+                "request_errors": problems, "policy": decision.as_dict()}
+    decision = payout_policy.admit(payload["connector_id"], request, actor=actor, task_id=task.request.id)
+    if not decision.admitted:
+        return {"status": "REFUSED", "reason": decision.reason, "policy": decision.as_dict()}
+    return _initiate(task, "PAYOUT", request)
 
 
-@paysync_task("wise.poll_initiation", traffic="service", interactive=False, schema=PollInitiationSchema)
+@paysync_task("wise.poll_initiation", traffic="service", interactive=False, protected=True,
+              schema=PollInitiationSchema)
 def poll_initiation(task: Any, payload: dict[str, Any]) -> dict[str, Any]:
     """The next step of an initiation (scheduled with a countdown; stale copies are ignored)."""
     try:
@@ -179,13 +223,13 @@ def poll_initiation(task: Any, payload: dict[str, Any]) -> dict[str, Any]:
         return {"skipped": str(exc)}
 
 
-@paysync_task("wise.retry_initiation", traffic="user", interactive=True, schema=InitiationSchema)
+@paysync_task("wise.retry_initiation", traffic="user", interactive=True, protected=True, schema=InitiationSchema)
 def retry_initiation(task: Any, payload: dict[str, Any]) -> dict[str, Any]:
     """Another go at a FAILED initiation: a transfer of any attempt that may still pay is adopted, else a new attempt."""
     return _follow(initiations.retry(payload["initiation_id"], interactive=task.interactive))
 
 
-@paysync_task("wise.sweep_initiations", traffic="service", interactive=False)
+@paysync_task("wise.sweep_initiations", traffic="service", interactive=False, protected=True)
 def sweep_initiations(task: Any, payload: dict[str, Any]) -> dict[str, Any]:
     """Beat: re-dispatch open initiations whose next step is overdue (claimed: two beats are safe)."""
     stale = wise_store.claim_stale_initiations(wise_settings.stale_after().total_seconds())

@@ -18,8 +18,11 @@ import time
 
 import pytest
 import redis
+from cryptography.fernet import Fernet
 
 os.environ.setdefault("PAYSYNC_ENV", "test")
+# a key of the session's own: outside development paysync refuses to start without one
+os.environ.setdefault("PAYSYNC_SECRET_KEY", Fernet.generate_key().decode())
 os.environ.setdefault("PAYSYNC_CRASH_POINTS", "1")
 # the sandbox delivers webhooks to receivers on loopback (never allowed in production)
 os.environ.setdefault("PAYSYNC_WISE_LOOPBACK_WEBHOOKS", "1")

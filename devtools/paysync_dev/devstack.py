@@ -233,6 +233,47 @@ def scratch_database(prefix: str = "paysync_scratch") -> Iterator[str]:
         settings.cache_clear()
 
 
+def demo_redis_url(url: str) -> str:
+    """``url`` on another Redis database: ``PAYSYNC_DEMO_REDIS_DB``, else 1 (2 when ``url`` is on 1)."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    current = int(parts.path.strip("/") or 0) if parts.path.strip("/").isdigit() else 0
+    wanted = os.environ.get("PAYSYNC_DEMO_REDIS_DB")
+    db = int(wanted) if wanted else (2 if current == 1 else 1)
+    if db == current:
+        raise RuntimeError(f"PAYSYNC_DEMO_REDIS_DB={db} is the Redis database of REDIS_URL: choose another")
+    return urlunsplit(parts._replace(path=f"/{db}"))
+
+
+@contextmanager
+def demo_environment() -> Iterator[tuple[str, str]]:
+    """The demo's own PostgreSQL database (a scratch one, dropped afterwards) and its own Redis
+    database (emptied before and after), exported as DATABASE_URL and REDIS_URL for the demo
+    and the processes it starts; the user's database, broker and workers are never touched, and
+    nothing the demo installed is polled afterwards. Yields (database URL, Redis URL)."""
+    import redis
+
+    from paysync.config import settings
+
+    outer = os.environ.get("REDIS_URL") or settings().redis_url
+    url = demo_redis_url(outer)
+    client = redis.Redis.from_url(url)
+    client.flushdb()
+    os.environ["REDIS_URL"] = url
+    settings.cache_clear()
+    try:
+        with scratch_database("paysync_demo") as database:
+            yield database, url
+    finally:
+        try:
+            client.flushdb()
+        finally:
+            client.close()
+            os.environ["REDIS_URL"] = outer
+            settings.cache_clear()
+
+
 def _pg_bindir() -> Path:
     """Where PostgreSQL's server programs are (Debian's postgresql-15, else pg_ctl on PATH)."""
     import shutil

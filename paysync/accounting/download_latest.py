@@ -28,7 +28,7 @@ from paysync.clients.xero import XeroClient
 from paysync.clients.xero import contacts as xero_contacts
 from paysync.clients.xero import invoices as xero_invoices
 from paysync.errors import ConfigError
-from storage import accounting, connections, quarantine, sync_states
+from storage import accounting, connections, quarantine, sync_progress, sync_states
 from storage.connections import Resolution
 from storage.db import transaction
 
@@ -103,10 +103,14 @@ def retry_quarantined(record: dict[str, Any]) -> dict[str, Any]:
     return {"stored": 1}
 
 
+Progress = Callable[[str, int], None]  # (stream, records of one page stored)
+
+
 def sync_stream(client: XeroClient, merchant_id: int, stream: str, read_page: ReadPage,
                 mapper: Callable[[dict], dict], store: Callable[..., None],
-                full: bool = False, size: int | None = None) -> dict[str, Any]:
-    """Read one stream from its bookmark to the end, committing each page with the advanced bookmark."""
+                full: bool = False, size: int | None = None, progress: Progress | None = None) -> dict[str, Any]:
+    """Read one stream from its bookmark to the end, committing each page with the advanced bookmark
+    (and counting it in ``sync_progress``); ``progress`` hears of each page once it is stored."""
     tenant = client.connection.tenant_id or ""
     scope = f"tenant:{tenant}"
     size = size or page_size()
@@ -141,13 +145,17 @@ def sync_stream(client: XeroClient, merchant_id: int, stream: str, read_page: Re
             if since is not None:
                 accounting.advance_bookmark(cur, owner(merchant_id), stream, scope,
                                             {"since": since, "page": page if more else 1})
+            sync_progress.page(owner(merchant_id), stream, len(records), cur=cur)
+        if progress is not None:
+            progress(stream, len(records))
         if not more:
             break
     return {"pages": pages, "records": records_read, "since": since}
 
 
 def download_latest(merchant_id: int, traffic: str, interactive: bool, *, full: bool = False,
-                    resolution: Resolution | None = None, client: XeroClient | None = None) -> dict[str, Any]:
+                    resolution: Resolution | None = None, client: XeroClient | None = None,
+                    progress: Progress | None = None) -> dict[str, Any]:
     """Read contacts and invoices changed since the bookmarks through the connection ``traffic`` uses now.
 
     A job that resolved its connection already passes the ``resolution`` (and may pass its
@@ -163,7 +171,7 @@ def download_latest(merchant_id: int, traffic: str, interactive: bool, *, full: 
                            "role": conn.role, "app": conn.client_id, "tenant": conn.tenant_id,
                            "multi_connection": res.multi_connection, "fallback": res.fallback}
     for stream, read_page, mapper, store in STREAMS:
-        out[stream] = sync_stream(client, merchant_id, stream, read_page, mapper, store, full=full)
+        out[stream] = sync_stream(client, merchant_id, stream, read_page, mapper, store, full=full, progress=progress)
     out["calls"] = client.calls
     out["outstanding"] = accounting.count_rows(merchant_id)["outstanding"]
     return out

@@ -23,7 +23,6 @@
 local t = redis.call('TIME')
 local now = t[1] * 1000000 + t[2]
 local conc, lease, interactive = tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4] == '1'
-local HORIZON, PACK = 60000000, 67108864
 local maxwait = math.min(tonumber(ARGV[5]), HORIZON)
 local nwin = (#KEYS - 2) / 2
 local floor, fmt = math.floor, string.format  -- Redis passes whole numbers as plain digits
@@ -48,33 +47,10 @@ for i = 1, nwin do
     end
   else
     local past = KEYS[2 + 2 * i]
-    local g = math.ceil(span / n)
-    local k = floor(now / g)
-    local low = k - n
-    local h = redis.call('HMGET', key, 'k', 'c', 's', 'p', 't', 'b')
-    local cur, c, s, p, last = tonumber(h[1]), tonumber(h[2]) or 0, tonumber(h[3]) or 0, tonumber(h[4]), tonumber(h[5]) or 0
-    local block = tonumber(h[6])
+    local g, k, low, c, s, last, block, rolled = roll(key, past, now, span, n)
     if block and block > at then at, reason = block, 'blocked' end
-    if cur ~= k then
-      -- a new sub-window: close the current one, drop those that left the window
-      if cur == nil or floor(last / g) < low then
-        redis.call('DEL', past)
-        s = 0
-      else
-        if c > 0 then redis.call('HINCRBY', past, cur, c) end
-        if p < low then
-          local names = {}
-          for j = p, low - 1 do names[#names + 1] = j end
-          for _, v in ipairs(redis.call('HMGET', past, unpack(names))) do
-            if v then s = s - v end
-          end
-          redis.call('HDEL', past, unpack(names))
-        end
-      end
-      c = tonumber(redis.call('HGET', past, k)) or 0
-      if c > 0 then redis.call('HDEL', past, k) end
-      redis.call('HSET', key, 'k', k, 'c', c, 's', s, 'p', low)
-      local ttl = floor((span + 2 * g + HORIZON) / 1000) + 1000
+    if rolled then
+      local ttl = counters_ttl(span, g)
       redis.call('PEXPIRE', key, ttl)
       redis.call('PEXPIRE', past, ttl)
     end
@@ -127,7 +103,7 @@ for i = 1, nwin do
   else
     local past = KEYS[2 + 2 * i]
     redis.call('HINCRBY', past, floor(at / g), add)
-    redis.call('PEXPIRE', past, floor((tonumber(ARGV[o + 5]) + 2 * g + HORIZON) / 1000) + 1000)
+    redis.call('PEXPIRE', past, counters_ttl(tonumber(ARGV[o + 5]), g))
     redis.call('HSET', key, 's', SUM[i] + add, 't', math.max(at, LAST[i]))
   end
 end

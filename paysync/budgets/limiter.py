@@ -54,8 +54,10 @@ def reschedule_countdown(wait: float) -> float:
     return wait + 0.05 + random.random() * (0.5 + 0.2 * wait)
 
 
-def _script(client: redis.Redis, name: str) -> Script:
-    return Script(client, files(__package__).joinpath(f"{name}.lua").read_text())
+def _script(client: redis.Redis, name: str, *preludes: str) -> Script:
+    """A script from ``<name>.lua``, with the shared ``preludes`` (their local functions) in front."""
+    here = files(__package__)
+    return Script(client, "\n".join(here.joinpath(f"{part}.lua").read_text() for part in (*preludes, name)))
 
 
 def _us(seconds: float) -> int:
@@ -150,10 +152,10 @@ class Limiter:
 
     def __init__(self, client: redis.Redis) -> None:
         self.redis = client
-        self._acquire = _script(client, "acquire")
+        self._acquire = _script(client, "acquire", "subwindows")
         self._extend = _script(client, "extend")
         self._block = _script(client, "block")
-        self._observe = _script(client, "observe")
+        self._observe = _script(client, "observe", "subwindows")
         self._remaining = _script(client, "remaining")
         # a plain client (not a cluster) takes the whole command packed once per bucket
         self._packed = not isinstance(client, RedisCluster) and type(client.connection_pool) is redis.ConnectionPool

@@ -6,7 +6,6 @@
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local span, n = tonumber(ARGV[3]), tonumber(ARGV[5])
-local PACK, HORIZON = 67108864, 60000000  -- as in acquire.lua
 local missing
 if n == 0 then
   redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - span)
@@ -26,37 +25,14 @@ if n == 0 then
   end
   return {math.max(missing, 0), now}
 end
--- counters: the same roll-over to the current sub-window as acquire.lua, then add
+-- counters: roll over to the current sub-window, then add
 local key, past = KEYS[1], KEYS[2]
-local g = math.ceil(span / n)
-local k = math.floor(now / g)
-local low = k - n
-local h = redis.call('HMGET', key, 'k', 'c', 's', 'p', 't')
-local cur, c, s, p, last = tonumber(h[1]), tonumber(h[2]) or 0, tonumber(h[3]) or 0, tonumber(h[4]), tonumber(h[5]) or 0
-if cur ~= k then
-  if cur == nil or math.floor(last / g) < low then
-    redis.call('DEL', past)
-    s = 0
-  else
-    if c > 0 then redis.call('HINCRBY', past, cur, c) end
-    if p < low then
-      local names = {}
-      for j = p, low - 1 do names[#names + 1] = j end
-      for _, v in ipairs(redis.call('HMGET', past, unpack(names))) do
-        if v then s = s - v end
-      end
-      redis.call('HDEL', past, unpack(names))
-    end
-  end
-  c = tonumber(redis.call('HGET', past, k)) or 0
-  if c > 0 then redis.call('HDEL', past, k) end
-  redis.call('HSET', key, 'k', k, 'c', c, 's', s, 'p', low)
-end
+local g, _, _, c, s, last = roll(key, past, now, span, n)
 missing = tonumber(ARGV[2]) - tonumber(ARGV[4]) - s % PACK
 if missing > 0 then
   redis.call('HSET', key, 'c', c + missing, 's', s + missing, 't', math.max(now, last))
 end
-local ttl = math.floor((span + 2 * g + HORIZON) / 1000) + 1000
+local ttl = counters_ttl(span, g)
 redis.call('PEXPIRE', key, ttl)
 redis.call('PEXPIRE', past, ttl)
 return {math.max(missing, 0), now}

@@ -14,12 +14,12 @@ from typing import Any
 
 import click
 
-from paysync.cli.output import emit, emit_one, json_option, to_json
+from paysync.cli.output import emit, emit_one, json_option, money_columns, to_json
 
-INVOICE_COLUMNS = ("number", "type", "contact_name", "due_on", "amount_due", "total", "asset", "status",
+INVOICE_COLUMNS = ("number", "type", "contact_name", "due_on", "amount_due", "total", "currency", "status",
                    "invoice_id")
 _INTENT_NAMESPACE = uuid.UUID("5d3e1c8a-6a0b-4c1f-9f0e-7b2d4e6a8c31")
-PAYMENT_COLUMNS = ("payment_id", "status", "invoice_external_id", "amount", "asset", "paid_on", "external_id",
+PAYMENT_COLUMNS = ("payment_id", "status", "invoice_external_id", "amount", "currency", "paid_on", "external_id",
                    "connection_id", "attempts", "error")
 
 
@@ -34,21 +34,26 @@ def invoices() -> None:
               help="Receivables (ACCREC) or payables (ACCPAY); both by default.")
 @json_option
 def list_(merchant: str, invoice_type: str | None, as_json: bool) -> None:
-    """Outstanding transactions: authorised invoices with an amount due (amounts in minor units)."""
+    """Outstanding transactions: authorised invoices with an amount due, in the invoice's currency.
+
+    ``number`` and ``invoice_id`` are what ``invoices pay`` takes (``--number``, ``--invoice-id``),
+    and amounts are in major units as ``--amount`` takes them.
+    """
     from storage import accounting, merchants
 
     m = merchants.get(merchant)
     rows = [{**row, "invoice_id": row["external_id"]} for row in accounting.outstanding_invoices(m["id"], invoice_type)]
-    emit(rows, INVOICE_COLUMNS, as_json, empty="nothing outstanding (run 'paysync invoices download --merchant M' first)")
+    emit(money_columns(rows, "amount_due", "total"), INVOICE_COLUMNS, as_json,
+         empty="nothing outstanding (run 'paysync invoices download --merchant M' first)",
+         json_extra=("asset", "amount_due_minor", "total_minor"))
 
 
 def _send(name: str, payload: dict[str, Any], wait: bool, timeout: float) -> Any:
-    from tasks.routing import enqueue
+    from paysync.cli import jobs
 
-    result = enqueue(name, payload)
     if not wait:
-        return {"task_id": result.id}
-    return result.get(timeout=timeout)
+        return {"task_id": jobs.send(name, payload).id}
+    return jobs.run(name, payload, timeout)
 
 
 @invoices.command("download")
@@ -184,7 +189,8 @@ def payments(merchant: str, as_json: bool) -> None:
     from storage import accounting, merchants
 
     m = merchants.get(merchant)
-    emit(accounting.list_payments(m["id"]), PAYMENT_COLUMNS, as_json, empty="no payments recorded")
+    emit(money_columns(accounting.list_payments(m["id"]), "amount"), PAYMENT_COLUMNS, as_json,
+         empty="no payments recorded", json_extra=("asset", "amount_minor"))
 
 
 commands = [invoices]

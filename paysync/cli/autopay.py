@@ -12,9 +12,10 @@ from typing import Any
 
 import click
 
-from paysync.cli.output import emit, emit_one, json_option, to_json
+from paysync.cli.output import emit, emit_one, json_option, money_columns, to_json
 
-SCHEDULED_COLUMNS = ("id", "bill", "contact_external_id", "amount", "due_on", "pay_on", "state", "attempt", "reason")
+SCHEDULED_COLUMNS = ("id", "bill", "contact_external_id", "amount", "currency", "due_on", "pay_on", "state", "attempt",
+                     "reason")
 
 
 @click.group("autopay")
@@ -171,16 +172,15 @@ def dry_run(merchant: str, day: dt.datetime | None, as_json: bool) -> None:
 @json_option
 def list_(merchant: str, states: tuple[str, ...], as_json: bool) -> None:
     """Scheduled payments, one per bill."""
-    from paysync.autopay.rules import fmt
     from storage import autopay as autopay_store
 
     rows = autopay_store.list_for_merchant(_merchant(merchant)["id"], states or None)
     for r in rows:
         r["bill"] = r["invoice_number"] or r["invoice_external_id"]
-        r["amount"] = fmt(r["amount"], r["currency"]) if not as_json else r["amount"]
-    cols = SCHEDULED_COLUMNS if not as_json else (*SCHEDULED_COLUMNS, "asset", "invoice_external_id", "transfer_id",
-                                                 "fee_amount", "fee_asset", "xero_payment_id", "exception_kind")
-    emit(rows, cols, as_json, empty="no scheduled payments (paysync autopay schedule --merchant M)")
+    emit(money_columns(rows, "amount"), SCHEDULED_COLUMNS, as_json,
+         empty="no scheduled payments (paysync autopay schedule --merchant M)",
+         json_extra=("asset", "amount_minor", "invoice_external_id", "transfer_id", "fee_amount", "fee_asset",
+                     "xero_payment_id", "exception_kind"))
 
 
 @command.command("exceptions")
@@ -217,10 +217,11 @@ def retry(scheduled_id: int, as_json: bool) -> None:
 
 
 def _send(name: str, payload: dict[str, Any], wait: bool, timeout: float) -> Any:
-    from tasks.routing import enqueue
+    from paysync.cli import jobs
 
-    result = enqueue(name, payload, interactive=False)
-    return result.get(timeout=timeout) if wait else {"task_id": result.id}
+    if not wait:
+        return {"task_id": jobs.send(name, payload, interactive=False).id}
+    return jobs.run(name, payload, timeout, interactive=False)
 
 
 @command.command("schedule")

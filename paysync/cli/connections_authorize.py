@@ -8,6 +8,7 @@ from typing import Any
 import click
 
 from paysync.cli.output import emit_one, json_option
+from paysync.cli.resolve import connection_option
 
 
 def _row(conn: Any) -> dict[str, Any]:
@@ -23,7 +24,7 @@ def _choose(tenants: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 @click.command("authorize")
-@click.option("--connection", "connection_id", required=True, type=int, help="The connection's id.")
+@connection_option
 @click.option("--redirect-uri", default=None,
               help="The redirect URI registered for the app, exactly (stored for the connection); default the "
                    "connection's, else PAYSYNC_XERO_REDIRECT_URI, else http://localhost:8910/callback.")
@@ -65,7 +66,7 @@ def authorize(connection_id: int, redirect_uri: str | None, scopes: str | None, 
 
 
 @click.command("verify")
-@click.option("--connection", "connection_id", required=True, type=int, help="The connection's id.")
+@connection_option
 @json_option
 def verify(connection_id: int, as_json: bool) -> None:
     """Check that the connection's tenant is still connected (else: needs re-authorisation)."""

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import click
 
-from paysync.cli.output import emit, emit_one, json_option
+from paysync.cli.output import emit, emit_one, json_option, to_json
+from paysync.cli.resolve import CONNECTOR
 
 COLUMNS = ("id", "merchant_id", "provider", "name", "status", "polling", "next_poll_at", "last_poll_at", "last_error",
            "quarantined", "last_quarantine_error")
@@ -62,11 +63,29 @@ def install(provider: str, config_path: Path, merchant: str, name: str, no_poll:
     row = do_install(merchant, raw, name=name)
     out = _row(row)
     out["profiles"] = ", ".join(f"{p['id']} ({p['type']})" for p in row["profiles"])
+    hooks = row.get("webhooks") or {}
+    out["webhooks"] = _webhooks_line(hooks)
+    for failure in hooks.get("failed") or []:
+        click.echo(f"warning: webhook subscription failed: {failure}", err=True)
+    if hooks.get("error"):
+        click.echo(f"warning: webhook subscriptions failed: {hooks['error']}", err=True)
     if not no_poll:
         from tasks.wise import start_cycle
 
         out["first_poll"] = "enqueued" if start_cycle(row["id"]) else "not enqueued"
+        out["progress"] = f"paysync connectors status {row['id']}"
     emit_one(out, as_json)
+
+
+def _webhooks_line(hooks: dict) -> str:
+    if hooks.get("error"):
+        return f"failed: {hooks['error']} (polling alone keeps data current)"
+    if hooks.get("note") and not hooks.get("url"):
+        return str(hooks["note"])
+    line = f"{hooks.get('subscriptions', 0)} active at {hooks.get('url')}"
+    if hooks.get("failed"):
+        line += f"; {len(hooks['failed'])} failed (see 'paysync connectors status')"
+    return line
 
 
 @command.command("list")
@@ -84,7 +103,7 @@ def list_(merchant: str | None, as_json: bool) -> None:
 
 
 @command.command("show")
-@click.argument("connector_id", type=int)
+@click.argument("connector_id", type=CONNECTOR)
 @json_option
 def show(connector_id: int, as_json: bool) -> None:
     """One connector's status: polling, last error, quarantined records and watermarks."""
@@ -97,8 +116,36 @@ def show(connector_id: int, as_json: bool) -> None:
     emit_one(out, as_json)
 
 
+STREAM_COLUMNS = ("stream", "last_page_at", "lag_seconds", "cycle_pages", "cycle_records", "pages", "records")
+SUBSCRIPTION_COLUMNS = ("profile_id", "event", "status", "subscription_id", "last_error")
+
+
+@command.command("status")
+@click.argument("connector_id", type=CONNECTOR)
+@json_option
+def status(connector_id: int, as_json: bool) -> None:
+    """A connector's sync progress per stream, last error, quarantine and webhook subscriptions."""
+    from storage import connectors, subscriptions, sync_progress
+
+    row = connectors.get(connector_id)
+    head = _row(row, _held([row])[row["id"]])
+    streams = sync_progress.for_owner(connectors.owner(connector_id))
+    for s in streams:
+        s["lag_seconds"] = round(float(s["lag_seconds"]), 1)
+    subs = subscriptions.for_connector(connector_id)
+    if as_json:
+        click.echo(to_json({**head, "streams": streams, "webhook_subscriptions": subs}))
+        return
+    emit_one(head, False)
+    click.echo("\nstreams (a page is one successful fetch; lag: seconds since the last one):")
+    emit(streams, STREAM_COLUMNS, False, empty="  no page stored yet: the first polling cycle has not run "
+                                               "(is a worker consuming the 'service' queue?)")
+    click.echo("\nwebhook subscriptions:")
+    emit(subs, SUBSCRIPTION_COLUMNS, False, empty="  none (no publicUrl: polling alone keeps data current)")
+
+
 @command.command("uninstall")
-@click.argument("connector_id", type=int)
+@click.argument("connector_id", type=CONNECTOR)
 @click.option("--purge", is_flag=True, help="Also delete every synced row and watermark.")
 @json_option
 def uninstall(connector_id: int, purge: bool, as_json: bool) -> None:
@@ -110,7 +157,7 @@ def uninstall(connector_id: int, purge: bool, as_json: bool) -> None:
 
 
 @command.command("reset")
-@click.argument("connector_id", type=int)
+@click.argument("connector_id", type=CONNECTOR)
 @json_option
 def reset(connector_id: int, as_json: bool) -> None:
     """Delete CONNECTOR_ID's synced rows and watermarks and poll again from the start."""
@@ -124,7 +171,7 @@ def reset(connector_id: int, as_json: bool) -> None:
 
 
 @command.command("poll")
-@click.argument("connector_id", type=int)
+@click.argument("connector_id", type=CONNECTOR)
 @json_option
 def poll(connector_id: int, as_json: bool) -> None:
     """Enqueue a polling cycle of CONNECTOR_ID now."""

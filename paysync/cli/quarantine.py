@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from paysync.cli.output import emit, json_option
+from paysync.cli.resolve import CONNECTOR
 
 COLUMNS = ("id", "owner", "provider", "stream", "scope", "reference", "error", "sightings", "last_seen_at",
            "resolution")
@@ -24,7 +25,7 @@ def command() -> None:
 
 
 @command.command("list")
-@click.option("--connector", type=int, default=None, help="Only this connector's records.")
+@click.option("--connector", type=CONNECTOR, default=None, help="Only this connector's records.")
 @click.option("--owner", default=None, help="Only this owner's records (connector:7, psa:3, merchant:2).")
 @click.option("--all", "include_resolved", is_flag=True, help="Include records already stored.")
 @click.option("--payload", is_flag=True, help="Show each record's raw payload too.")
@@ -40,7 +41,7 @@ def list_(connector: int | None, owner: str | None, include_resolved: bool, payl
 
 @command.command("retry")
 @click.argument("record_ids", type=int, nargs=-1)
-@click.option("--connector", type=int, default=None, help="Every open record of this connector.")
+@click.option("--connector", type=CONNECTOR, default=None, help="Every open record of this connector.")
 @click.option("--owner", default=None, help="Every open record of this owner.")
 @json_option
 def retry(record_ids: tuple[int, ...], connector: int | None, owner: str | None, as_json: bool) -> None:

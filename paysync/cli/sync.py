@@ -77,10 +77,10 @@ def _run(direction: str, merchant: str, enqueue: bool, timeout: float, as_json: 
     m = merchants.get(merchant)
     task = {"invoices": "wisesync.sync_invoices", "payments": "wisesync.apply_payments"}[direction]
     if enqueue:
-        from tasks.routing import enqueue as send
+        from paysync.cli import jobs
 
         click.echo(f"{task} sent to the company queue (interactive); waiting...", err=True)
-        result = send(task, {"merchant_id": m["id"]}, interactive=True).get(timeout=timeout)
+        result = jobs.run(task, {"merchant_id": m["id"]}, timeout, interactive=True)
     else:
         if direction == "invoices":
             from paysync.wisesync.invoices import sync_invoices as run

@@ -17,4 +17,4 @@ def command(as_json: bool, markdown: bool) -> None:
     if markdown:
         click.echo(task_reference.markdown(), nl=False)
         return
-    emit(task_reference.task_rows(), ("task", "traffic", "class", "payload", "doc"), as_json)
+    emit(task_reference.task_rows(), ("task", "traffic", "class", "senders", "payload", "doc"), as_json)

@@ -4,24 +4,8 @@ from __future__ import annotations
 
 import click
 
-from paysync.cli.output import emit, emit_one, json_option
-
-connector_option = click.option("--connector", "connector_id", type=int, required=True, help="Connector id.")
-
-
-def _money(rows: list[dict], *fields: str) -> list[dict]:
-    """Add human amounts (major units) beside the minor-unit integers."""
-    from mappers.money import from_minor
-
-    for r in rows:
-        code = (r.get("asset") or "").split("/", 1)[0]
-        for f in fields:
-            if r.get(f) is not None and code:
-                try:
-                    r[f"{f}_major"] = str(from_minor(int(r[f]), code))
-                except Exception:
-                    r[f"{f}_major"] = None
-    return rows
+from paysync.cli.output import emit, emit_one, json_option, money_columns
+from paysync.cli.resolve import CONNECTOR, connector_option
 
 
 @click.group("accounts")
@@ -63,7 +47,7 @@ def external_list(connector_id: int, as_json: bool) -> None:
 
 @click.group("balances")
 def balances() -> None:
-    """Synced balances (minor units and major)."""
+    """Synced balances (amounts in major units beside their currency)."""
 
 
 @balances.command("list")
@@ -73,9 +57,9 @@ def balances_list(connector_id: int, as_json: bool) -> None:
     """List a connector's balances."""
     from storage import wise
 
-    rows = _money(wise.list_balances(connector_id), "amount", "reserved")
-    emit(rows, ("account", "profile_id", "name", "asset", "amount", "amount_major", "reserved", "updated_at"), as_json,
-         empty="no balances yet")
+    rows = money_columns(wise.list_balances(connector_id), "amount", "reserved")
+    emit(rows, ("account", "profile_id", "name", "amount", "reserved", "currency", "updated_at"), as_json,
+         empty="no balances yet", json_extra=("asset", "amount_minor", "reserved_minor"))
 
 
 @click.group("payments")
@@ -92,12 +76,12 @@ def payments_list(connector_id: int, status: str | None, limit: int, as_json: bo
     """List a connector's payments, newest first."""
     from storage import wise
 
-    rows = _money(wise.list_payments(connector_id, limit=limit, status=status), "amount")
-    emit(rows, ("reference", "leg", "type", "status", "raw_status", "amount", "amount_major", "asset", "source",
-                "destination", "status_since"), as_json, empty="no payments yet")
+    rows = money_columns(wise.list_payments(connector_id, limit=limit, status=status), "amount")
+    emit(rows, ("reference", "leg", "type", "status", "raw_status", "amount", "currency", "source",
+                "destination", "status_since"), as_json, empty="no payments yet", json_extra=("asset", "amount_minor"))
 
 
-INITIATION_COLUMNS = ("id", "connector_id", "kind", "status", "step", "attempt", "amount", "asset", "source_account",
+INITIATION_COLUMNS = ("id", "connector_id", "kind", "status", "step", "attempt", "amount", "currency", "source_account",
                       "destination_account", "transfer_id", "raw_status", "error", "customer_transaction_id")
 
 
@@ -113,18 +97,20 @@ def initiations_list(connector_id: int, as_json: bool) -> None:
     """List a connector's initiations, newest first."""
     from storage import wise
 
-    emit(wise.list_initiations(connector_id), INITIATION_COLUMNS, as_json, empty="no initiations yet")
+    emit(money_columns(wise.list_initiations(connector_id), "amount"), INITIATION_COLUMNS, as_json,
+         empty="no initiations yet", json_extra=("asset", "amount_minor"))
 
 
 @initiations.command("needing-action")
-@click.option("--connector", "connector_id", type=int, default=None, help="Only this connector.")
+@click.option("--connector", "connector_id", type=CONNECTOR, default=None,
+              help="Only this connector (id, merchant or MERCHANT/NAME).")
 @json_option
 def initiations_needing_action(connector_id: int | None, as_json: bool) -> None:
     """Initiations waiting for approval in Wise (SCA) or failed and retryable."""
     from storage import wise
 
-    emit(wise.list_initiations(connector_id, needing_action=True), INITIATION_COLUMNS, as_json,
-         empty="nothing needs action")
+    emit(money_columns(wise.list_initiations(connector_id, needing_action=True), "amount"), INITIATION_COLUMNS,
+         as_json, empty="nothing needs action", json_extra=("asset", "amount_minor"))
 
 
 @initiations.command("retry")

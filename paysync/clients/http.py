@@ -51,6 +51,7 @@ import requests
 from urllib3.exceptions import ConnectTimeoutError
 
 from mappers import jsonnum
+from paysync import metrics
 from paysync.budgets import BucketSpec, BudgetExhausted, Limiter
 from paysync.config import settings
 from paysync.errors import PaysyncError
@@ -151,11 +152,13 @@ class BudgetedHTTP:
                 if body is not None:
                     hdrs["Content-Type"] = "application/json"
                 self.calls += 1
+                started = time.monotonic()
                 try:
                     resp = self.session.request(method, url, params=params, data=body if body is not None else data,
                                                 headers=hdrs, timeout=self.timeout)
                 except LOST_ANSWER as exc:
                     failure = exc
+            self._observe(method, path, None if failure is not None else resp.status_code, started, failure)
             if failure is not None:
                 cause = type(failure).__name__
                 if not never_sent(failure):
@@ -202,6 +205,19 @@ class BudgetedHTTP:
             yield
         finally:
             self._bookkeeping("releasing the in-flight slot", lease.__exit__, None, None, None)
+
+    def _observe(self, method: str, path: str, status: int | None, started: float,
+                 failure: Exception | None) -> None:
+        """One log record and one count per HTTP call: provider, call, outcome and duration."""
+        outcome = ("lost" if failure is not None else "429" if status == 429 else
+                   f"{status // 100}xx" if status else "unknown")
+        millis = round((time.monotonic() - started) * 1000, 1)
+        log.info("%s %s %s: %s in %.0f ms", self.provider, method, path.split("?", 1)[0], status or type(failure).__name__,
+                 millis, extra={"provider": self.provider, "method": method, "path": path.split("?", 1)[0],
+                                "status": status, "outcome": outcome, "duration_ms": millis})
+        metrics.count(metrics.PROVIDER_CALLS, {"provider": self.provider, "outcome": outcome})
+        if status == 429:
+            metrics.count(metrics.RATE_LIMITED, {"provider": self.provider})
 
     def _bookkeeping(self, what: str, fn: Callable[..., Any] | None, *args: Any) -> None:
         """Our own accounting after the provider answered: a failure is logged, never raised."""

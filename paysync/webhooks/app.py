@@ -2,10 +2,13 @@
 
 Per request, and nothing more (Wise wants a 2xx within 5 seconds, whatever our queue depth):
 
+0. rate: past the per-source or per-connector rate -> 429 with ``Retry-After``, before
+   anything else (``paysync/webhooks/guard.py``);
 1. body size: more than ``max_body`` bytes -> 413 (the body is not read past the limit);
-2. connector: unknown -> 404, uninstalled -> 410, no usable key -> 503 (nothing stored);
-3. signature over the raw body with the connector's ``webhookPublicKey`` -> 401 when
-   missing, malformed or wrong (a truncated or altered body fails here); nothing stored;
+2. connector and signature: an unknown connector, an uninstalled one, one with no usable
+   key, and a signature over the raw body that is missing, malformed or wrong (a truncated
+   or altered body fails here) all get the same 401 and body (``guard.not_accepted``), so a
+   prober learns nothing of which connector ids exist; nothing stored, the reason logged;
 4. ``X-Test-Notification: true`` (Wise's probe when a subscription is created, signed like
    any delivery) -> 200 ``{"status": "test"}``, not stored;
 5. ``X-Delivery-Id`` missing or over 200 characters, or a body that is not a JSON object
@@ -34,7 +37,8 @@ from typing import Any
 from flask import Flask, Response, jsonify, request
 
 from mappers import jsonnum
-from paysync import infra
+from paysync import infra, metrics
+from paysync.webhooks.guard import RateGuard, not_accepted
 from paysync.webhooks.settings import ReceiverSettings, receiver_settings
 from paysync.webhooks.verify import KeyCache
 
@@ -113,17 +117,13 @@ def create_app(settings: ReceiverSettings | None = None, publish: Publisher | No
             return _error(400, "body shorter than its Content-Length")
         signature = request.headers.get("X-Signature-SHA256")
         entry, ok = keys.verify(connector_id, body, signature)
-        if entry.state == "unknown":
-            return _error(404, f"no connector {connector_id}")
-        if entry.state in ("inactive", "not-wise"):
-            return _error(410, f"connector {connector_id} takes no Wise webhooks ({entry.state})")
-        if entry.state == "no-key":
-            log.error("connector %s has no usable webhookPublicKey", connector_id)
-            return _error(503, f"connector {connector_id} has no usable webhookPublicKey")
         if not ok:
-            log.warning("connector %s: rejected a delivery (%s signature)", connector_id,
-                        "bad" if signature else "no")
-            return _error(401, "invalid signature" if signature else "missing X-Signature-SHA256")
+            if entry.state == "no-key":
+                log.error("connector %s has no usable webhookPublicKey", connector_id)
+            else:
+                log.warning("connector %s: rejected a delivery (%s)", connector_id,
+                            entry.state if entry.state != "ok" else ("bad signature" if signature else "no signature"))
+            return not_accepted()
         if request.headers.get("X-Test-Notification", "").strip().lower() == "true":
             return jsonify(status="test")
         delivery_id = (request.headers.get("X-Delivery-Id") or "").strip()
@@ -163,4 +163,23 @@ def create_app(settings: ReceiverSettings | None = None, publish: Publisher | No
     for transient in infra.TRANSIENT:
         app.register_error_handler(transient, unavailable)
 
+    @app.after_request
+    def count_delivery(resp: Response) -> Response:
+        if request.path.startswith("/webhooks/wise/"):
+            metrics.count(metrics.WEBHOOK_DELIVERIES, {"provider": "wise", "outcome": delivery_outcome(resp)})
+        return resp
+
+    app.wsgi_app = RateGuard(app.wsgi_app, cfg.rate_per_source, cfg.rate_per_connector)  # type: ignore[method-assign]
     return app
+
+
+OUTCOME_OF_STATUS = {400: "bad_request", 401: "bad_signature", 404: "unknown_connector", 410: "gone",
+                     413: "too_large", 503: "unavailable"}
+
+
+def delivery_outcome(resp: Response) -> str:
+    """What the receiver made of a delivery: stored, duplicate, test, or why it was refused."""
+    if resp.status_code == 200:
+        body = resp.get_json(silent=True) or {}
+        return {"ok": "stored", "duplicate": "duplicate", "test": "test"}.get(str(body.get("status")), "ok")
+    return OUTCOME_OF_STATUS.get(resp.status_code, str(resp.status_code))

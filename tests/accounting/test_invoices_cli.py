@@ -22,7 +22,7 @@ def raw_invoice(n: int, status: str, due: str, typ: str = "ACCPAY", currency: st
             "UpdatedDateUTC": "/Date(1714557600000+0000)/", "CurrencyCode": currency}
 
 
-def test_invoices_list_shows_only_outstanding_in_minor_units(db, redis_client):
+def test_invoices_list_shows_only_outstanding_in_major_units_with_the_ids_pay_takes(db, redis_client):
     from paysync.cli import cli
 
     # given one outstanding bill in JPY, one paid and one draft
@@ -38,8 +38,9 @@ def test_invoices_list_shows_only_outstanding_in_minor_units(db, redis_client):
     # then only the authorised bill with something due is shown, in yen (JPY/0), with its contact
     assert result.exit_code == 0, result.output
     rows = json.loads(result.output)
-    assert [(r["number"], r["amount_due"], r["asset"], r["contact_name"]) for r in rows] == [
-        ("B-1", 1500, "JPY/0", "Ridgeway")]
+    assert [(r["number"], r["amount_due"], r["currency"], r["asset"], r["contact_name"]) for r in rows] == [
+        ("B-1", "1500", "JPY", "JPY/0", "Ridgeway")]
+    assert rows[0]["invoice_id"] == "00000000-0000-4000-8000-000000000001" and rows[0]["amount_due_minor"] == 1500
     assert rows[0]["due_on"] == "2019-03-25"
     table = CliRunner().invoke(cli, ["invoices", "list", "--merchant", m["name"]])
     assert "B-1" in table.output and "B-2" not in table.output

@@ -319,11 +319,12 @@ def test_sub_window_counters_keep_a_few_fields_whatever_the_traffic(limiter, red
         take(limiter, log, 1)
         take(limiter, counted, 1)
         time.sleep(0.003)
-    # then the log holds every grant of the last window (dozens), the counters a state of at
-    # most 7 fields and at most 8 closed sub-windows, each a compact listpack
+    # then the log holds every grant of the last window (dozens, fewer on a loaded machine, but
+    # more than the counters' fields), the counters a state of at most 7 fields and at most 8
+    # closed sub-windows, each a compact listpack
     state, past = counted.window("day").state_key, counted.window("day").second_key
     assert redis_client.hlen(state) <= 7 and redis_client.hlen(past) <= 8
-    assert redis_client.zcard(log.window("day").state_key) >= 50
+    assert redis_client.zcard(log.window("day").state_key) > 7 + 8
     assert redis_client.object("encoding", state) == redis_client.object("encoding", past) == b"listpack"
     # and both count the same calls now, give or take the sub-window being filled
     state_log, state_counted = limiter.remaining(log).windows["day"], limiter.remaining(counted).windows["day"]

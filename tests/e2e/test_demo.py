@@ -124,3 +124,45 @@ def test_the_demo_tells_the_whole_story_and_its_report_adds_up(db, sandbox_ctl, 
                                 timeout=10).json()
         assert transfer["transfer"]["customerTransactionId"] == str(sp["customer_transaction_id"])
         assert transfer["funded"] is True
+
+
+def test_the_demo_runs_in_its_own_database_and_redis_database_and_leaves_nothing(db, redis_client) -> None:
+    import json
+    import os
+    import subprocess
+    import sys
+
+    import redis
+
+    from storage import merchants
+    from storage.db import fetch_one
+
+    inside = """
+import json, os
+from paysync_dev.devstack import demo_environment
+with demo_environment() as (database, redis_url):
+    from paysync.config import settings
+    from storage import merchants
+    from tasks.routing import enqueue
+    merchants.create("demo-merchant")
+    enqueue("wise.poll_due", {})
+    print(json.dumps({"database": database, "redis": redis_url, "settings": [settings().database_url,
+                      settings().redis_url], "merchants": [m["name"] for m in merchants.list_all()],
+                      "queued": __import__("redis").Redis.from_url(redis_url).llen("service:9")}))
+"""
+    redis_client.set("user-key", "kept")
+    out = subprocess.run([sys.executable, "-c", inside], capture_output=True, text=True, timeout=120,
+                         env=dict(os.environ))
+    assert out.returncode == 0, out.stderr
+    seen = json.loads(out.stdout.strip().splitlines()[-1])
+    # inside: another database and another Redis database; the demo's job went to the demo's broker
+    assert seen["database"] != os.environ["DATABASE_URL"] and seen["redis"] != os.environ["REDIS_URL"]
+    assert seen["settings"] == [seen["database"], seen["redis"]]
+    assert seen["merchants"] == ["demo-merchant"] and seen["queued"] == 1
+    # afterwards: the user's database has no demo row, the demo's database is gone, its broker is empty,
+    # the user's broker untouched
+    assert merchants.list_all() == []
+    name = seen["database"].rsplit("/", 1)[-1]
+    assert fetch_one("select count(*) as n from pg_database where datname=%s", (name,))["n"] == 0
+    assert redis.Redis.from_url(seen["redis"]).dbsize() == 0
+    assert redis_client.get("user-key") == b"kept" and redis_client.dbsize() == 1

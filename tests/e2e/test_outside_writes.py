@@ -48,8 +48,8 @@ def world(database: str, sandbox) -> Iterator[World]:
     from paysync.connectors.wise.install import install
     from paysync.wisesync.invoices import sync_invoices
     from storage import wisesync
-    from storage.db import transaction
     from tests.connectors.wise.sandbox_helpers import cycle_inline, pick, public_pem, token
+    from tests.harness import empty_tables
     from tests.wisesync.helpers import wisesync_merchant
 
     saved = {k: os.environ.get(k) for k in ENV}
@@ -57,10 +57,7 @@ def world(database: str, sandbox) -> Iterator[World]:
     settings.cache_clear()
     budget_settings.cache_clear()
     redis.Redis.from_url(os.environ["REDIS_URL"]).flushdb()
-    with transaction() as cur:
-        cur.execute("select tablename from pg_tables where schemaname='public' and tablename <> 'alembic_version'")
-        tables = [r["tablename"] for r in cur.fetchall()]
-        cur.execute("truncate " + ", ".join(f'"{t}"' for t in tables) + " restart identity cascade")
+    empty_tables()
     sandbox.reset(seed=0, size={"wise": {"webhooks": {"allow_loopback": True}}})  # the receiver is on loopback
     requests.post(f"{sandbox.url('xero')}/_control/config", json={"minute_limit": 100000, "day_limit": 1000000},
                   timeout=10).raise_for_status()

@@ -17,7 +17,13 @@ import requests
 from paysync.config import settings
 from paysync_dev.devstack import PrivatePostgres
 from storage.db import close_pool
-from tests.connectors.wise.sandbox_helpers import cycle_inline, install, pick, transfers_with_cti
+from tests.connectors.wise.sandbox_helpers import (
+    allow_payouts,
+    cycle_inline,
+    install,
+    pick,
+    transfers_with_cti,
+)
 from tests.tasks.test_routing import bare_app
 
 pytestmark = pytest.mark.e2e
@@ -52,6 +58,7 @@ def test_postgresql_stopped_for_20s_during_a_payout_stream_loses_none_and_pays_e
     cycle_inline(conn["id"])
     business = str(user["profiles"][1]["id"])
     balance, recipient = pick(conn["id"], business)
+    allow_payouts(conn["merchant_id"])
     worker_factory.start(queues="celery,user", concurrency=2)
     app = bare_app()
 

@@ -11,7 +11,13 @@ import requests
 
 from paysync import crashpoints
 from storage import wise as store
-from tests.connectors.wise.sandbox_helpers import cycle_inline, install, pick, transfers_with_cti
+from tests.connectors.wise.sandbox_helpers import (
+    allow_payouts,
+    cycle_inline,
+    install,
+    pick,
+    transfers_with_cti,
+)
 from tests.e2e.test_wise_e2e import settle
 
 pytestmark = pytest.mark.e2e
@@ -33,6 +39,7 @@ def test_sigkill_at_every_step_pays_once(db, redis_client, sandbox_ctl, worker_f
     cycle_inline(conn["id"])
     business = str(user["profiles"][1]["id"])
     balance, recipient = pick(conn["id"], business)
+    allow_payouts(conn["merchant_id"])
     headers = {"Authorization": f"Bearer {user['token']}"}
 
     def balance_value() -> str:
@@ -91,6 +98,7 @@ def test_whole_worker_killed_after_wise_funded_pays_once(db, redis_client, sandb
     cycle_inline(conn["id"])
     business = str(user["profiles"][1]["id"])
     balance, recipient = pick(conn["id"], business)
+    allow_payouts(conn["merchant_id"])
     headers = {"Authorization": f"Bearer {user['token']}"}
 
     def balance_value() -> Decimal:

@@ -14,7 +14,7 @@ from paysync_dev.devstack import wait_until
 from storage import connectors, sync_states
 from storage import wise as store
 from storage.db import fetch_all
-from tests.connectors.wise.sandbox_helpers import install, pick, transfers_with_cti
+from tests.connectors.wise.sandbox_helpers import allow_payouts, install, pick, transfers_with_cti
 
 pytestmark = pytest.mark.e2e
 
@@ -88,6 +88,7 @@ def test_install_poll_payout_rows(db, redis_client, sandbox_ctl, worker_factory)
     # when another application asks for a payout by name
     business = profiles[1]
     balance, recipient = pick(conn["id"], business)
+    allow_payouts(conn["merchant_id"])
     bare = Celery("other-app", broker=settings().redis_url, backend=settings().redis_url)
     key = uuid.uuid4().hex
     result = bare.send_task("wise.create_payout", kwargs={

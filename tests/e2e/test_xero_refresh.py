@@ -173,3 +173,30 @@ def test_lost_refresh_answers_without_grace_keep_the_connection_active(db, redis
     # with one rotation at Xero, whose tokens were saved and used by both
     assert sandbox_ctl.effects("xero:app-lost:rotations")["xero:app-lost:rotations"] - before == 1
     assert stored.credentials["refresh_token"] != conn.credentials["refresh_token"]
+
+
+def test_a_refresh_answer_slower_than_the_lock_is_waited_for_not_raced(db, redis_client, sandbox_ctl, monkeypatch):
+    m, conns = sandbox_merchant(sandbox_ctl, {"user": "app-slow"})
+    conn = conns["user"]
+    # given Xero keeps no grace period, the refresh lock is 1 s, and Xero rotates at once but its
+    # answer takes 2 s to arrive (longer than the lock)
+    requests.post(f"{sandbox_ctl.url('xero')}/_control/config", json={"refresh_grace_seconds": 0},
+                  timeout=10).raise_for_status()
+    monkeypatch.setenv("PAYSYNC_XERO_REFRESH_LOCK_SECONDS", "1")
+    sandbox_ctl.advance(31 * 60)
+    sandbox_ctl.fault("xero", "apply_then_timeout", "POST", "/identity/connect/token", times=1, delay=2.0)
+    before = sandbox_ctl.effects("xero:app-slow:rotations").get("xero:app-slow:rotations", 0)
+    # when a second worker process needs the token while the first waits for that answer
+    ctx = mp.get_context("fork")
+    out = ctx.Queue()
+    procs = [ctx.Process(target=_call_with_one_retry, args=(conn.id, delay, out)) for delay in (0.0, 1.3)]
+    for p in procs:
+        p.start()
+    results = [out.get(timeout=60) for _ in procs]
+    for p in procs:
+        p.join(10)
+    # then the second waited for the first's answer instead of presenting the used refresh token
+    stored = connections.get(conn.id)
+    assert stored.status == "active", stored.last_error
+    assert all("error" not in r for r in results), results
+    assert sandbox_ctl.effects("xero:app-slow:rotations")["xero:app-slow:rotations"] - before == 1

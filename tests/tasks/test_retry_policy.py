@@ -12,6 +12,7 @@ import uuid
 import pytest
 
 from paysync.clients.http import ProviderError
+from paysync_dev.devstack import wait_until
 from tasks import executions
 from tasks.contract import RetryPolicy, provider_unavailable
 from tasks.routing import enqueue
@@ -53,7 +54,8 @@ def test_retries_keep_the_task_id_count_attempts_and_end_as_declared(db, worker_
     # after the declared backoff: 0.5 s, then 1 s
     gaps = [b["at"] - a["at"] for a, b in zip(seen, seen[1:], strict=False)]
     assert gaps[0] >= 0.5 and gaps[1] >= 1.0
-    assert executions.is_done(result.id)
+    # the claim is finished in after_return, just after the result is stored (Celery's order)
+    wait_until(lambda: executions.is_done(result.id), 10, "the execution claim to be finished")
 
     # when a job keeps failing, it fails after the policy's attempts with the last failure
     spent = uuid.uuid4().hex

@@ -67,7 +67,7 @@ def test_mis_signed_unsigned_truncated_altered_and_oversized_store_nothing(
         resp = receiver.post(cid, payload, signature, str(uuid.uuid4()))
         # then it is refused with a 4xx and nothing is stored
         assert resp.status_code == expected, (name, resp.status_code, resp.data)
-    assert receiver.post(999999, body, sig, "d-x").status_code == 404
+    assert receiver.post(999999, body, sig, "d-x").status_code == 401  # unknown: the same answer
     assert _rows() == []
 
 
@@ -89,13 +89,13 @@ def test_test_notifications_are_answered_not_stored_and_bad_requests_refused(
     assert receiver.c.get("/healthz").get_json() == {"status": "ok"}
 
 
-def test_uninstalled_connector_gets_410_and_nothing_is_stored(receiver: Receiver, connector: dict[str, Any]) -> None:
+def test_uninstalled_connector_is_not_accepted_and_nothing_is_stored(receiver: Receiver, connector: dict[str, Any]) -> None:
     from paysync.connectors.wise.install import uninstall
 
     # given an uninstalled connector (and a fresh key cache)
     uninstall(connector["id"])
     fresh = Receiver()
     body, sig = signed(event(50000001, 30000001, "processing", later(5)))
-    # when a delivery comes, then it is refused
-    assert fresh.post(connector["id"], body, sig, "d-1").status_code == 410
+    # when a delivery comes, then it is refused (the answer every refusal gets)
+    assert fresh.post(connector["id"], body, sig, "d-1").status_code == 401
     assert fetch_one("select count(*) as n from webhooks")["n"] == 0

@@ -10,6 +10,7 @@ from typing import Any
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from paysync import payout_policy
 from paysync.connectors.wise.install import install
 from paysync_dev.demo.runner import DemoContext, Section
 from paysync_dev.devstack import wait_until
@@ -76,9 +77,16 @@ def wise_connector(ctx: DemoContext) -> Section:
                    if a["default_asset"] == "EUR/2" and a["metadata"].get("com.wise.spec/type") == "STANDARD")
     recipient = next(a["reference"] for a in wise_store.list_accounts(conn["id"], "EXTERNAL")
                      if a["profile_id"] == business and a["default_asset"] == "EUR/2")
-    out = enqueue("wise.create_payout", {"connector_id": conn["id"], "idempotency_key": uuid.uuid4().hex,
-                                         "source_account": balance, "destination_account": recipient,
-                                         "amount": 12345, "asset": "EUR/2", "reference": "DEMO-1"}).get(timeout=60)
+    # the merchant's payout policy: without a EUR limit no direct payout in EUR would pass
+    payout_policy.set_limit(merchant["id"], "EUR", "500.00", "500.00")
+
+    def pay(amount: int, reference: str) -> dict[str, Any]:
+        return enqueue("wise.create_payout", {"connector_id": conn["id"], "idempotency_key": uuid.uuid4().hex,
+                                              "source_account": balance, "destination_account": recipient,
+                                              "amount": amount, "asset": "EUR/2", "reference": reference}).get(timeout=60)
+
+    out = pay(12345, "DEMO-1")
+    over = pay(45000, "DEMO-2")  # within the per-payment limit, beyond the day's once DEMO-1 counts
     sandbox.advance(3000)
     sent = settle_payouts(sandbox, [out["initiation_id"]])[0]
     pending = wise_store.payment(conn["id"], sent["transfer_id"]) or {}
@@ -97,6 +105,8 @@ def wise_connector(ctx: DemoContext) -> Section:
                  f"{pay.get('destination_account_reference')}"})
     rows.append({"what": "status history", "value": " > ".join(a["raw_status"] for a in
                                                                 wise_store.list_adjustments(pay["id"]))})
+    rows.append({"what": "payout policy (EUR)", "value": "500.00 per payment, 500.00 per day"})
+    rows.append({"what": "a second payout of 450.00", "value": f"{over['status']}: {over.get('reason')}"})
     rows.append({"what": "Wise calls: polling cycle", "value": after_cycle.get("wise:calls", 0)})
     rows.append({"what": "Wise calls: whole step", "value": calls.get("wise:calls", 0)})
     for key, n in sorted(calls.items()):

@@ -101,10 +101,14 @@ def create_app(seed: int = 0, scale: float = 1.0, size: dict[str, Any] | None = 
     return app
 
 
+def create_server(app: Flask, host: str = "127.0.0.1", port: int = 8765, threads: int = 32) -> Any:
+    """The sandbox's server, bound (an ``OSError`` when the port is taken); ``.run()`` serves."""
+    from waitress.server import create_server as waitress_server
+
+    return waitress_server(app, host=host, port=port, threads=threads, ident="paysync-sandbox",
+                           connection_limit=512, channel_timeout=30)
+
+
 def serve(host: str = "127.0.0.1", port: int = 8765, seed: int = 0, scale: float = 1.0,
           threads: int = 32, lenient: bool = False) -> None:
-    from waitress import serve as waitress_serve
-
-    app = create_app(seed=seed, scale=scale, lenient=lenient)
-    waitress_serve(app, host=host, port=port, threads=threads, ident="paysync-sandbox",
-                   connection_limit=512, channel_timeout=30)
+    create_server(create_app(seed=seed, scale=scale, lenient=lenient), host, port, threads).run()

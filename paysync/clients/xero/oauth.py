@@ -20,7 +20,8 @@ unless the stored tokens changed meanwhile (another process refreshed): those ar
 
 A refresh is not idempotent (it rotates the token), so the transport never re-sends it
 (``clients/http.py``). After a lost answer (a timeout, a broken connection, a 5xx) the
-refresher extends its lock, re-reads the stored tokens (another process may have
+refresher keeps its lock (extended every third of its hold by a keeper thread for as long as
+the refresh runs, so no answer, however slow, outlives it), re-reads the stored tokens (another process may have
 succeeded) and only then presents the stored refresh token again (its outcome is unknown,
 not known to be used; within the grace period Xero answers with the same pair); at most
 :data:`REFRESH_SENDS` sends, the lock extended before each, so the lock outlives the whole
@@ -53,6 +54,7 @@ import base64
 import datetime as dt
 import json
 import os
+import threading
 import time
 from dataclasses import dataclass, replace
 from typing import Any
@@ -256,6 +258,29 @@ def _expires_at(creds: dict[str, Any]) -> float:
         return 0.0
 
 
+class LockKeeper:
+    """Extends ``lock`` to ``hold`` seconds every third of ``hold`` until :meth:`stop`: a refresh
+    call slower than the hold (a slow answer from Xero) never lets a second refresher in. A
+    process killed mid-refresh stops extending, so its lock still expires after ``hold``."""
+
+    def __init__(self, lock: Any, hold: float) -> None:
+        self.lock, self.hold = lock, hold
+        self._stopped = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="xero-refresh-lock", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stopped.wait(self.hold / 3):
+            try:
+                self.lock.extend(self.hold, replace_ttl=True)
+            except (redis.exceptions.LockError, redis.exceptions.RedisError):
+                return  # lost: the sends check it before going again
+
+    def stop(self) -> None:
+        self._stopped.set()
+        self._thread.join(timeout=self.hold)
+
+
 def lock_seconds() -> float:
     raw = os.environ.get("PAYSYNC_XERO_REFRESH_LOCK_SECONDS", "")
     try:
@@ -297,10 +322,13 @@ class TokenSource:
         """Refresh under the connection's lock, unless someone did since we saw ``seen`` (module docstring)."""
         conn_id = self.connection.id
         hold = lock_seconds()
-        lock = self.redis.lock(f"paysync:xero:refresh:{conn_id}", timeout=hold, blocking_timeout=hold + 10)
+        # thread_local=False: the keeper thread extends the lock with this thread's token
+        lock = self.redis.lock(f"paysync:xero:refresh:{conn_id}", timeout=hold, blocking_timeout=hold + 10,
+                               thread_local=False)
         if not lock.acquire():
             raise ProviderError("xero", None, f"token refresh of connection {conn_id} is held elsewhere; try again",
                                 retriable=True)
+        keeper = LockKeeper(lock, hold)
         try:
             failure: ProviderError | None = None
             for send in range(REFRESH_SENDS):
@@ -324,6 +352,7 @@ class TokenSource:
             raise failure or ProviderError("xero", None, f"token refresh of connection {conn_id}: lock lost",
                                            retriable=True)
         finally:
+            keeper.stop()
             try:
                 lock.release()
             except redis.exceptions.LockError:

@@ -15,7 +15,7 @@ tests can change them).
   still found.
 - ``PAYSYNC_WISE_LOOPBACK_WEBHOOKS`` [off]: ``1`` lets a connector's ``publicUrl`` be a
   loopback address over http (the sandbox's own webhook deliveries, in the demo and the
-  tests); refused when ``PAYSYNC_ENV`` is ``production``.
+  tests); refused when ``PAYSYNC_ENV`` is ``production`` (or unset).
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ import os
 import re
 from datetime import timedelta
 
+from paysync.config import environment
 from paysync.errors import ConfigError
 
 _UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -91,6 +92,6 @@ def list_overlap() -> timedelta:
 def loopback_webhooks() -> bool:
     """May a ``publicUrl`` be a loopback http address (the sandbox)? Never in production."""
     on = (os.environ.get("PAYSYNC_WISE_LOOPBACK_WEBHOOKS") or "").strip().lower() in ("1", "true", "yes", "on")
-    if on and (os.environ.get("PAYSYNC_ENV") or "development") == "production":
+    if on and environment() == "production":
         raise ConfigError("PAYSYNC_WISE_LOOPBACK_WEBHOOKS is for the sandbox and tests: refused in production")
     return on

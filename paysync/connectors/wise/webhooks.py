@@ -66,7 +66,7 @@ from paysync.connectors.wise.config import WiseConfigError, public_url_problem
 from paysync.connectors.wise.context import ConnectorInactive, open_run, utcnow
 from paysync.connectors.wise.payments import persist_one, watched
 from paysync.webhooks import handoff
-from storage import connectors
+from storage import connectors, subscriptions
 from storage import webhooks as webhook_store
 from storage import wise as wise_store
 from storage.db import transaction
@@ -113,17 +113,25 @@ def subscribe(connector_id: int, client: BudgetedHTTP | None = None) -> dict[str
         for event, version in EVENTS:
             if event in present:
                 kept.append(f"{profile}:{event}")
+                subscriptions.record(connector_id, profile, event, "active", url=url,
+                                     subscription_id=str(present[event].get("id") or "") or None)
                 continue
             try:
                 sub = _create_once(client, profile, connector_id, event, version, url)
                 created.append({"profile": profile, "event": event, "id": sub.get("id")})
+                subscriptions.record(connector_id, profile, event, "active", url=url,
+                                     subscription_id=str(sub.get("id") or "") or None)
             except ProviderError as exc:
                 failed.append(f"{profile}:{event}: {exc}")
+                subscriptions.record(connector_id, profile, event, "failed", url=url, error=str(exc))
     out: dict[str, Any] = {"url": url, "subscriptions": len(created) + len(kept), "created": len(created),
                            "kept": len(kept)}
     if failed:
         out["failed"] = failed
         out["note"] = "some subscriptions failed: polling alone keeps those current"
+        connectors.record_error(connector_id, f"webhook subscriptions failed ({len(failed)}): {failed[0]}")
+        log.warning("connector %s: %d webhook subscription(s) failed: %s", connector_id, len(failed),
+                    "; ".join(failed))
     return out
 
 
@@ -165,6 +173,7 @@ def unsubscribe(connector_id: int, client: BudgetedHTTP | None = None) -> dict[s
             if (sub.get("delivery") or {}).get("url") == url:
                 subscriptions_api.delete(client, profile, str(sub["id"]))
                 deleted += 1
+    subscriptions.forget(connector_id)
     return {"deleted": deleted, "url": url}
 
 

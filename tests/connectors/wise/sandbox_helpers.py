@@ -30,6 +30,14 @@ def install(merchant_name: str, wise_url: str, **config: Any) -> tuple[dict[str,
     return do_install(m["id"], cfg), user
 
 
+def allow_payouts(merchant_id: int, currency: str = "EUR", per_payment: str = "100000.00",
+                  per_day: str = "1000000.00") -> None:
+    """A payout policy wide enough for a test about something else (direct payouts need one)."""
+    from paysync import payout_policy
+
+    payout_policy.set_limit(merchant_id, currency, per_payment, per_day)
+
+
 def cycle_inline(connector_id: int) -> dict[str, Any]:
     """One polling cycle in this process, in the workflow tree's order (tests only)."""
     from paysync.connectors.wise import accounts, external_accounts, others, payments, profiles
