@@ -120,3 +120,54 @@ def test_the_sweeper_sends_untried_deliveries_to_a_drain_and_tried_ones_to_their
     assert out == {"dispatched": 1, "drains": 1}
     assert _queued(redis_client, b"wise.translate_webhook") == 1
     assert _queued(redis_client, b"wise.drain_webhooks") == 1
+
+
+def test_a_translation_rolled_back_by_a_deadlock_runs_again_and_translates_once(
+        receiver: Receiver, connector: dict[str, Any], wise_api: WiseSandboxAPI) -> None:
+    from paysync.connectors.wise.webhooks import translate
+    from storage.db import transaction
+
+    cid, profile = connector["id"], wise_api.business
+    t = wise_api.transfer()
+    first = receiver.deliver(cid, event(t["id"], profile, "processing", later(30), "incoming_payment_waiting"))
+    assert translate(first.get_json()["id"])["applied"] == "current"  # the payment is stored
+    webhook_id = receiver.deliver(cid, event(t["id"], profile, "funds_converted", later(60), "processing")).get_json()["id"]
+    pay = fetch_one("select id from payments where connector_id=%s and reference=%s and leg='payout'",
+                    (cid, str(t["id"])))
+    assert pay is not None
+    held, other_done = threading.Event(), threading.Event()
+    errors: list[BaseException] = []
+
+    def other_transaction() -> None:
+        # takes the payment, then (once the translation holds the delivery and waits for the
+        # payment) the delivery: the opposite order, a deadlock PostgreSQL breaks by rolling
+        # the translation back
+        try:
+            with transaction() as cur:
+                cur.execute("select id from payments where id=%s for update", (pay["id"],))
+                held.set()
+                deadline = time.time() + 20
+                while time.time() < deadline and not fetch_one(
+                        "select 1 as waiting from pg_stat_activity where datname=current_database() "
+                        "and wait_event_type='Lock' and pid <> pg_backend_pid()"):
+                    time.sleep(0.02)
+                cur.execute("select id from webhooks where id=%s for update", (webhook_id,))
+        except BaseException as exc:  # noqa: BLE001 - reported by the test
+            errors.append(exc)
+        finally:
+            other_done.set()
+
+    thread = threading.Thread(target=other_transaction)
+    thread.start()
+    assert held.wait(10)
+    # when the translation loses the deadlock
+    result = translate(webhook_id)
+    thread.join(30)
+    # then it ran again once the other transaction was done, and translated the delivery once
+    assert not errors and other_done.is_set()
+    assert result["applied"] == "current" and result["state"] == "funds_converted"
+    row = fetch_one("select status, attempts, error from webhooks where id=%s", (webhook_id,))
+    assert row == {"status": "translated", "attempts": 1, "error": None}
+    history = fetch_all("select raw_status from payment_adjustments where payment_id=%s and source='webhook'",
+                        (pay["id"],))
+    assert [h["raw_status"] for h in history] == ["processing", "funds_converted"]

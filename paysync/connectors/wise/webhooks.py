@@ -69,7 +69,7 @@ from paysync.webhooks import handoff
 from storage import connectors, subscriptions
 from storage import webhooks as webhook_store
 from storage import wise as wise_store
-from storage.db import transaction
+from storage.db import rolled_back_by_conflict, transaction
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +80,7 @@ EVENTS: tuple[tuple[str, str], ...] = (("transfers#state-change", "4.0.0"), ("ba
 NO_PUBLIC_URL = "no publicUrl in the config: no webhook subscriptions; polling alone keeps data current"
 CREATES_PER_EVENT = 3  # POSTs of one subscription in one call, each after looking for the previous one
 MAX_ATTEMPTS = 20  # failed translations of one delivery before it is marked failed
+CONFLICT_RUNS = 3  # runs of one translation PostgreSQL rolls back for a deadlock
 DRAIN_BATCH = 100
 #: seconds a drain that found nothing waits for more before it ends: under a steady stream
 #: one drain keeps going, instead of each delivery making the receiver publish a new one
@@ -247,14 +248,32 @@ def _drain_one(webhook_id: int, send_alone: Callable[[int], None], sweep_after: 
         log.warning("webhook %s: translation failed: %s: %s", webhook_id, type(exc).__name__, exc)
         webhook_store.record_failure(webhook_id, f"{type(exc).__name__}: {exc}", MAX_ATTEMPTS)
         return "failed"
-    return str(result.get("status") or "skipped")
+    if "skipped" in result:
+        return "skipped"
+    status = result.get("status")  # the row's outcome, or the payment's status once translated
+    return str(status) if status in ("ignored", "failed") else "translated"
 
 
 # ----------------------------------------------------------------- translation
 
 def translate(webhook_id: int, now: datetime | None = None) -> dict[str, Any]:
     """Translate one stored delivery; idempotent (a translated row is skipped). A payload that
-    cannot be read marks the row ``failed``; other errors raise (the sweeper retries)."""
+    cannot be read marks the row ``failed``; other errors raise (the sweeper retries). A
+    translation PostgreSQL rolled back for a deadlock (it locks the payment, then its
+    initiation; an initiation's poll takes them the other way round) runs again at once, up
+    to :data:`CONFLICT_RUNS` runs in all."""
+    for run in range(1, CONFLICT_RUNS + 1):
+        try:
+            return _translate(webhook_id, now)
+        except Exception as exc:
+            if run == CONFLICT_RUNS or not rolled_back_by_conflict(exc):
+                raise
+            log.info("webhook %s: translation rolled back (%s); running it again", webhook_id, type(exc).__name__)
+            time.sleep(0.05 * run)
+    raise AssertionError("unreachable")
+
+
+def _translate(webhook_id: int, now: datetime | None) -> dict[str, Any]:
     row = webhook_store.get(webhook_id)
     if row is None:
         return {"skipped": f"no webhook {webhook_id}"}
