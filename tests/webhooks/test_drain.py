@@ -168,6 +168,6 @@ def test_a_translation_rolled_back_by_a_deadlock_runs_again_and_translates_once(
     assert result["applied"] == "current" and result["state"] == "funds_converted"
     row = fetch_one("select status, attempts, error from webhooks where id=%s", (webhook_id,))
     assert row == {"status": "translated", "attempts": 1, "error": None}
-    history = fetch_all("select raw_status from payment_adjustments where payment_id=%s and source='webhook'",
-                        (pay["id"],))
+    history = fetch_all("""select raw_status from payment_adjustments where payment_id=%s and source='webhook'
+                           order by occurred_at, id""", (pay["id"],))
     assert [h["raw_status"] for h in history] == ["processing", "funds_converted"]
