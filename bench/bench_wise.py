@@ -1,15 +1,22 @@
 """Benchmark of the Wise connector; prints a markdown table.
 
-    source <(scripts/services.sh env) && .venv/bin/python bench/bench_wise.py
+    source <(scripts/services.sh env) && .venv/bin/python bench/bench_wise.py [--persist-only] [--profile]
 
 1. Wise API calls per incremental sync of one profile with 10,000 transfers (from the
    sandbox's counters): when nothing changed, and when 1% (100 of the watched transfers:
    in flight, or settled inside the settlement window) changed (each scripted to a state it is not in, and checked against what Wise really
    changed: the run fails if the status changes recorded differ). Also the first, full sync.
-2. Rows a second that the mappers + batched upserts persist for those 10,000 transfers
-   (pages of 100, each in its own transaction with its watermark), as a ratio to a plain
-   ``COPY`` of the same rows into an empty table, in the same run; and the same upserts
-   again when nothing changed (rows compared, none rewritten).
+2. Rows a second that mapping + writing persist for those 10,000 transfers (pages of 100,
+   each in its own transaction with its watermark), for the two writers side by side, each
+   into a connector of its own: the previous one (``persist_transfers``: map row by row in
+   the page's transaction, one multi-row upsert) and the page writer (``PageWriter``: map and
+   encode the next page while the previous one is written, new legs by ``COPY``); as ratios
+   to a plain ``COPY`` of the same rows into an empty table, in the same run (the median of
+   three); the same writes again when nothing changed; and both connectors' rows and history
+   compared (the run fails when they differ). ``--persist-only`` skips part 1;
+   ``--profile`` adds where the page writer's time goes: its two halves timed apart, and a
+   ``cProfile`` of both run in one thread, by function, with its SQL statements by the
+   function that runs them (on stderr).
 
 Runs in its own PostgreSQL database (created and dropped) and Redis database
 BENCH_REDIS_DB [13]; the sandbox runs on a free port with its clock stopped, so only the
@@ -74,22 +81,33 @@ def run(ctl, url: str) -> int:
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import rsa
 
-    from paysync.connectors.wise import payments, settings
-    from paysync.connectors.wise.context import open_run, utcnow
     from paysync.connectors.wise.install import install
-    from storage import merchants, reports
-    from storage.db import transaction
+    from storage import merchants
 
     wise = f"{url}/wise"
     token = ctl.wise_users()[0]["token"]
     pem = rsa.generate_private_key(public_exponent=65537, key_size=2048).public_key().public_bytes(
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode()
     m = merchants.create("bench")
-    conn = install(m["id"], {"apiKey": token, "webhookPublicKey": pem, "baseUrl": wise, "pageSize": 100})
-    cid = conn["id"]
     results: list[tuple[str, str, str]] = []
     failed = False
+    if "--persist-only" not in sys.argv:
+        failed |= sync_calls(ctl, install(m["id"], {"apiKey": token, "webhookPublicKey": pem, "baseUrl": wise,
+                                                    "pageSize": 100})["id"], results)
+    failed |= persistence(ctl, url, token, pem, m["id"], results)
+    print(f"\n### Wise connector ({TRANSFERS} transfers in one profile, pageSize 100, sandbox)\n")
+    print("| measure | value | notes |")
+    print("|---|---|---|")
+    for name, value, note in results:
+        print(f"| {name} | {value} | {note} |")
+    return 1 if failed else 0
 
+
+def sync_calls(ctl, cid: int, results: list[tuple[str, str, str]]) -> bool:
+    """Part 1; True when the status changes recorded differ from Wise's."""
+    from storage import reports
+
+    failed = False
     ctl.reset_counters()
     t0 = time.perf_counter()
     cycle(cid)
@@ -130,13 +148,24 @@ def run(ctl, url: str) -> int:
     if seen != made:
         print(f"MISMATCH: {made} transfers changed in Wise, {seen} status changes recorded", file=sys.stderr)
         failed = True
+    return failed
 
-    # ---- persistence: mappers + upserts vs COPY of the same rows
-    pages = []
-    client = open_run(cid).client
+
+def persistence(ctl, url: str, token: str, pem: str, merchant_id: int, results: list[tuple[str, str, str]]) -> bool:
+    """Part 2; True when the two writers stored different rows or history."""
+    import statistics
+
     from paysync.clients.wise import transfers as api
+    from paysync.connectors.wise import payments, settings
+    from paysync.connectors.wise.context import open_run, utcnow
+    from paysync.connectors.wise.install import install
+    from storage import reports
 
-    pid = str(conn["profiles"][0]["id"])
+    wise = f"{url}/wise"
+    reader = install(merchant_id, {"apiKey": token, "webhookPublicKey": pem, "baseUrl": wise}, name="bench-reader")
+    client = open_run(reader["id"]).client
+    pid = str(reader["profiles"][0]["id"])
+    pages = []
     offset = 0
     while True:
         page = api.list_page(client, pid, offset, 100)
@@ -146,43 +175,93 @@ def run(ctl, url: str) -> int:
             break
         offset += 100
     total = sum(len(p) for p in pages)
-    fresh = install(m["id"], {"apiKey": token, "webhookPublicKey": pem, "baseUrl": wise}, name="bench-upserts")
-    run2 = open_run(fresh["id"])
-    lookups = payments.read_lookups(fresh["id"], pid)
     window = settings.settlement_window()
+    now = utcnow()
 
-    def persist() -> tuple[float, int]:
+    def fresh(name: str):
+        row = install(merchant_id, {"apiKey": token, "webhookPublicKey": pem, "baseUrl": wise}, name=name)
+        return open_run(row["id"]), payments.read_lookups(row["id"], pid)
+
+    def mark(page) -> dict:
+        return {"offset": page[-1][1] + 1}
+
+    def previous(run, lookups) -> tuple[float, int]:
         start = time.perf_counter()
         rows = 0
-        now = utcnow()
         for page in pages:
-            with transaction() as cur:
-                stats = payments.persist_transfers(cur, run2.id, pid, page, lookups, now, window)
-                from storage import sync_states
-
-                sync_states.advance(run2.owner, "transfers", f"profile:{pid}", {"offset": page[-1][1] + 1}, cur=cur)
+            stats = payments._write(run, pid, page, lookups, now, window, mark(page))
             rows += stats["inserted"] + stats["updated"] + stats["unchanged"]
         return time.perf_counter() - start, rows
 
-    upsert_s, rows = persist()
-    again_s, _ = persist()
+    def page_writer(run, lookups, expect_new: bool = True) -> tuple[float, int]:
+        start = time.perf_counter()
+        with payments.PageWriter(run, pid, lookups, now, window, expect_new=expect_new) as writer:
+            for page in pages:
+                writer.submit(page, mark(page))
+        stats = writer.totals
+        return time.perf_counter() - start, stats["inserted"] + stats["updated"] + stats["unchanged"]
 
-    copied, copy_s = reports.copy_payments_baseline(fresh["id"])
-    upsert_rate, copy_rate, again_rate = rows / upsert_s, copied / copy_s, rows / again_s
-    results.append((f"mappers + upserts, {total} transfers ({rows} rows) into empty tables: rows/s",
-                    f"{upsert_rate:,.0f}", f"{upsert_s:.2f} s, pages of 100 with their watermark"))
+    old_run, old_lookups = fresh("bench-previous")
+    new_run, new_lookups = fresh("bench-pages")
+    old_s, rows = previous(old_run, old_lookups)
+    new_s, new_rows = page_writer(new_run, new_lookups)
+    copies = [reports.copy_payments_baseline(new_run.id, f"bench_copy_{i}") for i in range(3)]
+    copy_s = statistics.median(s for _, s in copies)
+    copied = copies[0][0]
+    old_again_s, _ = previous(old_run, old_lookups)
+    new_again_s, _ = page_writer(new_run, new_lookups, expect_new=False)  # as re-polls write
+    same_rows = reports.payment_rows(old_run.id) == reports.payment_rows(new_run.id)
+    same_history = reports.payment_history(old_run.id) == reports.payment_history(new_run.id)
+    copy_rate = copied / copy_s
+    for label, seconds, again in (("previous writer (persist_transfers, upserts)", old_s, old_again_s),
+                                  ("page writer (PageWriter, COPY)", new_s, new_again_s)):
+        rate = rows / seconds
+        results.append((f"{label}: {total} transfers ({rows} rows) into empty tables, rows/s",
+                        f"{rate:,.0f}", f"{seconds:.2f} s, pages of 100 with their watermark"))
+        results.append((f"{label}: ratio to COPY", f"**{rate / copy_rate:.3f}**", "same run, same machine"))
+        results.append((f"{label}: again, nothing changed, rows/s", f"{rows / again:,.0f}",
+                        f"{again:.2f} s; no row rewritten"))
     results.append(("plain COPY of the same rows into an empty table: rows/s", f"{copy_rate:,.0f}",
-                    f"{copy_s:.3f} s"))
-    results.append(("ratio upserts / COPY", f"{upsert_rate / copy_rate:.3f}", "same run, same machine"))
-    results.append(("mappers + upserts again, nothing changed: rows/s", f"{again_rate:,.0f}",
-                    f"{again_s:.2f} s; no row rewritten"))
+                    f"{copy_s:.3f} s, median of {len(copies)}: " + ", ".join(f"{s:.3f}" for _, s in copies)))
+    results.append(("rows and history of the two writers", "identical" if same_rows and same_history else "DIFFERENT",
+                    f"{len(reports.payment_history(new_run.id))} history rows each"))
+    if "--profile" in sys.argv:
+        profile(pages, pid, fresh, now, window, mark, results)
+    return not (same_rows and same_history and rows == new_rows)
 
-    print(f"\n### Wise connector ({TRANSFERS} transfers in one profile, pageSize 100, sandbox)\n")
-    print("| measure | value | notes |")
-    print("|---|---|---|")
-    for name, value, note in results:
-        print(f"| {name} | {value} | {note} |")
-    return 1 if failed else 0
+
+def profile(pages, pid: str, fresh, now, window, mark, results: list[tuple[str, str, str]]) -> None:
+    """Where the page writer's time goes: its halves timed apart, then a cProfile of both."""
+    import cProfile
+    import pstats
+
+    from paysync.connectors.wise import payments
+
+    run, lookups = fresh("bench-halves")
+    start = time.perf_counter()
+    prepared = [payments.prepare_page(page, run.id, pid, lookups, now, window) for page in pages]
+    mapped = time.perf_counter() - start
+    start = time.perf_counter()
+    for page, ready in zip(pages, prepared, strict=True):
+        payments.write_page(run, pid, ready, lookups, now, window, mark(page), set())
+    written = time.perf_counter() - start
+    results.append(("page writer's halves one after the other: map + encode (no database)", f"{mapped:.2f} s",
+                    "prepare_page, every page"))
+    results.append(("page writer's halves one after the other: the transactions", f"{written:.2f} s",
+                    "write_page of the prepared pages: read stored legs, COPY, history, watermark, commit"))
+    run, lookups = fresh("bench-profile")
+    prof = cProfile.Profile()
+    prof.enable()
+    for page in pages:
+        payments.write_page(run, pid, payments.prepare_page(page, run.id, pid, lookups, now, window), lookups, now, window,
+                            mark(page), set())  # no open quarantine records, as the PageWriter knows
+    prof.disable()
+    stats = pstats.Stats(prof)
+    print("\n### cProfile of the page writer (one thread: map, encode, write, page by page)\n", file=sys.stderr)
+    stats.stream = sys.stderr
+    stats.sort_stats("tottime").print_stats(25)
+    print("\n### the page writer's statements, by the function that runs them\n", file=sys.stderr)
+    stats.print_callers(r"execute|copy_expert|commit")
 
 
 def _by(counts: dict[str, int]) -> str:

@@ -95,6 +95,12 @@ def transaction() -> Iterator[psycopg2.extras.RealDictCursor]:
         pool.putconn(conn, close=broken or bool(conn.closed))
 
 
+def rolled_back_by_conflict(exc: BaseException) -> bool:
+    """PostgreSQL rolled the transaction back for a deadlock or a serialization failure: the
+    whole transaction is undone, and running it again is safe."""
+    return isinstance(exc, psycopg2.extensions.TransactionRollbackError)
+
+
 def fetch_all(sql: str, params: Any = None, cur: Any = None) -> list[dict[str, Any]]:
     """Every row of ``sql``, in ``cur``'s transaction when given, else in a transaction of its own."""
     if cur is not None:

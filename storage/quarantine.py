@@ -53,6 +53,17 @@ def resolve(cur: Any, owner: str, stream: str, references: list[str], resolution
     return int(cur.rowcount)
 
 
+def open_references(owner: str, stream: str, cur: Any = None) -> set[str]:
+    """The references of ``owner``'s open records of ``stream`` (what a sync may resolve)."""
+    sql = "select reference from quarantined_records where owner=%s and stream=%s and resolved_at is null"
+    if cur is not None:
+        cur.execute(sql, (owner, stream))
+        return {r["reference"] for r in cur.fetchall()}
+    with transaction() as c:
+        c.execute(sql, (owner, stream))
+        return {r["reference"] for r in c.fetchall()}
+
+
 def get(record_id: int) -> dict[str, Any] | None:
     with transaction() as cur:
         cur.execute(f"select {COLUMNS} from quarantined_records where id = %s", (record_id,))

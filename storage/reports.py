@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import time
+from typing import Any
 
 from storage.db import fetch_all, fetch_one, transaction
 
@@ -82,6 +83,32 @@ def adjustment_count() -> int:
     """Every row of ``payment_adjustments`` (status changes recorded, all connectors)."""
     row = fetch_one("select count(*) as n from payment_adjustments")
     return int(row["n"]) if row else 0
+
+
+def payment_rows(connector_id: int) -> list[dict[str, Any]]:
+    """A connector's payment legs, every column but the row's own id, times and connector, by
+    transfer and leg (to compare what two ways of writing stored)."""
+    return fetch_all("""select profile_id, reference, leg, type, status, raw_status, amount, asset,
+                               source_account_reference, destination_account_reference, metadata, raw, row_hash,
+                               list_position, status_since, next_check_at, provider_created_at
+                        from payments where connector_id=%s order by reference, leg""", (connector_id,))
+
+
+def payment_history(connector_id: int) -> list[dict[str, Any]]:
+    """The history rows of a connector's payments, by transfer, leg and time (compared like :func:`payment_rows`)."""
+    return fetch_all("""select p.reference, p.leg, a.status, a.raw_status, a.occurred_at, a.source, a.raw
+                        from payment_adjustments a join payments p on p.id = a.payment_id
+                        where p.connector_id=%s order by p.reference, p.leg, a.occurred_at, a.id""", (connector_id,))
+
+
+def webhook_translations(connector_id: int) -> dict[str, int]:
+    """A connector's stored deliveries: all, still ``received``, translated by exactly one run,
+    and the balance movements they made (the webhook benchmark's exactly-once check)."""
+    row = fetch_one("""select count(*) as stored, count(*) filter (where status='received') as received,
+                              count(*) filter (where status='translated' and attempts=1) as translated_once,
+                              (select count(*) from balance_movements where connector_id=%(c)s) as movements
+                       from webhooks where connector_id=%(c)s""", {"c": connector_id})
+    return {k: int(v) for k, v in (row or {}).items()}
 
 
 def copy_payments_baseline(connector_id: int, table: str = "bench_copy") -> tuple[int, float]:

@@ -80,16 +80,33 @@ def record_failure(webhook_id: int, error: str, max_attempts: int) -> None:
                        where id=%s and status='received'""", (error[:1000], max_attempts, webhook_id))
 
 
-def claim_stale(older_than: float, limit: int = 500) -> list[int]:
+def claim_stale(older_than: float, limit: int = 500) -> list[tuple[int, bool]]:
     """Stored-but-untranslated deliveries whose sweep time passed, each pushed ``older_than``
-    seconds ahead so a second sweeper (another beat) does not send them again."""
+    seconds ahead so a second sweeper (another beat) does not send them again; (id, tried):
+    ``tried`` when a translation ran (and failed) or a drain handed it on."""
     with transaction() as cur:
         cur.execute(
             """update webhooks w set next_sweep_at = now() + %s * interval '1 second'
                where w.id in (select id from webhooks where status='received' and next_sweep_at <= now()
                               order by next_sweep_at for update skip locked limit %s)
-               returning w.id""", (older_than, limit))
-        return sorted(int(r["id"]) for r in cur.fetchall())
+               returning w.id, (w.attempts > 0 or w.error is not null) as tried""", (older_than, limit))
+        return sorted((int(r["id"]), bool(r["tried"])) for r in cur.fetchall())
+
+
+def untried(limit: int) -> list[int]:
+    """Deliveries a drain translates: stored, never tried, never handed on; oldest first."""
+    with transaction() as cur:
+        cur.execute("""select id from webhooks where status='received' and attempts=0 and error is null
+                       order by next_sweep_at limit %s""", (limit,))
+        return [int(r["id"]) for r in cur.fetchall()]
+
+
+def hand_on(webhook_id: int, note: str, sweep_after: float) -> None:
+    """A drain could not translate this delivery now and sent it to a job of its own: drains
+    leave it (``error`` says why) and the sweeper looks again after ``sweep_after`` seconds."""
+    with transaction() as cur:
+        cur.execute("""update webhooks set error=%s, next_sweep_at = now() + %s * interval '1 second'
+                       where id=%s and status='received'""", (note[:1000], sweep_after, webhook_id))
 
 
 def list_recent(connector_id: int | None = None, limit: int = 50) -> list[dict[str, Any]]:

@@ -25,7 +25,7 @@ def fail(ctx: str, path: str, value: Any, problem: str) -> MapperError:
 
 
 def mapping(obj: Any, ctx: str, what: str = "payload") -> Mapping[str, Any]:
-    if not isinstance(obj, Mapping):
+    if type(obj) is not dict and not isinstance(obj, Mapping):
         raise fail(ctx, what, obj, "must be a JSON object")
     return obj
 
@@ -37,15 +37,16 @@ def items(obj: Any, ctx: str, what: str = "payload") -> Sequence[Any]:
 
 
 def _lookup(obj: Mapping[str, Any], path: str, ctx: str) -> Any:
+    if type(obj) is dict and "." not in path:  # the common case, without the walk
+        return obj.get(path, _MISSING)
     value: Any = obj
-    walked: list[str] = []
-    for part in path.split("."):
+    parts = path.split(".")
+    for i, part in enumerate(parts):
         if value is None or value is _MISSING:
             return _MISSING
-        if not isinstance(value, Mapping):
-            raise fail(ctx, ".".join(walked), value, "must be a JSON object")
+        if type(value) is not dict and not isinstance(value, Mapping):
+            raise fail(ctx, ".".join(parts[:i]), value, "must be a JSON object")
         value = value.get(part, _MISSING)
-        walked.append(part)
     return value
 
 
@@ -72,6 +73,8 @@ def ident(obj: Mapping[str, Any], path: str, ctx: str, *, required: bool = True)
     value = require(obj, path, ctx) if required else get(obj, path, ctx)
     if value is None or value == "":
         return None
+    if type(value) is int or type(value) is str:  # the common case (a bool is not an id)
+        return str(value)
     if isinstance(value, bool) or not isinstance(value, int | str):
         raise fail(ctx, path, value, "must be an integer or string id")
     return str(value)
@@ -86,7 +89,7 @@ def text(obj: Mapping[str, Any], path: str, ctx: str, *, required: bool = False)
     value = require(obj, path, ctx) if required else get(obj, path, ctx)
     if value is None or value == "":
         return None
-    if not isinstance(value, str):
+    if type(value) is not str and not isinstance(value, str):
         raise fail(ctx, path, value, "must be a string")
     return value
 
@@ -110,6 +113,10 @@ def number(obj: Mapping[str, Any], path: str, ctx: str, *, required: bool = True
     value = require(obj, path, ctx) if required else get(obj, path, ctx)
     if value is None:
         return None
+    if type(value) is Decimal:  # what mappers.jsonnum parses a fraction to
+        if not value.is_finite():
+            raise fail(ctx, path, value, "is not a finite number")
+        return value
     if isinstance(value, float):
         raise fail(ctx, path, value, "is a float (parse the JSON with mappers.jsonnum)")
     if isinstance(value, bool) or not isinstance(value, int | Decimal | str):

@@ -29,7 +29,9 @@ own balances, and the balance ids, as the caller knows them).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Collection, Mapping
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 from types import MappingProxyType
@@ -41,11 +43,14 @@ from mappers.wise.records import Leg, PaymentRecord, PaymentStatus, PaymentType,
 __all__ = [
     "FINAL_STATES",
     "STATUS_MAP",
+    "ParsedTransfer",
     "map_transfer",
     "map_transfers",
+    "parse_transfer",
     "payout_status",
     "settles_at",
     "status_for",
+    "transfer_records",
 ]
 
 _P, _S, _F, _C = PaymentStatus.PENDING, PaymentStatus.SUCCEEDED, PaymentStatus.FAILED, PaymentStatus.CANCELLED
@@ -97,7 +102,10 @@ def payout_status(
     ``settlement_window`` has passed since ``status_since`` (None: not known yet -> PENDING)."""
     transfer = f.mapping(transfer, "wise transfer")
     ctx = f"wise transfer {f.ident(transfer, 'id', 'wise transfer')}"
-    state = _state(transfer, ctx)
+    return _settled(_state(transfer, ctx), now, settlement_window, status_since)
+
+
+def _settled(state: str, now: datetime, settlement_window: timedelta, status_since: datetime | None) -> PaymentStatus:
     if settlement_window < timedelta(0):
         raise ValueError(f"settlement_window must not be negative, got {settlement_window}")
     if state == SENT and status_since is not None:
@@ -125,6 +133,126 @@ def _fee(transfer: Mapping[str, Any], quote: Mapping[str, Any] | None, ctx: str)
     return f.number(quote, "fee.total", qctx, required=False)
 
 
+@dataclass(frozen=True)
+class ParsedTransfer:
+    """What :func:`map_transfer` reads from one transfer before any clock decides its status:
+    :func:`transfer_records` turns it into records for a given settlement clock."""
+
+    transfer_id: str
+    state: str
+    kind: PaymentType
+    amount: int
+    asset: str
+    created_at: datetime
+    target: str | None
+    source_balance_id: str | None
+    metadata: dict[str, str]
+    raw: dict[str, Any]
+
+
+@functools.lru_cache(maxsize=16)
+def _own_ids(ids: frozenset[Any]) -> frozenset[str]:
+    return frozenset(str(i) for i in ids)
+
+
+def _own(own_account_ids: Collection[Any]) -> Collection[str]:
+    """The ids as strings; a frozenset (one per sync) is converted once, not per transfer."""
+    if isinstance(own_account_ids, frozenset):
+        return _own_ids(own_account_ids)
+    return {str(i) for i in own_account_ids}
+
+
+def parse_transfer(
+    transfer: Mapping[str, Any],
+    *,
+    own_account_ids: Collection[str] = frozenset(),
+    source_balance_id: str | None = None,
+    profile_id: int | str | None = None,
+    quote: Mapping[str, Any] | None = None,
+) -> ParsedTransfer:
+    """The clock-free part of :func:`map_transfer` (same arguments, same errors)."""
+    transfer = f.mapping(transfer, "wise transfer")
+    transfer_id = f.ident(transfer, "id", "wise transfer")
+    ctx = f"wise transfer {transfer_id}"
+    state = _state(transfer, ctx)
+    source_code, source_asset = f.currency(transfer, "sourceCurrency", ctx)
+    target_code, _ = f.currency(transfer, "targetCurrency", ctx)
+    amount = f.magnitude(transfer, "sourceValue", source_code, ctx)
+    created_at = f.timestamp(transfer, "created", ctx)
+    target = f.ident(transfer, "targetAccount", ctx, required=False)
+    kind = PaymentType.TRANSFER if target is not None and target in _own(own_account_ids) else PaymentType.PAYOUT
+    rate = f.number(transfer, "rate", ctx, required=False)
+    fee = _fee(transfer, quote, ctx)
+    target_value = f.number(transfer, "targetValue", ctx, required=False)
+    profile = profile_id if profile_id is not None else f.ident(transfer, "business", ctx, required=False)
+    metadata = f.meta(
+        transfer_id=transfer_id,
+        source_currency=source_code,
+        target_currency=target_code,
+        quote_id=f.ident(transfer, "quoteUuid", ctx, required=False)
+        or f.ident(transfer, "quote", ctx, required=False),
+        source_amount=f.plain(f.number(transfer, "sourceValue", ctx)),
+        target_amount=None if target_value is None else f.plain(target_value),
+        rate=None if rate is None else f.plain(rate),
+        fee=None if fee is None else f.plain(fee),
+        reference=f.text(transfer, "details.reference", ctx) or f.text(transfer, "reference", ctx),
+        profile_id=None if profile is None else str(profile),
+    )
+    return ParsedTransfer(transfer_id=transfer_id, state=state, kind=kind, amount=amount, asset=source_asset,
+                          created_at=created_at, target=target, source_balance_id=source_balance_id,
+                          metadata=metadata, raw=dict(transfer))
+
+
+def transfer_records(
+    parsed: ParsedTransfer,
+    *,
+    now: datetime | None = None,
+    settlement_window: timedelta | None = None,
+    status_since: datetime | None = None,
+    refund: TransferRefund | None = None,
+) -> list[PaymentRecord]:
+    """The records of a parsed transfer under a settlement clock (see :func:`map_transfer`)."""
+    state = parsed.state
+    if settlement_window is not None and now is not None:
+        status = _settled(state, now, settlement_window, status_since)
+    else:
+        status = status_for(state)
+    payout = PaymentRecord(
+        reference=parsed.transfer_id,
+        leg=Leg.PAYOUT,
+        type=parsed.kind,
+        status=status,
+        raw_status=state,
+        amount=parsed.amount,
+        asset=parsed.asset,
+        created_at=parsed.created_at,
+        source_account_reference=parsed.source_balance_id,
+        destination_account_reference=parsed.target,
+        metadata=parsed.metadata,
+        raw=parsed.raw,
+    )
+    if state != REFUNDED:
+        return [payout]
+    if refund is not None and refund.transfer_id != parsed.transfer_id:
+        raise f.fail(f"wise transfer {parsed.transfer_id}", "refund.transfer_id", refund.transfer_id,
+                     f"must be this transfer's id {parsed.transfer_id}")
+    back = PaymentRecord(
+        reference=parsed.transfer_id,
+        leg=Leg.REFUND,
+        type=PaymentType.PAYIN,
+        status=PaymentStatus.SUCCEEDED,
+        raw_status=state,
+        amount=refund.amount if refund else parsed.amount,
+        asset=refund.asset if refund else parsed.asset,
+        created_at=refund.occurred_at if refund else (status_since or parsed.created_at),
+        source_account_reference=parsed.target,
+        destination_account_reference=parsed.source_balance_id,
+        metadata=parsed.metadata,
+        raw=parsed.raw,
+    )
+    return [payout, back]
+
+
 def map_transfer(
     transfer: Mapping[str, Any],
     *,
@@ -147,72 +275,14 @@ def map_transfer(
       amount and time; otherwise the refund leg is the source amount, at ``status_since``
       (or the transfer's creation time when that is unknown too);
     - ``quote``: the v3 quote, to fill ``fee`` when the transfer does not carry one.
+
+    :func:`parse_transfer` then :func:`transfer_records`: a caller that decides the clock
+    later parses once.
     """
-    transfer = f.mapping(transfer, "wise transfer")
-    transfer_id = f.ident(transfer, "id", "wise transfer")
-    ctx = f"wise transfer {transfer_id}"
-    state = _state(transfer, ctx)
-    source_code, source_asset = f.currency(transfer, "sourceCurrency", ctx)
-    target_code, _ = f.currency(transfer, "targetCurrency", ctx)
-    amount = f.magnitude(transfer, "sourceValue", source_code, ctx)
-    created_at = f.timestamp(transfer, "created", ctx)
-    target = f.ident(transfer, "targetAccount", ctx, required=False)
-    own = {str(i) for i in own_account_ids}
-    kind = PaymentType.TRANSFER if target is not None and target in own else PaymentType.PAYOUT
-    if settlement_window is not None and now is not None:
-        status = payout_status(transfer, now, settlement_window, status_since)
-    else:
-        status = status_for(state)
-    rate = f.number(transfer, "rate", ctx, required=False)
-    fee = _fee(transfer, quote, ctx)
-    target_value = f.number(transfer, "targetValue", ctx, required=False)
-    profile = profile_id if profile_id is not None else f.ident(transfer, "business", ctx, required=False)
-    metadata = f.meta(
-        transfer_id=transfer_id,
-        source_currency=source_code,
-        target_currency=target_code,
-        quote_id=f.ident(transfer, "quoteUuid", ctx, required=False)
-        or f.ident(transfer, "quote", ctx, required=False),
-        source_amount=f.plain(f.number(transfer, "sourceValue", ctx)),
-        target_amount=None if target_value is None else f.plain(target_value),
-        rate=None if rate is None else f.plain(rate),
-        fee=None if fee is None else f.plain(fee),
-        reference=f.text(transfer, "details.reference", ctx) or f.text(transfer, "reference", ctx),
-        profile_id=None if profile is None else str(profile),
-    )
-    payout = PaymentRecord(
-        reference=transfer_id,
-        leg=Leg.PAYOUT,
-        type=kind,
-        status=status,
-        raw_status=state,
-        amount=amount,
-        asset=source_asset,
-        created_at=created_at,
-        source_account_reference=source_balance_id,
-        destination_account_reference=target,
-        metadata=metadata,
-        raw=dict(transfer),
-    )
-    if state != REFUNDED:
-        return [payout]
-    if refund is not None and refund.transfer_id != transfer_id:
-        raise f.fail(ctx, "refund.transfer_id", refund.transfer_id, f"must be this transfer's id {transfer_id}")
-    back = PaymentRecord(
-        reference=transfer_id,
-        leg=Leg.REFUND,
-        type=PaymentType.PAYIN,
-        status=PaymentStatus.SUCCEEDED,
-        raw_status=state,
-        amount=refund.amount if refund else amount,
-        asset=refund.asset if refund else source_asset,
-        created_at=refund.occurred_at if refund else (status_since or created_at),
-        source_account_reference=target,
-        destination_account_reference=source_balance_id,
-        metadata=metadata,
-        raw=dict(transfer),
-    )
-    return [payout, back]
+    parsed = parse_transfer(transfer, own_account_ids=own_account_ids, source_balance_id=source_balance_id,
+                            profile_id=profile_id, quote=quote)
+    return transfer_records(parsed, now=now, settlement_window=settlement_window, status_since=status_since,
+                            refund=refund)
 
 
 def map_transfers(

@@ -14,10 +14,13 @@ Per request, and nothing more (Wise wants a 2xx within 5 seconds, whatever our q
 5. ``X-Delivery-Id`` missing or over 200 characters, or a body that is not a JSON object
    with an ``event_type`` -> 400, nothing stored;
 6. one INSERT keyed by (connector, delivery id): a delivery id seen before is a no-op
-   answered 200 ``{"status": "duplicate"}`` (re-enqueued only if still untranslated);
-7. after the commit, one publish of ``wise.translate_webhook {webhook_id}``; a publish
-   that fails is logged and still answered 200: the row is stored, and
-   ``wise.sweep_webhooks`` sends it to translation later.
+   answered 200 ``{"status": "duplicate"}`` (handed to translation again only if still
+   untranslated);
+7. after the commit, the hand-off to translation: the request only notes the commit; a
+   background thread makes sure a ``wise.drain_webhooks`` job follows
+   (``paysync/webhooks/handoff.py``: one Redis command per 50 ms and one publish per drain,
+   whatever the rate of deliveries). A hand-off that fails is logged and the delivery still
+   answered 200: the row is stored, and ``wise.sweep_webhooks`` sends it to translation later.
 
 PostgreSQL unreachable (loading the key or storing the delivery) -> 503 with
 ``Retry-After``: nothing was stored, and Wise delivers the event again later.
@@ -44,10 +47,17 @@ log = logging.getLogger("paysync.webhooks")
 Publisher = Callable[[int], None]
 
 
-def _default_publish(webhook_id: int) -> None:
-    from tasks.webhooks import send_translate
+def _publish_drain() -> None:
+    from tasks.webhooks import send_drain
 
-    send_translate(webhook_id)
+    send_drain()
+
+
+def default_publisher() -> Publisher:
+    """The hand-off to translation: a drain trigger (``paysync/webhooks/handoff.py``)."""
+    from paysync.webhooks.handoff import DrainTrigger
+
+    return DrainTrigger(_publish_drain)
 
 
 def _occurred_at(payload: dict[str, Any]) -> datetime | None:
@@ -69,12 +79,13 @@ def _error(status: int, message: str) -> Response:
 
 def create_app(settings: ReceiverSettings | None = None, publish: Publisher | None = None,
                key_loader: Callable[[int], dict[str, Any] | None] | None = None) -> Flask:
-    """The receiver. ``publish`` and ``key_loader`` default to Celery and PostgreSQL."""
+    """The receiver. ``publish`` (called with a stored delivery's id after its commit) defaults
+    to :func:`default_publisher`, ``key_loader`` to PostgreSQL."""
     from paysync.config import settings as paysync_settings
     from storage import webhooks as webhook_store
 
     cfg = settings or receiver_settings()
-    publish = publish or _default_publish
+    publish = publish or default_publisher()
     # The pool (PAYSYNC_DB_POOL_MAX) refuses rather than waits when every connection is in use:
     # more server threads than connections queue here for a connection instead of failing.
     db_slots = threading.BoundedSemaphore(paysync_settings().db_pool_max)
@@ -88,6 +99,7 @@ def create_app(settings: ReceiverSettings | None = None, publish: Publisher | No
     app = Flask("paysync.webhooks")
     app.config["MAX_CONTENT_LENGTH"] = cfg.max_body
     app.config["KEY_CACHE"] = keys
+    app.config["PUBLISH"] = publish
 
     @app.get("/healthz")
     def healthz() -> Any:

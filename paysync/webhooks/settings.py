@@ -17,6 +17,8 @@
 - ``PAYSYNC_WEBHOOKS_CONNECTIONS`` [``1000``]: open connections at most.
 - ``PAYSYNC_WEBHOOKS_TRUSTED_PROXY`` [unset]: the address of the reverse proxy in front of the
   receiver; its ``X-Forwarded-For`` then names the source the rate limit counts.
+- ``PAYSYNC_WEBHOOKS_DRAIN_SECONDS`` [``10``]: how long one drain job translates before it
+  hands the rest to a new drain job (other jobs of the queue get the process in between).
 """
 
 from __future__ import annotations
@@ -52,6 +54,7 @@ class ReceiverSettings:
     request_timeout: float
     connections: int
     trusted_proxy: str | None
+    drain_seconds: float = 10.0
 
 
 def receiver_settings() -> ReceiverSettings:
@@ -66,4 +69,6 @@ def receiver_settings() -> ReceiverSettings:
         request_timeout=_number("PAYSYNC_WEBHOOKS_REQUEST_TIMEOUT", 15, 1),
         connections=int(_number("PAYSYNC_WEBHOOKS_CONNECTIONS", 1000, 10)),
         trusted_proxy=os.environ.get("PAYSYNC_WEBHOOKS_TRUSTED_PROXY") or None,
+        drain_seconds=_number("PAYSYNC_WEBHOOKS_DRAIN_SECONDS", 10, 0.1),
     )
+

@@ -5,24 +5,46 @@ clocks the connector decided (:class:`LegWrite`); storage builds the row, comput
 change hash, compares it with the stored row and writes only what changed, adding one
 history row per change of (status, raw status). A leg is *watched* (re-polled) while
 ``next_check_at`` is set; it is set to the leg's ``status_since``.
+
+Two writers store the same rows and history: :func:`save_payments` (one multi-row upsert,
+what single transfers and small batches use) and :func:`save_encoded`, for pages: legs
+encoded beforehand (:func:`encode_record`: jsonb texts and change hash from one pass of the
+C JSON encoder), new legs sent with ``COPY`` and their history rows copied from them inside
+PostgreSQL, changed legs upserted. ``tests/connectors/wise/test_page_writer.py`` compares
+the two.
 """
 
 from __future__ import annotations
 
+import io
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+import psycopg2.errors
 import psycopg2.extras
 
 from mappers import jsonnum
 from mappers.wise.records import Leg, PaymentRecord
 from storage import db
-from storage.wise.rows import jsonb, row_hash
+from storage.wise.rows import (
+    copy_field,
+    copy_json,
+    jsonb,
+    raw_texts,
+    row_hash,
+    row_hash_of_texts,
+    text_map_texts,
+)
 
 #: (transfer id, leg) -> the stored leg: id, reference, leg, status, raw_status, row_hash, status_since, watched
 Stored = Mapping[tuple[str, str], Mapping[str, Any]]
+
+
+class LegsInsertedMeanwhile(Exception):
+    """:func:`save_encoded`: another transaction inserted one of the new legs after they were
+    read; this transaction is spoilt, and the caller writes the page again."""
 
 
 @dataclass(frozen=True)
@@ -82,10 +104,13 @@ def load_payments(cur: Any, connector_id: int, references: Sequence[str]) -> dic
     """The stored state of these transfers' legs, locked for this transaction."""
     if not references:
         return {}
-    cur.execute("""select id, reference, leg, status, raw_status, row_hash, status_since,
-                          next_check_at is not null as watched
-                   from payments where connector_id=%s and reference = any(%s) for update""",
-                (connector_id, list(references)))
+    # One index probe per reference: with "reference = any(...)" a planner whose statistics
+    # predate a first sync scans every row of the connector instead, for every page.
+    cur.execute("""select p.* from unnest(%s::text[]) as r(reference) cross join lateral (
+                       select id, reference, leg, status, raw_status, row_hash, status_since,
+                              next_check_at is not null as watched
+                       from payments where connector_id=%s and reference=r.reference for update) p""",
+                (list(references), connector_id))
     return {(r["reference"], r["leg"]): dict(r) for r in cur.fetchall()}
 
 
@@ -122,6 +147,92 @@ def save_payments(cur: Any, connector_id: int, profile_id: str, legs: Sequence[L
     saved.updated = len(written) - saved.inserted
     saved.status_changes = len(changed)
     return saved
+
+
+@dataclass(frozen=True)
+class EncodedRecord:
+    """A record's change hash and jsonb texts, which depend on the record alone."""
+
+    digest: str
+    raw_text: str
+    metadata_text: str
+
+
+def encode_record(record: PaymentRecord) -> EncodedRecord:
+    """:func:`record_hash` and the jsonb texts of ``raw`` and ``metadata``, from one encoding of each."""
+    raw_text, raw_hash_text = raw_texts(record.raw)
+    metadata_text, metadata_hash_text = text_map_texts(record.metadata)
+    digest = row_hash_of_texts((record.type.value, record.status.value, record.raw_status, record.amount,
+                                record.asset, record.source_account_reference,
+                                record.destination_account_reference), metadata_hash_text, raw_hash_text)
+    return EncodedRecord(digest, raw_text, metadata_text)
+
+
+def copy_line(connector_id: int, profile_id: str, leg: LegWrite, enc: EncodedRecord) -> str:
+    """A new leg's line for :func:`save_encoded`'s ``COPY`` (text format, no newline)."""
+    r = leg.record
+    since = leg.status_since.isoformat()
+    return "\t".join((
+        str(connector_id), copy_field(profile_id), copy_field(r.reference), r.leg.value, r.type.value, r.status.value,
+        copy_field(r.raw_status), str(r.amount), copy_field(r.asset), copy_field(r.source_account_reference),
+        copy_field(r.destination_account_reference), copy_json(enc.metadata_text), copy_json(enc.raw_text),
+        enc.digest, copy_field(leg.list_position), since, since if leg.watched else "\\N", r.created_at.isoformat()))
+
+
+#: a leg to write, its encoding, and its ``COPY`` line when made beforehand (:func:`copy_line`)
+EncodedLeg = tuple[LegWrite, EncodedRecord, str | None]
+
+
+def save_encoded(cur: Any, connector_id: int, profile_id: str, legs: Sequence[EncodedLeg], stored: Stored,
+                 source: str) -> SavedPayments:
+    """:func:`save_payments` for legs encoded beforehand: the same rows and history rows, new
+    legs by ``COPY`` (:class:`LegsInsertedMeanwhile` when another transaction inserted one of
+    them since ``stored`` was read)."""
+    saved = SavedPayments()
+    new: dict[tuple[str, str], str] = {}
+    rows: list[tuple[Any, ...]] = []
+    changed: list[tuple[tuple[str, str], str, str, datetime, str]] = []
+    for leg, enc, line in legs:
+        rec = leg.record
+        prior = stored.get(rec.key)
+        if prior is None:
+            new[rec.key] = line or copy_line(connector_id, profile_id, leg, enc)
+            continue
+        if (prior["row_hash"], prior["status_since"], prior["watched"]) == (enc.digest, leg.status_since, leg.watched):
+            saved.unchanged += 1
+            continue
+        rows.append(_values(connector_id, profile_id, leg, enc.digest, enc.raw_text))
+        if (prior["status"], prior["raw_status"]) != (rec.status.value, rec.raw_status):
+            changed.append((rec.key, rec.status.value, rec.raw_status, leg.status_since, enc.raw_text))
+            if rec.leg == Leg.PAYOUT:
+                saved.payout_changes.append((rec.reference, rec.status.value, rec.raw_status))
+    if new:
+        _copy_new(cur, connector_id, new, source)
+    written = _upsert(cur, rows)
+    ids = {(w["reference"], w["leg"]): w["id"] for w in written}
+    insert_adjustments(cur, [(ids[key], status, raw_status, at, raw, source)
+                             for key, status, raw_status, at, raw in changed if key in ids])
+    saved.inserted = len(new)
+    saved.updated = len(written)
+    saved.status_changes = len(new) + len(changed)
+    return saved
+
+
+def _copy_new(cur: Any, connector_id: int, lines: Mapping[tuple[str, str], str], source: str) -> None:
+    """New legs with ``COPY``, then one history row each, copied from the rows just written
+    (one index probe per leg: the ``limit`` keeps the planner from joining against every
+    row of the connector, which statistics from before a first sync make look cheap)."""
+    try:
+        cur.copy_expert(f"copy payments ({COLUMNS}) from stdin", io.StringIO("\n".join([*lines.values(), ""])))
+    except psycopg2.errors.UniqueViolation as exc:
+        raise LegsInsertedMeanwhile(f"a new leg of connector {connector_id} was inserted meanwhile: {exc}") from None
+    cur.execute("""insert into payment_adjustments (payment_id, status, raw_status, occurred_at, raw, source)
+                   select p.id, p.status, p.raw_status, p.status_since, p.raw, %s
+                   from unnest(%s::text[], %s::text[]) as k(reference, leg) cross join lateral (
+                       select id, status, raw_status, status_since, raw from payments
+                       where connector_id=%s and reference=k.reference and leg=k.leg limit 1) p
+                   on conflict (payment_id, status, raw_status, occurred_at) do nothing""",
+                (source, [key[0] for key in lines], [key[1] for key in lines], connector_id))
 
 
 def _upsert(cur: Any, rows: Sequence[tuple[Any, ...]]) -> list[dict[str, Any]]:

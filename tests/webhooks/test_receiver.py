@@ -26,23 +26,24 @@ def _queued(redis_client: Any) -> list[bytes]:
     return out
 
 
-def test_a_delivery_signed_by_the_sandbox_key_is_stored_once_and_enqueued(
+def test_a_delivery_signed_by_the_sandbox_key_is_stored_once_and_handed_to_a_drain(
         receiver: Receiver, connector: dict[str, Any], redis_client: Any) -> None:
     # given a state-change signed with the sandbox's webhook key
     body, sig = signed(event(50000001, 30000001, "processing", later(5)))
     # when it is delivered, then redelivered under the same X-Delivery-Id
     first = receiver.post(connector["id"], body, sig, "d-1")
     again = receiver.post(connector["id"], body, sig, "d-1")
-    # then it is stored once, exactly as received, and one translation job is queued by id
+    # then it is stored once, exactly as received, and one drain job is queued for both
     assert first.status_code == 200 and first.get_json()["status"] == "ok"
     assert again.status_code == 200 and again.get_json()["status"] == "duplicate"
     rows = _rows()
     assert len(rows) == 1
     assert rows[0]["body"].encode() == body and rows[0]["event_type"] == "transfers#state-change"
     assert rows[0]["status"] == "received"
+    assert receiver.app.config["PUBLISH"].wait_idle()
     queued = _queued(redis_client)
-    assert any(b"wise.translate_webhook" in m and str(rows[0]["id"]).encode() in m for m in queued)
-    assert all(body not in m for m in queued)  # the job carries the id, not the body
+    assert [m for m in queued if b"wise.drain_webhooks" in m] and len(queued) == 1
+    assert all(body not in m for m in queued)  # the job carries no body
 
 
 def test_mis_signed_unsigned_truncated_altered_and_oversized_store_nothing(

@@ -44,20 +44,36 @@ reached one window after creation when it was created two windows ago or more (s
 once), and from its first sight otherwise (a late bounce is still possible).
 Every change of (status, raw status) adds a ``payment_adjustments`` row. Rows whose
 normalized content, settlement clock and watch flag did not change are not rewritten.
+
+Writing pages (:class:`PageWriter`). Each page is one transaction: its rows, their history
+and the watermark commit together, pages in order. The page is mapped and encoded before its
+transaction, as if every transfer were new (:func:`prepare_page`), while the previous page is
+written in the writer's thread; in the transaction, the stored legs are read and locked and
+each transfer's clock settled against them (:func:`settle`: a transfer whose records depend
+on a clock other than first sight's is mapped again), then storage writes new legs with
+``COPY`` and changed ones with an upsert (``storage.wise.save_encoded``). Single transfers
+(an initiation's poll, a webhook's fetch, a quarantine retry) go through
+:func:`persist_transfers`, which stores the same rows and history
+(``tests/connectors/wise/test_page_writer.py`` compares the two on one generated set).
 """
 
 from __future__ import annotations
 
 import logging
+import queue
+import sys
+import threading
 from collections.abc import Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from types import TracebackType
 from typing import Any
 
 from mappers import MapperError
 from mappers.wise import _fields
-from mappers.wise.payments import map_transfer
-from mappers.wise.records import Leg, PaymentStatus
+from mappers.wise.payments import ParsedTransfer, map_transfer, parse_transfer, transfer_records
+from mappers.wise.records import Leg, PaymentRecord, PaymentStatus
 from paysync.clients.http import ProviderError
 from paysync.clients.wise import transfers as api
 from paysync.connectors.wise import settings
@@ -73,6 +89,10 @@ STREAM = "transfers"
 REREAD_LIMIT = 100
 DONE_STATES = frozenset({"cancelled", "funds_refunded"})
 SETTLED_STATES = frozenset({"outgoing_payment_received", "charged_back", "failed", "outgoing_payment_sent"})
+#: the most pages a :class:`PageWriter` that fell behind writes in one transaction
+PAGES_PER_TRANSACTION = 4
+#: states whose first sight long after creation means they were reached at creation
+_OLD_AT_CREATION = DONE_STATES | (SETTLED_STATES - {"outgoing_payment_sent"})
 
 
 @dataclass(frozen=True)
@@ -101,7 +121,7 @@ def realign(offset: int, page_size: int) -> int:
 
 def first_seen_since(state: str, created: datetime, now: datetime, window: timedelta) -> datetime:
     """When a transfer seen for the first time entered its state (module docstring)."""
-    if (state in DONE_STATES or state in SETTLED_STATES - {"outgoing_payment_sent"}) and created + window <= now:
+    if state in _OLD_AT_CREATION and created + window <= now:
         return created
     if state == "outgoing_payment_sent" and created + 2 * window <= now:
         return created + window  # Wise's final state, reached at least a window ago: settled
@@ -172,23 +192,19 @@ def _check_maps(connector_id: int, profile_id: str, transfer: dict[str, Any]) ->
                  settlement_window=settings.settlement_window(), status_since=utcnow())
 
 
-def _legs(transfer: dict[str, Any], position: int | None, stored: wise_store.Stored, profile_id: str, lookups: Lookups,
-          now: datetime, window: timedelta) -> list[wise_store.LegWrite]:
-    """One transfer's legs with their clocks: ``status_since`` is kept while the payout's raw
-    status is the stored one, and starts now (or at creation, for old history) when it changes."""
-    tid = str(transfer["id"])
-    state = str(transfer.get("status") or "")
-    old = stored.get((tid, Leg.PAYOUT.value))
+def _since(state: str, old: Any, created: Any, now: datetime, window: timedelta) -> datetime:
+    """The payout's ``status_since``: kept while its raw status is the stored one, now when it
+    changed, first sight's (:func:`first_seen_since`) when nothing is stored; ``created`` is a
+    datetime or a callable giving it (read only for a first sight)."""
     if old is not None and old["raw_status"] == state:
-        since = old["status_since"]
-    elif old is not None:
-        since = now
-    else:
-        created = _fields.timestamp(transfer, "created", f"wise transfer {tid}")
-        since = first_seen_since(state, created, now, window)
-    records = map_transfer(transfer, own_account_ids=lookups.own_ids, profile_id=profile_id,
-                           source_balance_id=lookups.standard_balance.get(str(transfer.get("sourceCurrency"))),
-                           now=now, settlement_window=window, status_since=since)
+        return old["status_since"]
+    if old is not None:
+        return now
+    return first_seen_since(state, created() if callable(created) else created, now, window)
+
+
+def _leg_writes(records: Sequence[PaymentRecord], state: str, since: datetime, position: int | None,
+                stored: wise_store.Stored, now: datetime, window: timedelta) -> list[wise_store.LegWrite]:
     legs = []
     for rec in records:
         prior = stored.get(rec.key)
@@ -196,6 +212,277 @@ def _legs(transfer: dict[str, Any], position: int | None, stored: wise_store.Sto
         watch = rec.leg == Leg.PAYOUT and watched(state, rec.status, since, now, window)
         legs.append(wise_store.LegWrite(rec, status_since=leg_since, watched=watch, list_position=position))
     return legs
+
+
+def _legs(transfer: dict[str, Any], position: int | None, stored: wise_store.Stored, profile_id: str, lookups: Lookups,
+          now: datetime, window: timedelta) -> list[wise_store.LegWrite]:
+    """One transfer's legs with their clocks: ``status_since`` is kept while the payout's raw
+    status is the stored one, and starts now (or at creation, for old history) when it changes."""
+    tid = str(transfer["id"])
+    state = str(transfer.get("status") or "")
+    since = _since(state, stored.get((tid, Leg.PAYOUT.value)), lambda: _fields.timestamp(
+        transfer, "created", f"wise transfer {tid}"), now, window)
+    records = map_transfer(transfer, own_account_ids=lookups.own_ids, profile_id=profile_id,
+                           source_balance_id=lookups.standard_balance.get(str(transfer.get("sourceCurrency"))),
+                           now=now, settlement_window=window, status_since=since)
+    return _leg_writes(records, state, since, position, stored, now, window)
+
+
+# ----------------------------------------------------------------- pages
+
+@dataclass(frozen=True)
+class PreparedTransfer:
+    """A transfer mapped and encoded before its page's transaction, as if seen for the first
+    time: its records, their encodings, and (when new transfers are expected) its legs ready
+    to ``COPY`` should none be stored."""
+
+    position: int | None
+    parsed: ParsedTransfer
+    since: datetime                              # first sight's status_since
+    records: list[PaymentRecord]
+    encoded: list[wise_store.EncodedRecord]
+    new_legs: list[wise_store.EncodedLeg] | None
+
+
+@dataclass(frozen=True)
+class PreparedPage:
+    items: Sequence[tuple[dict[str, Any], int | None]]   # as read, for a write row by row
+    transfers: list[PreparedTransfer]
+    poisoned: list[tuple[Any, MapperError]]              # to quarantine, in the page's transaction
+
+
+def prepare_page(items: Sequence[tuple[dict[str, Any], int | None]], connector_id: int, profile_id: str,
+                 lookups: Lookups, now: datetime, window: timedelta, expect_new: bool = True) -> PreparedPage:
+    """Map and encode a page outside any transaction (no stored state needed). ``expect_new``:
+    also make each leg's ``COPY`` line now (pages of new transfers); re-reads of stored
+    transfers leave them to the write, which makes them for the few legs found new."""
+    transfers: list[PreparedTransfer] = []
+    poisoned: list[tuple[Any, MapperError]] = []
+    for transfer, position in items:
+        try:
+            parsed = parse_transfer(transfer, own_account_ids=lookups.own_ids, profile_id=profile_id,
+                                    source_balance_id=lookups.standard_balance.get(
+                                        str(transfer.get("sourceCurrency"))))
+            since = first_seen_since(parsed.state, parsed.created_at, now, window)
+            records = transfer_records(parsed, now=now, settlement_window=window, status_since=since)
+        except MapperError as exc:
+            poisoned.append((transfer, exc))
+            continue
+        encoded = [wise_store.encode_record(r) for r in records]
+        new_legs: list[wise_store.EncodedLeg] | None = None
+        if expect_new:
+            legs = _leg_writes(records, parsed.state, since, position, {}, now, window)
+            new_legs = [(leg, enc, wise_store.copy_line(connector_id, profile_id, leg, enc))
+                        for leg, enc in zip(legs, encoded, strict=True)]
+        transfers.append(PreparedTransfer(position, parsed, since, records, encoded, new_legs))
+    return PreparedPage(items, transfers, poisoned)
+
+
+def merge_pages(pages: Sequence[PreparedPage]) -> PreparedPage:
+    """Pages holding different transfers, as one page (written in one transaction)."""
+    if len(pages) == 1:
+        return pages[0]
+    return PreparedPage([item for p in pages for item in p.items], [t for p in pages for t in p.transfers],
+                        [bad for p in pages for bad in p.poisoned])
+
+
+def settle(prepared: PreparedTransfer, stored: wise_store.Stored, now: datetime,
+           window: timedelta) -> list[wise_store.EncodedLeg]:
+    """A prepared transfer's legs against the stored ones: the same legs :func:`_legs` makes."""
+    parsed = prepared.parsed
+    old = stored.get((parsed.transfer_id, Leg.PAYOUT.value))
+    if old is None and (parsed.transfer_id, Leg.REFUND.value) not in stored:
+        if prepared.new_legs is not None:
+            return prepared.new_legs  # first sight: as prepared
+        legs = _leg_writes(prepared.records, parsed.state, prepared.since, prepared.position, {}, now, window)
+        return [(leg, enc, None) for leg, enc in zip(legs, prepared.encoded, strict=True)]
+    since = prepared.since if old is None else _since(parsed.state, old, parsed.created_at, now, window)
+    records, encoded = prepared.records, prepared.encoded
+    if since != prepared.since:  # only a sent transfer's status and a refund leg's time follow the clock
+        fresh = transfer_records(parsed, now=now, settlement_window=window, status_since=since)
+        if [(r.status, r.created_at) for r in fresh] != [(r.status, r.created_at) for r in records]:
+            records, encoded = fresh, [wise_store.encode_record(r) for r in fresh]
+    legs = _leg_writes(records, parsed.state, since, prepared.position, stored, now, window)
+    return [(leg, enc, None) for leg, enc in zip(legs, encoded, strict=True)]
+
+
+def persist_prepared(cur: Any, connector_id: int, profile_id: str, page: PreparedPage, now: datetime,
+                     window: timedelta, source: str = "poll", quarantined: set[str] | None = None) -> dict[str, Any]:
+    """:func:`persist_transfers` for a prepared page, inside ``cur``'s transaction.
+    ``quarantined``: the references with open quarantine records, when the caller keeps them
+    (kept up to date here); only those are resolved (otherwise every mapped reference is)."""
+    stored = wise_store.load_payments(cur, connector_id, [p.parsed.transfer_id for p in page.transfers])
+    for transfer, exc in page.poisoned:
+        quarantine_transfer(cur, connector_id, profile_id, transfer, exc)
+    legs = [leg for p in page.transfers for leg in settle(p, stored, now, window)]
+    saved = wise_store.save_encoded(cur, connector_id, str(profile_id), legs, stored, source)
+    wise_store.follow_initiations(cur, connector_id, saved.payout_changes)
+    mapped = [p.parsed.transfer_id for p in page.transfers]
+    if quarantined is not None:
+        quarantined.update(str(t.get("id")) if isinstance(t, dict) else "?" for t, _ in page.poisoned)
+        mapped = [ref for ref in mapped if ref in quarantined]
+        quarantined.difference_update(mapped)
+    if mapped:
+        quarantine.resolve(cur, connectors.owner(connector_id), STREAM, mapped)
+    stats = saved.stats()
+    if page.poisoned:
+        stats["quarantined"] = len(page.poisoned)
+    return stats
+
+
+def write_page(run: Run, profile_id: str, page: PreparedPage, lookups: Lookups, now: datetime, window: timedelta,
+               watermark: dict[str, Any] | None = None, quarantined: set[str] | None = None) -> dict[str, Any] | None:
+    """One page and its watermark in one transaction; None when the connector is inactive or
+    was reset. A new leg another transaction inserted meanwhile: the page is written again
+    row by row."""
+    try:
+        with transaction() as cur:
+            if not connectors.current(cur, run.id, run.generation):
+                return None
+            kept = None if quarantined is None else set(quarantined)  # changed only once this commits
+            stats = persist_prepared(cur, run.id, str(profile_id), page, now, window, quarantined=kept)
+            if watermark is not None:
+                sync_states.advance(run.owner, STREAM, f"profile:{profile_id}", watermark, cur=cur)
+        if quarantined is not None and kept is not None:
+            quarantined.clear()
+            quarantined.update(kept)
+        return stats
+    except wise_store.LegsInsertedMeanwhile as exc:
+        log.info("connector %s: %s; writing the page row by row", run.id, exc)
+        return _write(run, profile_id, page.items, lookups, now, window, watermark)
+
+
+_switches_lock = threading.Lock()
+_switches_users = 0
+_switch_interval = sys.getswitchinterval()
+#: seconds a thread runs before a waiting one gets the interpreter, while a page writer runs:
+#: the writer waits for it after every answer of PostgreSQL, while mapping keeps it busy
+WRITER_SWITCH_INTERVAL = 0.0002
+
+
+def _quick_switches(on: bool) -> None:
+    global _switches_users, _switch_interval
+    with _switches_lock:
+        if on:
+            if _switches_users == 0:
+                _switch_interval = sys.getswitchinterval()
+                sys.setswitchinterval(min(_switch_interval, WRITER_SWITCH_INTERVAL))
+            _switches_users += 1
+        else:
+            _switches_users -= 1
+            if _switches_users == 0:
+                sys.setswitchinterval(_switch_interval)
+
+
+class PageWriter:
+    """Pages of one profile written in order, each with its watermark, by a thread of its own:
+    the caller reads the next page (and :meth:`submit` maps it) while earlier ones are written.
+    Pages waiting when the thread is free again are written in one transaction (at most
+    :data:`PAGES_PER_TRANSACTION`, and never two holding the same transfer) with the last
+    one's watermark: a page and the watermark past it still commit together, and a sync
+    stopped between transactions resumes after the last one. Quarantine records are resolved
+    from the open ones read when writing starts, and those this writer makes (a record a
+    webhook quarantines meanwhile waits for the next sync). Use as a context manager;
+    :attr:`totals` sums the pages' counts, :attr:`stopped` is set when the connector went
+    inactive (nothing more is written). A failed write stops the writer; its error is raised
+    by the next :meth:`submit` or at the end. ``expect_new``: as :func:`prepare_page` (False
+    for re-reads of stored transfers)."""
+
+    def __init__(self, run: Run, profile_id: str, lookups: Lookups, now: datetime, window: timedelta,
+                 expect_new: bool = True) -> None:
+        self.run, self.profile_id, self.lookups, self.now, self.window = run, str(profile_id), lookups, now, window
+        self.expect_new = expect_new
+        self.totals: dict[str, Any] = {}
+        self.stopped = False
+        self._error: BaseException | None = None
+        self._jobs: queue.Queue[tuple[PreparedPage, dict[str, Any] | None] | None] = queue.Queue(
+            maxsize=PAGES_PER_TRANSACTION)
+        self._held: tuple[PreparedPage, dict[str, Any] | None] | None = None
+        self._quarantined: set[str] | None = None  # open quarantine records of the stream, read once
+        self._thread = threading.Thread(target=self._loop, name=f"wise-pages-{run.id}", daemon=True)
+        _quick_switches(True)
+        self._thread.start()
+
+    def submit(self, items: Sequence[tuple[dict[str, Any], int | None]],
+               watermark: dict[str, Any] | None = None) -> bool:
+        """Map a page now and queue its write; False when writing has stopped."""
+        self._raise()
+        if self.stopped:
+            return False
+        self._jobs.put((prepare_page(items, self.run.id, self.profile_id, self.lookups, self.now, self.window,
+                                     self.expect_new),
+                        watermark))
+        return not self.stopped
+
+    def close(self) -> dict[str, Any]:
+        """Wait for every queued page; the totals (raises the writer's error)."""
+        self._finish()
+        self._raise()
+        return self.totals
+
+    def __enter__(self) -> PageWriter:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+        self._finish()
+        if kind is None:
+            self._raise()
+
+    def _finish(self) -> None:
+        if self._thread.is_alive():
+            self._jobs.put(None)
+            self._thread.join()
+            _quick_switches(False)
+
+    def _raise(self) -> None:
+        if self._error is not None:
+            raise self._error
+
+    def _batch(self) -> tuple[list[tuple[PreparedPage, dict[str, Any] | None]], bool]:
+        """The next pages to write together, and whether the caller is done."""
+        first = self._held or self._jobs.get()
+        self._held = None
+        if first is None:
+            return [], True
+        batch = [first]
+        refs = {p.parsed.transfer_id for p in first[0].transfers}
+        while len(batch) < PAGES_PER_TRANSACTION:
+            try:
+                job = self._jobs.get_nowait()
+            except queue.Empty:
+                break
+            if job is None:
+                return batch, True
+            page_refs = {p.parsed.transfer_id for p in job[0].transfers}
+            if page_refs & refs:  # the same transfer twice: its later page in a transaction of its own
+                self._held = job
+                break
+            batch.append(job)
+            refs |= page_refs
+        return batch, False
+
+    def _loop(self) -> None:
+        done = False
+        while not done:
+            batch, done = self._batch()
+            if not batch or self._error is not None or self.stopped:
+                continue
+            page = merge_pages([p for p, _ in batch])
+            watermark = next((mark for _, mark in reversed(batch) if mark is not None), None)
+            try:
+                if self._quarantined is None:
+                    self._quarantined = quarantine.open_references(self.run.owner, STREAM)
+                stats = write_page(self.run, self.profile_id, page, self.lookups, self.now, self.window, watermark,
+                                   self._quarantined)
+            except BaseException as exc:  # noqa: BLE001 - handed to the caller's thread
+                self._error = exc
+                continue
+            if stats is None:
+                self.stopped = True
+                continue
+            _add(self.totals, stats)
+            if watermark is not None:
+                crash_point("wise.fetch_payments.after_page")
 
 
 def _add(total: dict[str, Any], part: dict[str, Any]) -> None:
@@ -235,30 +522,34 @@ def fetch(run: Run, profile_id: str, now: datetime | None = None) -> dict[str, A
     next_since = _instant(under_way.get("nextSince"))
     totals: dict[str, Any] = {"pages": 0, "calls": 0, "resumed": bool(under_way)}
     seen: set[str] = set()
-    while True:
-        page, answered = api.list_window(run.client, profile_id, offset, size, start)
-        totals["pages"] += 1
-        totals["calls"] += 1
-        if now is None:
-            now = answered or wise_now(run.client)
-        if next_since is None:  # the first answer of the pass: where the next window starts
-            next_since = (answered or now) - overlap if (answered or now) else None
-        full = len(page) >= size
-        mark: dict[str, Any] = {"since": _text(start), "pageSize": size}
-        if full:
-            mark["pass"] = {"start": _text(start), "offset": offset + size, "nextSince": _text(next_since)}
-        else:
-            mark["since"] = _text(next_since)
-        stats = _write(run, profile_id, [(t, None) for t in page], lookups, now, window, mark)
-        if stats is None:
-            return {"skipped": "connector inactive or reset", **totals}
-        _add(totals, stats)
-        crash_point("wise.fetch_payments.after_page")
-        seen.update(str(t["id"]) for t in page)
-        if not full:
-            break
-        offset += size
-    assert now is not None
+    with ExitStack() as pages:
+        writer: PageWriter | None = None
+        while True:
+            page, answered = api.list_window(run.client, profile_id, offset, size, start)
+            totals["pages"] += 1
+            totals["calls"] += 1
+            if now is None:
+                now = answered or wise_now(run.client)
+            if next_since is None:  # the first answer of the pass: where the next window starts
+                next_since = (answered or now) - overlap if (answered or now) else None
+            full = len(page) >= size
+            mark: dict[str, Any] = {"since": _text(start), "pageSize": size}
+            if full:
+                mark["pass"] = {"start": _text(start), "offset": offset + size, "nextSince": _text(next_since)}
+            else:
+                mark["since"] = _text(next_since)
+            if writer is None:
+                writer = pages.enter_context(PageWriter(run, profile_id, lookups, now, window))
+            if not writer.submit([(t, None) for t in page], mark):
+                break
+            seen.update(str(t["id"]) for t in page)
+            if not full:
+                break
+            offset += size
+    assert writer is not None and now is not None
+    _add(totals, writer.totals)
+    if writer.stopped:
+        return {"skipped": "connector inactive or reset", **totals}
     due = [w for w in wise_store.watched_transfers(run.id, str(profile_id)) if w["reference"] not in seen]
     totals["watched"] = len(due)
     totals.update(repoll(run, profile_id, due, lookups, now, window, totals))
@@ -282,36 +573,34 @@ def repoll(run: Run, profile_id: str, due: list[dict[str, Any]], lookups: Lookup
     mode = "pages" if pages_needed is not None and pages_needed < len(due) else "ids"
     calls = 0
     left = due
-    if mode == "pages":
-        wanted = {w["reference"] for w in due}
-        found: set[str] = set()
-        offset = 0
-        while True:
-            page, _ = api.list_window(run.client, profile_id, offset, REREAD_LIMIT, oldest)
+    with PageWriter(run, profile_id, lookups, now, window, expect_new=False) as writer:
+        if mode == "pages":
+            wanted = {w["reference"] for w in due}
+            found: set[str] = set()
+            offset = 0
+            while True:
+                page, _ = api.list_window(run.client, profile_id, offset, REREAD_LIMIT, oldest)
+                calls += 1
+                if not writer.submit([(t, None) for t in page]):
+                    break
+                found.update(str(t["id"]) for t in page if str(t["id"]) in wanted)
+                if len(page) < REREAD_LIMIT:
+                    break
+                offset += REREAD_LIMIT
+            left = [] if writer.stopped else [w for w in due if w["reference"] not in found]
+        batch: list[tuple[dict[str, Any], int | None]] = []
+        for i, w in enumerate(left):
+            try:
+                batch.append((api.get(run.client, w["reference"]), None))
+            except ProviderError as exc:
+                if exc.status != 404:
+                    raise
             calls += 1
-            stats = _write(run, profile_id, [(t, None) for t in page], lookups, now, window)
-            if stats is None:
-                return {"repoll_mode": mode, "repoll_calls": calls}
-            _add(totals, stats)
-            found.update(str(t["id"]) for t in page if str(t["id"]) in wanted)
-            if len(page) < REREAD_LIMIT:
-                break
-            offset += REREAD_LIMIT
-        left = [w for w in due if w["reference"] not in found]
-    batch: list[tuple[dict[str, Any], int | None]] = []
-    for i, w in enumerate(left):
-        try:
-            batch.append((api.get(run.client, w["reference"]), None))
-        except ProviderError as exc:
-            if exc.status != 404:
-                raise
-        calls += 1
-        if len(batch) >= 50 or (i == len(left) - 1 and batch):
-            stats = _write(run, profile_id, batch, lookups, now, window)
-            if stats is None:
-                break
-            _add(totals, stats)
-            batch = []
+            if len(batch) >= 50 or (i == len(left) - 1 and batch):
+                if not writer.submit(batch):
+                    break
+                batch = []
+    _add(totals, writer.totals)
     totals["calls"] += calls
     return {"repoll_mode": mode, "repoll_calls": calls}
 

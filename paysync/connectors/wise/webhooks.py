@@ -34,11 +34,21 @@ A ``balances#update`` is one ``balance_movements`` row (credit: the balance is t
 destination; debit: the source), deduplicated by balance transaction step, and sets the
 balance to ``post_transaction_balance_amount`` unless a later state of that balance is
 stored already. Other event types are kept and marked ``ignored``.
+
+Draining (:func:`drain`, the ``wise.drain_webhooks`` job): every stored delivery never tried
+yet, oldest first, in batches, one translation each, until none is left or the drain's time
+is up (then a new drain job takes over). One that waits for the Wise budget is sent to a
+job of its own (``wise.translate_webhook``); one whose translation fails is counted against
+it and left to the sweeper. ``paysync/webhooks/handoff.py`` says how the receiver and the
+drain make sure every acknowledged delivery is read by a drain.
 """
 
 from __future__ import annotations
 
 import logging
+import time
+from collections import Counter
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -46,7 +56,8 @@ from mappers import MapperError, jsonnum
 from mappers.wise.payments import payout_status, status_for
 from mappers.wise.records import Leg, PaymentRecord, PaymentStatus, PaymentType
 from mappers.wise.webhooks import BALANCE_UPDATE, STATE_CHANGE, parse_balance_update, parse_state_change
-from paysync.clients.http import BudgetedHTTP, OutcomeUnknown, ProviderError
+from paysync import infra
+from paysync.clients.http import BudgetedHTTP, BudgetExhausted, OutcomeUnknown, ProviderError
 from paysync.clients.wise import for_connector
 from paysync.clients.wise import subscriptions as subscriptions_api
 from paysync.clients.wise import transfers as transfers_api
@@ -54,10 +65,11 @@ from paysync.connectors.wise import settings
 from paysync.connectors.wise.config import WiseConfigError, public_url_problem
 from paysync.connectors.wise.context import ConnectorInactive, open_run, utcnow
 from paysync.connectors.wise.payments import persist_one, watched
+from paysync.webhooks import handoff
 from storage import connectors, subscriptions
 from storage import webhooks as webhook_store
 from storage import wise as wise_store
-from storage.db import transaction
+from storage.db import rolled_back_by_conflict, transaction
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +79,12 @@ log = logging.getLogger(__name__)
 EVENTS: tuple[tuple[str, str], ...] = (("transfers#state-change", "4.0.0"), ("balances#update", "4.0.0"))
 NO_PUBLIC_URL = "no publicUrl in the config: no webhook subscriptions; polling alone keeps data current"
 CREATES_PER_EVENT = 3  # POSTs of one subscription in one call, each after looking for the previous one
+MAX_ATTEMPTS = 20  # failed translations of one delivery before it is marked failed
+CONFLICT_RUNS = 3  # runs of one translation PostgreSQL rolls back for a deadlock
+DRAIN_BATCH = 100
+#: seconds a drain that found nothing waits for more before it ends: under a steady stream
+#: one drain keeps going, instead of each delivery making the receiver publish a new one
+DRAIN_LINGER = 0.25
 
 
 def callback_url(public_url: str, connector_id: int) -> str:
@@ -179,11 +197,83 @@ def on_uninstall(connector_id: int) -> dict[str, Any]:
         return {"deleted": 0, "error": str(exc)}
 
 
+# ----------------------------------------------------------------- draining
+
+def drain(*, seconds: float, send_alone: Callable[[int], None], publish_drain: Callable[[], None],
+          sweep_after: float, batch: int = DRAIN_BATCH, linger: float = DRAIN_LINGER) -> dict[str, int]:
+    """Translate every stored delivery never tried yet (module docstring); counts by outcome.
+
+    ``send_alone(webhook_id)`` publishes a delivery's own translation job (one that waits for
+    the budget); ``publish_drain()`` a new drain, when this one's ``seconds`` are up."""
+    counts: Counter[str] = Counter()
+    deadline = time.monotonic() + seconds
+    handoff.refresh_flag()
+    while True:
+        ids = webhook_store.untried(batch)
+        if not ids and linger > 0:
+            time.sleep(linger)
+            ids = webhook_store.untried(batch)
+        if not ids:
+            handoff.release_flag()
+            ids = webhook_store.untried(batch)  # committed before the release: ours to translate
+            if not ids or not handoff.claim_flag():
+                return dict(counts)
+        for webhook_id in ids:
+            counts[_drain_one(webhook_id, send_alone, sweep_after)] += 1
+        handoff.refresh_flag()
+        if time.monotonic() >= deadline:
+            try:
+                publish_drain()
+            except BaseException:
+                handoff.release_flag()
+                raise
+            counts["handed_over"] += 1
+            return dict(counts)
+
+
+def _drain_one(webhook_id: int, send_alone: Callable[[int], None], sweep_after: float) -> str:
+    try:
+        result = translate(webhook_id)
+    except BudgetExhausted as exc:
+        webhook_store.hand_on(webhook_id, f"waiting for the Wise budget ({exc}): sent to its own job", sweep_after)
+        try:
+            send_alone(webhook_id)
+        except Exception as publish_exc:  # noqa: BLE001 - handed on: the sweeper sends it later
+            log.error("webhook %s not sent to its own job (%s); wise.sweep_webhooks will", webhook_id,
+                      type(publish_exc).__name__)
+        return "handed_on"
+    except Exception as exc:
+        if infra.is_transient(exc):  # an outage is waited out by the job, not counted against the delivery
+            raise
+        log.warning("webhook %s: translation failed: %s: %s", webhook_id, type(exc).__name__, exc)
+        webhook_store.record_failure(webhook_id, f"{type(exc).__name__}: {exc}", MAX_ATTEMPTS)
+        return "failed"
+    if "skipped" in result:
+        return "skipped"
+    status = result.get("status")  # the row's outcome, or the payment's status once translated
+    return str(status) if status in ("ignored", "failed") else "translated"
+
+
 # ----------------------------------------------------------------- translation
 
 def translate(webhook_id: int, now: datetime | None = None) -> dict[str, Any]:
     """Translate one stored delivery; idempotent (a translated row is skipped). A payload that
-    cannot be read marks the row ``failed``; other errors raise (the sweeper retries)."""
+    cannot be read marks the row ``failed``; other errors raise (the sweeper retries). A
+    translation PostgreSQL rolled back for a deadlock (it locks the payment, then its
+    initiation; an initiation's poll takes them the other way round) runs again at once, up
+    to :data:`CONFLICT_RUNS` runs in all."""
+    for run in range(1, CONFLICT_RUNS + 1):
+        try:
+            return _translate(webhook_id, now)
+        except Exception as exc:
+            if run == CONFLICT_RUNS or not rolled_back_by_conflict(exc):
+                raise
+            log.info("webhook %s: translation rolled back (%s); running it again", webhook_id, type(exc).__name__)
+            time.sleep(0.05 * run)
+    raise AssertionError("unreachable")
+
+
+def _translate(webhook_id: int, now: datetime | None) -> dict[str, Any]:
     row = webhook_store.get(webhook_id)
     if row is None:
         return {"skipped": f"no webhook {webhook_id}"}

@@ -1,0 +1,173 @@
+"""The drain: deliveries acknowledged while no translator runs are translated once when one
+comes back; drains racing on the same deliveries translate each once; the sweeper hands
+deliveries a drain never read to a drain."""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from paysync.webhooks import handoff
+from storage.db import fetch_all, fetch_one
+from tests.webhooks.conftest import Receiver, WiseSandboxAPI, event, later
+
+
+def _balance_update(balance_id: int, profile: int, step: int) -> dict[str, Any]:
+    at = later(step)
+    return {"data": {"resource": {"type": "balance-account", "id": balance_id, "profile_id": profile},
+                     "amount": Decimal("1.00"), "balance_id": balance_id, "channel_name": "TRANSFER",
+                     "currency": "EUR", "occurred_at": at.strftime("%Y-%m-%dT%H:%M:%SZ"), "step_id": step,
+                     "transaction_type": "credit", "transfer_reference": str(60000000 + step)},
+            "subscription_id": str(uuid.uuid4()), "event_type": "balances#update", "schema_version": "4.0.0",
+            "sent_at": at.strftime("%Y-%m-%dT%H:%M:%SZ")}
+
+
+def _queued(redis_client: Any, task: bytes) -> int:
+    return sum(1 for key in redis_client.keys("service*") if redis_client.type(key) == b"list"
+               for m in redis_client.lrange(key, 0, -1) if task in m)
+
+
+def _webhooks() -> list[dict[str, Any]]:
+    return fetch_all("select id, delivery_id, status, attempts, error from webhooks order by id")
+
+
+@pytest.mark.e2e
+def test_deliveries_acknowledged_while_the_translator_is_down_are_translated_once_when_it_comes_back(
+        receiver: Receiver, connector: dict[str, Any], wise_api: WiseSandboxAPI, redis_client: Any,
+        worker_factory: Any) -> None:
+    cid, profile = connector["id"], wise_api.business
+    t = wise_api.transfer()
+    processing = event(t["id"], profile, "processing", later(30), "incoming_payment_waiting")
+    # given no worker runs: deliveries are acknowledged (one twice under its id, one again under a new id)
+    answers = [receiver.deliver(cid, processing, "state-1"), receiver.deliver(cid, processing, "state-1"),
+               receiver.deliver(cid, processing, "state-2"),
+               receiver.deliver(cid, _balance_update(900001, profile, 1), "balance-1")]
+    assert [a.get_json()["status"] for a in answers] == ["ok", "duplicate", "ok", "ok"]
+    assert receiver.app.config["PUBLISH"].wait_idle()
+    time.sleep(0.5)
+    # then they are stored, untranslated, and one drain waits in the queue for them all
+    assert [w["status"] for w in _webhooks()] == ["received"] * 3
+    assert _queued(redis_client, b"wise.drain_webhooks") == 1
+    # when a translator comes back
+    worker_factory.start(queues="service", concurrency=1)
+    deadline = time.time() + 30
+    while time.time() < deadline and any(w["status"] == "received" for w in _webhooks()):
+        time.sleep(0.2)
+    # then every delivery is translated, each by one translation run
+    assert [(w["delivery_id"], w["status"], w["attempts"], w["error"]) for w in _webhooks()] == [
+        ("state-1", "translated", 1, None), ("state-2", "translated", 1, None), ("balance-1", "translated", 1, None)]
+    # and the transition is in the payment's history once, the balance movement recorded once
+    pay = fetch_one("select id, raw_status from payments where connector_id=%s and reference=%s and leg='payout'",
+                    (cid, str(t["id"])))
+    assert pay is not None and pay["raw_status"] == "processing"
+    sources = fetch_all("select raw_status, source from payment_adjustments where payment_id=%s order by id",
+                        (pay["id"],))
+    assert [(s["raw_status"], s["source"]) for s in sources if s["source"] == "webhook"] == [("processing", "webhook")]
+    assert fetch_one("select count(*) as n from balance_movements where connector_id=%s", (cid,))["n"] == 1
+    # and the drain ends and gives its flag back: the next delivery publishes a new drain
+    deadline = time.time() + 10
+    while time.time() < deadline and redis_client.exists(handoff.DRAIN_FLAG):
+        time.sleep(0.1)
+    assert redis_client.exists(handoff.DRAIN_FLAG) == 0
+
+
+def test_drains_racing_on_the_same_deliveries_translate_each_once(
+        receiver: Receiver, connector: dict[str, Any], wise_api: WiseSandboxAPI, redis_client: Any) -> None:
+    from paysync.connectors.wise.webhooks import drain
+
+    cid, profile = connector["id"], wise_api.business
+    for step in range(1, 41):
+        assert receiver.deliver(cid, _balance_update(900001, profile, step)).status_code == 200
+    published: list[int] = []
+    outcomes: list[dict[str, int]] = []
+
+    def run() -> None:
+        outcomes.append(drain(seconds=30, send_alone=published.append, publish_drain=lambda: None,
+                              sweep_after=60, batch=7))
+
+    # when two drains run at once over the same 40 deliveries, in small batches
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join(60)
+    # then each delivery is translated by exactly one of them, once
+    assert sum(o.get("translated", 0) for o in outcomes) == 40, outcomes
+    assert {(w["status"], w["attempts"]) for w in _webhooks()} == {("translated", 1)}
+    assert fetch_one("select count(*) as n from balance_movements where connector_id=%s", (cid,))["n"] == 40
+    assert published == [] and redis_client.exists(handoff.DRAIN_FLAG) == 0
+
+
+def test_the_sweeper_sends_untried_deliveries_to_a_drain_and_tried_ones_to_their_own_job(
+        receiver: Receiver, connector: dict[str, Any], wise_api: WiseSandboxAPI, redis_client: Any) -> None:
+    from storage import webhooks as webhook_store
+    from tasks.webhooks import sweep_webhooks
+
+    cid, profile = connector["id"], wise_api.business
+    ids = [receiver.deliver(cid, _balance_update(900001, profile, step)).get_json()["id"] for step in (1, 2, 3)]
+    assert receiver.app.config["PUBLISH"].wait_idle()
+    redis_client.flushdb()  # the hand-off is lost: the flag and the drain job with it
+    webhook_store.record_failure(ids[0], "RuntimeError: once", 20)
+    fetch_all("update webhooks set next_sweep_at = now() - interval '1 second' returning id")
+    # when the sweeper runs
+    out = sweep_webhooks()
+    # then the tried delivery gets its own job and the two never tried one drain
+    assert out == {"dispatched": 1, "drains": 1}
+    assert _queued(redis_client, b"wise.translate_webhook") == 1
+    assert _queued(redis_client, b"wise.drain_webhooks") == 1
+
+
+def test_a_translation_rolled_back_by_a_deadlock_runs_again_and_translates_once(
+        receiver: Receiver, connector: dict[str, Any], wise_api: WiseSandboxAPI) -> None:
+    from paysync.connectors.wise.webhooks import translate
+    from storage.db import transaction
+
+    cid, profile = connector["id"], wise_api.business
+    t = wise_api.transfer()
+    first = receiver.deliver(cid, event(t["id"], profile, "processing", later(30), "incoming_payment_waiting"))
+    assert translate(first.get_json()["id"])["applied"] == "current"  # the payment is stored
+    webhook_id = receiver.deliver(cid, event(t["id"], profile, "funds_converted", later(60), "processing")).get_json()["id"]
+    pay = fetch_one("select id from payments where connector_id=%s and reference=%s and leg='payout'",
+                    (cid, str(t["id"])))
+    assert pay is not None
+    held, other_done = threading.Event(), threading.Event()
+    errors: list[BaseException] = []
+
+    def other_transaction() -> None:
+        # takes the payment, then (once the translation holds the delivery and waits for the
+        # payment) the delivery: the opposite order, a deadlock PostgreSQL breaks by rolling
+        # the translation back
+        try:
+            with transaction() as cur:
+                cur.execute("select id from payments where id=%s for update", (pay["id"],))
+                held.set()
+                deadline = time.time() + 20
+                while time.time() < deadline and not fetch_one(
+                        "select 1 as waiting from pg_stat_activity where datname=current_database() "
+                        "and wait_event_type='Lock' and pid <> pg_backend_pid()"):
+                    time.sleep(0.02)
+                cur.execute("select id from webhooks where id=%s for update", (webhook_id,))
+        except BaseException as exc:  # noqa: BLE001 - reported by the test
+            errors.append(exc)
+        finally:
+            other_done.set()
+
+    thread = threading.Thread(target=other_transaction)
+    thread.start()
+    assert held.wait(10)
+    # when the translation loses the deadlock
+    result = translate(webhook_id)
+    thread.join(30)
+    # then it ran again once the other transaction was done, and translated the delivery once
+    assert not errors and other_done.is_set()
+    assert result["applied"] == "current" and result["state"] == "funds_converted"
+    row = fetch_one("select status, attempts, error from webhooks where id=%s", (webhook_id,))
+    assert row == {"status": "translated", "attempts": 1, "error": None}
+    history = fetch_all("""select raw_status from payment_adjustments where payment_id=%s and source='webhook'
+                           order by occurred_at, id""", (pay["id"],))
+    assert [h["raw_status"] for h in history] == ["processing", "funds_converted"]
