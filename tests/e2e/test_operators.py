@@ -19,6 +19,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from paysync_dev import devstack
 from storage import connections, connectors, merchants
 from storage import wise as wise_store
+from tasks import dispatch
 from tests.harness import empty_tables
 
 pytestmark = pytest.mark.e2e
@@ -51,7 +52,7 @@ def run(database: str, sandbox: Any, tmp_path_factory: pytest.TempPathFactory) -
     sandbox_env = dict(re.findall(r"^export (\w+)=(\S+)$", (tmp / "sandbox" / "env.sh").read_text(), re.M))
     logs = {"PAYSYNC_LOG_FORMAT": "json", "PAYSYNC_LOG_LEVEL": "INFO"}
     worker = devstack.Proc(
-        [str(VENV_BIN / "celery"), "-A", "tasks", "-q", "worker", "-Q", "celery,user,company,service", "-c", "3",
+        [str(VENV_BIN / "celery"), "-A", "tasks", "-q", "worker", "-Q", dispatch.worker_queues("celery,user,company,service"), "-c", "3",
          "-n", "walkthrough@%h", "--loglevel=INFO", "--without-gossip", "--without-mingle"],
         tmp / "worker.log", devstack.child_env(**logs, **sandbox_env, PAYSYNC_HEALTH_DIR=tmp / "health",
                                                PAYSYNC_HEALTH_INTERVAL="1"), name="worker")
