@@ -6,11 +6,14 @@ workers from a parent that may already hold connections).
 
 from __future__ import annotations
 
+import logging
 import os
+import random
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 import psycopg2
 import psycopg2.errors
@@ -28,6 +31,8 @@ class DatabaseUnavailable(PaysyncError):
 
 
 _lock = threading.Lock()
+log = logging.getLogger(__name__)
+T = TypeVar("T")
 _pool: psycopg2.pool.ThreadedConnectionPool | None = None
 _pool_pid: int | None = None
 _pool_url: str | None = None
@@ -99,6 +104,25 @@ def rolled_back_by_conflict(exc: BaseException) -> bool:
     """PostgreSQL rolled the transaction back for a deadlock or a serialization failure: the
     whole transaction is undone, and running it again is safe."""
     return isinstance(exc, psycopg2.extensions.TransactionRollbackError)
+
+
+CONFLICT_RUNS = 3  # runs in all of work whose transaction PostgreSQL keeps rolling back for a conflict
+
+
+def rerun_on_conflict(work: Callable[[], T], what: str, runs: int = CONFLICT_RUNS) -> T:
+    """``work()``, run again (after a short, growing, jittered pause) while PostgreSQL rolls its
+    transaction back for a deadlock or a serialization failure, at most ``runs`` runs in all;
+    the last failure, or any other error, raises. Two transactions that lock the same rows in
+    opposite orders (a webhook's translation and an initiation's poll) both finish this way."""
+    for run in range(1, runs + 1):
+        try:
+            return work()
+        except Exception as exc:
+            if run == runs or not rolled_back_by_conflict(exc):
+                raise
+            log.info("%s: rolled back by PostgreSQL (%s); running it again", what, type(exc).__name__)
+            time.sleep(0.05 * run * (0.5 + random.random()))
+    raise AssertionError("unreachable")
 
 
 def fetch_all(sql: str, params: Any = None, cur: Any = None) -> list[dict[str, Any]]:

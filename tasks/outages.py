@@ -19,16 +19,19 @@ from typing import Any, TypeVar
 from celery.exceptions import Reject
 
 from paysync.infra import InfrastructureUnavailable, wait_out
+from storage.db import rerun_on_conflict
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
 
 
 def outlast(task: Any, step: Callable[[], T], what: str) -> T:
-    """``step()`` of ``task``, waiting out PostgreSQL or Redis; the message goes back to the
-    broker when the wait is spent."""
+    """``step()`` of ``task``, waiting out PostgreSQL or Redis, and run again when PostgreSQL
+    rolled its transaction back for a deadlock (:func:`storage.db.rerun_on_conflict`); the
+    message goes back to the broker when the wait is spent."""
+    label = f"{task.name}[{task.request.id}] {what}"
     try:
-        return wait_out(step, f"{task.name}[{task.request.id}] {what}")
+        return rerun_on_conflict(lambda: wait_out(step, label), label)
     except InfrastructureUnavailable as exc:
         log.error("%s; handing the message back to the broker", exc)
         raise Reject(str(exc), requeue=True) from exc

@@ -69,7 +69,7 @@ from paysync.webhooks import handoff
 from storage import connectors, subscriptions
 from storage import webhooks as webhook_store
 from storage import wise as wise_store
-from storage.db import rolled_back_by_conflict, transaction
+from storage.db import rerun_on_conflict, transaction
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +80,6 @@ EVENTS: tuple[tuple[str, str], ...] = (("transfers#state-change", "4.0.0"), ("ba
 NO_PUBLIC_URL = "no publicUrl in the config: no webhook subscriptions; polling alone keeps data current"
 CREATES_PER_EVENT = 3  # POSTs of one subscription in one call, each after looking for the previous one
 MAX_ATTEMPTS = 20  # failed translations of one delivery before it is marked failed
-CONFLICT_RUNS = 3  # runs of one translation PostgreSQL rolls back for a deadlock
 DRAIN_BATCH = 100
 #: seconds a drain that found nothing waits for more before it ends: under a steady stream
 #: one drain keeps going, instead of each delivery making the receiver publish a new one
@@ -260,17 +259,9 @@ def translate(webhook_id: int, now: datetime | None = None) -> dict[str, Any]:
     """Translate one stored delivery; idempotent (a translated row is skipped). A payload that
     cannot be read marks the row ``failed``; other errors raise (the sweeper retries). A
     translation PostgreSQL rolled back for a deadlock (it locks the payment, then its
-    initiation; an initiation's poll takes them the other way round) runs again at once, up
-    to :data:`CONFLICT_RUNS` runs in all."""
-    for run in range(1, CONFLICT_RUNS + 1):
-        try:
-            return _translate(webhook_id, now)
-        except Exception as exc:
-            if run == CONFLICT_RUNS or not rolled_back_by_conflict(exc):
-                raise
-            log.info("webhook %s: translation rolled back (%s); running it again", webhook_id, type(exc).__name__)
-            time.sleep(0.05 * run)
-    raise AssertionError("unreachable")
+    initiation; an initiation's poll takes them the other way round) runs again
+    (:func:`storage.db.rerun_on_conflict`)."""
+    return rerun_on_conflict(lambda: _translate(webhook_id, now), f"webhook {webhook_id}: translation")
 
 
 def _translate(webhook_id: int, now: datetime | None) -> dict[str, Any]:
