@@ -166,7 +166,7 @@ def create_app(settings: ReceiverSettings | None = None, publish: Publisher | No
     @app.after_request
     def count_delivery(resp: Response) -> Response:
         if request.path.startswith("/webhooks/wise/"):
-            metrics.count(metrics.WEBHOOK_DELIVERIES, {"provider": "wise", "outcome": delivery_outcome(resp)})
+            metrics.tally(metrics.WEBHOOK_DELIVERIES, {"provider": "wise", "outcome": delivery_outcome(resp)})
         return resp
 
     app.wsgi_app = RateGuard(app.wsgi_app, cfg.rate_per_source, cfg.rate_per_connector)  # type: ignore[method-assign]

@@ -86,7 +86,12 @@ def run(database: str, sandbox: Any, tmp_path_factory: pytest.TempPathFactory) -
             cwd=tmp, env=fresh_env(tmp), capture_output=True, text=True, timeout=120)
         devstack.wait_until(lambda: requests.get(f"http://127.0.0.1:{port}/healthz", timeout=2).ok
                             if metrics.alive() else None, 30, "the metrics server")
-        scraped = requests.get(f"http://127.0.0.1:{port}/metrics", timeout=30).text
+        # the receiver tallies its deliveries and writes them within a second (paysync.metrics.tally)
+        def scrape_with_tally() -> str | None:
+            text = requests.get(f"http://127.0.0.1:{port}/metrics", timeout=30).text
+            return text if 'outcome="bad_signature"' in text else None
+
+        scraped = devstack.wait_until(scrape_with_tally, 10, "the receiver's tally in /metrics")
         conn = connections.for_merchant(merchant["id"])[0]
         credentials = connections.get(conn.id).credentials
         wise_config = json.loads((tmp / "sandbox" / "wise.json").read_text())
