@@ -34,6 +34,8 @@ import time
 import uuid
 from pathlib import Path
 
+os.environ.setdefault("PAYSYNC_ENV", "development")  # scratch keys: the development key is fine
+
 import redis
 from _limiter_workers import grab, most_in_any_window
 

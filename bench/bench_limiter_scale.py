@@ -22,6 +22,8 @@ import time
 import uuid
 from collections import Counter
 
+os.environ.setdefault("PAYSYNC_ENV", "development")  # scratch keys: the development key is fine
+
 import redis
 from _limiter_workers import drive
 
