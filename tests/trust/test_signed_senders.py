@@ -117,6 +117,9 @@ def test_only_a_live_sender_key_moves_money_and_every_refusal_is_audited(db, red
     assert len(direct) == 1 and len(wise_store.list_initiations(env.connector_id)) == 2
     assert int(sandbox_ctl.counters("wise:POST /v1/transfers").get("wise:POST /v1/transfers", 0)) == 2
     # and the audit log names the sender and its key, for the jobs it sent and the work they started
+    # (a job's row is written just after it finishes, so the one the auto-payment started may lag)
+    wait_until(lambda: fetch_all("select id from audit_log where outcome='succeeded' and action='autopay.execute'"),
+               60, "the audit row of the auto-payment's execution")
     done = fetch_all("select * from audit_log where outcome='succeeded' order by id")
     by_action = {r["action"]: r for r in done}
     for action in ("wise.create_payout", "autopay.run_due", "accounting.record_payment", "autopay.execute"):
