@@ -126,26 +126,8 @@ def start_per_delivery_receiver(logdir: Path, threads: int) -> tuple[Any, str]:
     """``bench/receiver_per_delivery.py`` on a free port, once ``/healthz`` answers."""
     from paysync_dev import devstack
 
-    port = devstack.free_port()
-    proc = devstack.Proc([sys.executable, str(ROOT / "bench" / "receiver_per_delivery.py"), "--port", str(port),
-                          "--threads", str(threads)], logdir / "receiver-publish.log", devstack.child_env(),
-                         name="receiver-publish")
-    url = f"http://127.0.0.1:{port}"
-
-    def healthy() -> bool:
-        try:
-            return requests.get(f"{url}/healthz", timeout=1).status_code == 200
-        except requests.RequestException:
-            if not proc.alive():
-                raise RuntimeError(f"the receiver exited:\n{proc.output()[-3000:]}") from None
-            return False
-
-    try:
-        devstack.wait_until(healthy, 30, "the per-delivery receiver")
-    except (TimeoutError, RuntimeError):
-        proc.stop()
-        raise
-    return proc, url
+    return devstack.start_webhook_receiver(logdir, name="receiver-publish", extra_args=["--threads", str(threads)],
+                                           command=[sys.executable, str(ROOT / "bench" / "receiver_per_delivery.py")])
 
 
 def measure(args: argparse.Namespace, handoff: str, redis_url: str) -> tuple[bool, list[str]]:

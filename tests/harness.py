@@ -50,6 +50,22 @@ def empty_tables() -> None:
             cur.execute(f'alter table "{table}" enable trigger user')
 
 
+def wait_for_a_lock_waiter(timeout: float = 20.0) -> bool:
+    """Until another session of this database waits on a lock (the first half of a deadlock a
+    test builds); False after ``timeout`` seconds."""
+    import time
+
+    from storage.db import fetch_one
+
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if fetch_one("select 1 as waiting from pg_stat_activity where datname = current_database() "
+                     "and wait_event_type = 'Lock' and pid <> pg_backend_pid()"):
+            return True
+        time.sleep(0.02)
+    return False
+
+
 @pytest.fixture
 def db(database: str) -> str:
     """The session database with every table emptied (schema kept)."""

@@ -139,14 +139,16 @@ def start_sandbox(logdir: Path, port: int | None = None, seed: int = 0, scale: f
 
 
 def start_webhook_receiver(logdir: Path, name: str = "webhooks", timeout: float = 30,
-                           extra_args: list[str] | None = None, **env: object) -> tuple[Proc, str]:
-    """Start ``paysync webhooks serve`` on a free port; returns the process and its base URL once
-    ``/healthz`` answers (a TimeoutError after ``timeout`` seconds, a RuntimeError with its output
-    when it exits first; the process is stopped either way)."""
+                           extra_args: list[str] | None = None, command: list[str] | None = None,
+                           **env: object) -> tuple[Proc, str]:
+    """Start ``paysync webhooks serve`` (or ``command``, which takes ``--port`` too) on a free
+    port; returns the process and its base URL once ``/healthz`` answers (a TimeoutError after
+    ``timeout`` seconds, a RuntimeError with its output when it exits first; the process is
+    stopped either way)."""
     import requests
 
     port = free_port()
-    proc = Proc([str(BIN / "paysync"), "webhooks", "serve", "--port", str(port), *(extra_args or [])],
+    proc = Proc([*(command or [str(BIN / "paysync"), "webhooks", "serve"]), "--port", str(port), *(extra_args or [])],
                 logdir / f"{name}.log", child_env(**env), name=name)
     url = f"http://127.0.0.1:{port}"
 

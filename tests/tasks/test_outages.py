@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import threading
-import time
 from types import SimpleNamespace
 
-from storage.db import fetch_one, transaction
+from storage.db import transaction
 from tasks.outages import outlast
+from tests.harness import wait_for_a_lock_waiter
 
 
 def test_a_step_rolled_back_by_a_deadlock_runs_again_and_finishes(db):
@@ -22,11 +22,7 @@ def test_a_step_rolled_back_by_a_deadlock_runs_again_and_finishes(db):
             with transaction() as cur:
                 cur.execute("update deadlock_probe set n = n + 10 where id = 2")
                 held.set()
-                deadline = time.time() + 20
-                while time.time() < deadline and not fetch_one(
-                        "select 1 as waiting from pg_stat_activity where datname = current_database() "
-                        "and wait_event_type = 'Lock' and pid <> pg_backend_pid()"):
-                    time.sleep(0.02)
+                wait_for_a_lock_waiter()
                 cur.execute("update deadlock_probe set n = n + 10 where id = 1")
         except BaseException as exc:  # noqa: BLE001 - reported by the test
             errors.append(exc)

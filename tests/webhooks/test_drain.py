@@ -14,6 +14,7 @@ import pytest
 
 from paysync.webhooks import handoff
 from storage.db import fetch_all, fetch_one
+from tests.harness import wait_for_a_lock_waiter
 from tests.webhooks.conftest import Receiver, WiseSandboxAPI, event, later
 
 
@@ -146,11 +147,7 @@ def test_a_translation_rolled_back_by_a_deadlock_runs_again_and_translates_once(
             with transaction() as cur:
                 cur.execute("select id from payments where id=%s for update", (pay["id"],))
                 held.set()
-                deadline = time.time() + 20
-                while time.time() < deadline and not fetch_one(
-                        "select 1 as waiting from pg_stat_activity where datname=current_database() "
-                        "and wait_event_type='Lock' and pid <> pg_backend_pid()"):
-                    time.sleep(0.02)
+                wait_for_a_lock_waiter()
                 cur.execute("select id from webhooks where id=%s for update", (webhook_id,))
         except BaseException as exc:  # noqa: BLE001 - reported by the test
             errors.append(exc)
