@@ -13,12 +13,40 @@ from typing import Any
 import click
 
 
-class ConnectorRef(click.ParamType):
+class _MerchantRef(click.ParamType):
+    """An id, or MERCHANT[/PART]: the shared half of both references."""
+
+    plural = ""
+
+    def owner(self, text: str, param: click.Parameter | None, ctx: click.Context | None) -> tuple[dict, str]:
+        """The merchant the text names, and what follows its ``/``."""
+        from paysync.errors import PaysyncError
+        from storage import merchants
+
+        merchant, _, part = text.partition("/")
+        try:
+            return merchants.get(merchant), part
+        except PaysyncError as exc:
+            self.fail(f"{text!r}: {exc}", param, ctx)
+
+    def only(self, owner: dict, found: list[tuple[int, str]], none: str, param: click.Parameter | None,
+             ctx: click.Context | None) -> int:
+        """The one (id, part) found; else an error saying ``none`` or naming the candidates."""
+        if len(found) == 1:
+            return found[0][0]
+        if not found:
+            self.fail(none, param, ctx)
+        names = ", ".join(f"{owner['name']}/{part}" for _, part in found)
+        self.fail(f"merchant {owner['name']!r} has several {self.plural}: name one of {names}", param, ctx)
+
+
+class ConnectorRef(_MerchantRef):
     name = "connector"
+    plural = "connectors"
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int:
-        from paysync.errors import NotFound, PaysyncError
-        from storage import connectors, merchants
+        from paysync.errors import NotFound
+        from storage import connectors
 
         text = str(value).strip()
         if text.isdigit():
@@ -26,31 +54,24 @@ class ConnectorRef(click.ParamType):
                 return int(connectors.get(int(text))["id"])
             except NotFound:
                 self.fail(f"no connector has the id {text} (paysync connectors list)", param, ctx)
-        merchant, _, name = text.partition("/")
-        try:
-            owner = merchants.get(merchant)
-        except PaysyncError as exc:
-            self.fail(f"{text!r}: {exc}", param, ctx)
+        owner, name = self.owner(text, param, ctx)
         found = connectors.list_all(owner["id"])
         if name:
             found = [c for c in found if c["name"] == name]
         elif len(found) > 1:
             found = [c for c in found if c["name"] == "wise"] or found
-        if len(found) == 1:
-            return int(found[0]["id"])
-        if not found:
-            self.fail(f"merchant {owner['name']!r} has no connector{' named ' + repr(name) if name else ''} "
-                      "(paysync connectors list)", param, ctx)
-        names = ", ".join(f"{owner['name']}/{c['name']}" for c in found)
-        self.fail(f"merchant {owner['name']!r} has several connectors: name one of {names}", param, ctx)
+        return self.only(owner, [(int(c["id"]), c["name"]) for c in found],
+                         f"merchant {owner['name']!r} has no connector{' named ' + repr(name) if name else ''} "
+                         "(paysync connectors list)", param, ctx)
 
 
-class ConnectionRef(click.ParamType):
+class ConnectionRef(_MerchantRef):
     name = "connection"
+    plural = "connections"
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int:
-        from paysync.errors import NotFound, PaysyncError
-        from storage import connections, merchants
+        from paysync.errors import NotFound
+        from storage import connections
 
         text = str(value).strip()
         if text.isdigit():
@@ -58,18 +79,10 @@ class ConnectionRef(click.ParamType):
                 return int(connections.get(int(text)).id)
             except NotFound:
                 self.fail(f"no connection has the id {text} (paysync connections list --merchant M)", param, ctx)
-        merchant, _, role = text.partition("/")
-        try:
-            owner = merchants.get(merchant)
-        except PaysyncError as exc:
-            self.fail(f"{text!r}: {exc}", param, ctx)
+        owner, role = self.owner(text, param, ctx)
         found = [c for c in connections.for_merchant(owner["id"]) if not role or c.role == role]
-        if len(found) == 1:
-            return int(found[0].id)
-        if not found:
-            self.fail(f"merchant {owner['name']!r} has no {role + ' ' if role else ''}connection", param, ctx)
-        roles = ", ".join(f"{owner['name']}/{c.role}" for c in found)
-        self.fail(f"merchant {owner['name']!r} has several connections: name one of {roles}", param, ctx)
+        return self.only(owner, [(int(c.id), c.role) for c in found],
+                         f"merchant {owner['name']!r} has no {role + ' ' if role else ''}connection", param, ctx)
 
 
 CONNECTOR = ConnectorRef()
