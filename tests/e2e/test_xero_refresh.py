@@ -159,14 +159,20 @@ def _processes_calling(conn_id: int, delays: tuple[float, ...]) -> list[dict]:
     return results
 
 
-def test_lost_refresh_answers_without_grace_keep_the_connection_active(db, redis_client, sandbox_ctl, monkeypatch):
-    m, conns = sandbox_merchant(sandbox_ctl, {"user": "app-lost"})
-    conn = conns["user"]
-    # given Xero keeps no grace period for a rotated refresh token, and the refresh lock is short
+def _expired_without_grace(sandbox_ctl, monkeypatch, app: str):
+    """A connection whose access token expired at Xero, Xero keeping no grace period for a
+    rotated refresh token, and a refresh lock of 1 s."""
+    m, conns = sandbox_merchant(sandbox_ctl, {"user": app})
     requests.post(f"{sandbox_ctl.url('xero')}/_control/config", json={"refresh_grace_seconds": 0},
                   timeout=10).raise_for_status()
     monkeypatch.setenv("PAYSYNC_XERO_REFRESH_LOCK_SECONDS", "1")
-    sandbox_ctl.advance(31 * 60)  # the access token expired at Xero
+    sandbox_ctl.advance(31 * 60)
+    return conns["user"]
+
+
+def test_lost_refresh_answers_without_grace_keep_the_connection_active(db, redis_client, sandbox_ctl, monkeypatch):
+    # given Xero keeps no grace period for a rotated refresh token, and the refresh lock is short
+    conn = _expired_without_grace(sandbox_ctl, monkeypatch, "app-lost")
     # and the token endpoint loses its next three answers (503: the caller cannot know what happened)
     sandbox_ctl.fault("xero", "error", "POST", "/identity/connect/token", times=3)
     before = sandbox_ctl.effects("xero:app-lost:rotations").get("xero:app-lost:rotations", 0)
@@ -182,14 +188,9 @@ def test_lost_refresh_answers_without_grace_keep_the_connection_active(db, redis
 
 
 def test_a_refresh_answer_slower_than_the_lock_is_waited_for_not_raced(db, redis_client, sandbox_ctl, monkeypatch):
-    m, conns = sandbox_merchant(sandbox_ctl, {"user": "app-slow"})
-    conn = conns["user"]
     # given Xero keeps no grace period, the refresh lock is 1 s, and Xero rotates at once but its
     # answer takes 2 s to arrive (longer than the lock)
-    requests.post(f"{sandbox_ctl.url('xero')}/_control/config", json={"refresh_grace_seconds": 0},
-                  timeout=10).raise_for_status()
-    monkeypatch.setenv("PAYSYNC_XERO_REFRESH_LOCK_SECONDS", "1")
-    sandbox_ctl.advance(31 * 60)
+    conn = _expired_without_grace(sandbox_ctl, monkeypatch, "app-slow")
     sandbox_ctl.fault("xero", "apply_then_timeout", "POST", "/identity/connect/token", times=1, delay=2.0)
     before = sandbox_ctl.effects("xero:app-slow:rotations").get("xero:app-slow:rotations", 0)
     # when a second worker process needs the token while the first waits for that answer
