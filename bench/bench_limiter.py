@@ -40,6 +40,7 @@ import redis
 from _limiter_workers import grab, most_in_any_window
 
 from paysync.budgets import BucketSpec, Limiter, Window, budget_settings
+from paysync.budgets.limiter import _acquire_frame, _bulk
 from paysync.config import settings
 
 HERE = Path(__file__).resolve().parent
@@ -176,14 +177,33 @@ def latency(samples: int = 3000) -> dict[str, list[float]]:
     limiter = Limiter.from_url(URL)
     specs = {}
     for name, subwindows in (("counters", budget_settings().subwindows), ("log", 0)):
-        key = f"{RUN}:latency-{name}"
+        app, key = f"{RUN}:latency-{name}", f"{RUN}:latency-{name}:tenant"  # keyed as xero_bucket keys them
         specs[name] = BucketSpec(name=key, key=key, concurrency=10**6, lease_seconds=30.0, reserve=0.2, windows=(
             Window("minute", f"{key}:minute", 10**6, 60.0, 1, 1.0),
             Window("day", f"{key}:day", 10**6, 86400.0, 1, 1.0, subwindows=subwindows,
                    reserve_floor=0.05 if subwindows else None),
-            Window("app_minute", f"{key}:app", 10**6, 60.0, 1, 1.0, subwindows=subwindows)))
+            Window("app_minute", f"{app}:app_minute", 10**6, 60.0, 1, 1.0, subwindows=subwindows)))
         limiter.observe_remaining(specs[name], "day", 10**6 - 5000)  # a day of 5000 grants
-    out: dict[str, list[float]] = {"ping": [], "counters": [], "log": []}
+    # where an acquire's time goes, on the counters bucket: the bare round trip (a PING sent
+    # packed, without redis-py's command path), an empty script taking the acquire's keys and
+    # arguments, and the acquire's own script, each sent packed and read back the same way
+    pool, spec = limiter.redis.connection_pool, specs["counters"]
+    empty = limiter.redis.script_load("return {ok = '1 0 0 0 '}")
+    packed = {"bare PING": lambda: b"*1\r\n$4\r\nPING\r\n"}
+    for label, sha in (("empty script", empty), ("acquire script", limiter._acquire.sha)):
+        _, _, prefix, head, tail = _acquire_frame(spec, False, sha)
+        packed[label] = lambda p=prefix, h=head, t=tail: b"".join((p, _bulk(os.urandom(8).hex().encode()), h,
+                                                                    _bulk(b"0"), t))
+
+    def send(command: bytes) -> None:
+        conn = pool.get_connection()
+        try:
+            conn.send_packed_command([command])
+            conn.read_response()
+        finally:
+            pool.release(conn)
+
+    out: dict[str, list[float]] = {"ping": [], "counters": [], "log": [], **{k: [] for k in packed}}
     for i in range(samples + 300):
         started = time.perf_counter()
         limiter.redis.ping()
@@ -193,6 +213,11 @@ def latency(samples: int = 3000) -> dict[str, list[float]]:
             grant = limiter.acquire(spec)
             took[name] = time.perf_counter() - started
             limiter.release(spec, grant.lease)
+        for label, command in packed.items():
+            body = command()
+            started = time.perf_counter()
+            send(body)
+            took[label] = time.perf_counter() - started
         if i >= 300:  # warm-up
             for name, seconds in took.items():
                 out[name].append(seconds * 1e3)
@@ -230,11 +255,19 @@ def main() -> None:
                      f"{tenant / 1024:.1f} KB (app window {app / 1024:.1f} KB)", "<= 16 KB" if name == "counters" else ""))
     times = latency()
     ping = times.pop("ping")
+    parts = {label: statistics.median(times.pop(label)) for label in ("bare PING", "empty script", "acquire script")}
     for name, f in (("median", statistics.median), ("p99", p99)):
         for shape, values in times.items():
             rows.append((f"acquire latency {name}, Xero-shaped ({shape}: 3 windows + leases)",
-                         f"{f(values):.3f} ms ({f(values) / f(ping):.2f}x PING {f(ping):.3f} ms)",
+                         f"{f(values):.3f} ms ({f(values) / f(ping):.2f}x PING {f(ping):.3f} ms, "
+                         f"+{(f(values) - f(ping)) * 1000:.0f} us)",
                          "<= 1.5x" if name == "median" else ""))
+    bare, empty, script = parts["bare PING"], parts["empty script"], parts["acquire script"]
+    whole, py_ping = statistics.median(times["counters"]), statistics.median(ping)
+    rows.append(("where the counters acquire's median goes (medians, us): bare round trip; + an empty script "
+                 "with its keys and arguments; + its script's work; + paysync's client; a PING through redis-py",
+                 f"{bare * 1000:.0f}; +{(empty - bare) * 1000:.0f}; +{(script - empty) * 1000:.0f}; "
+                 f"+{(whole - script) * 1000:.0f}; {py_ping * 1000:.0f}", ""))
     client = redis.Redis.from_url(URL)
     for key in client.scan_iter(f"{RUN}*"):
         client.delete(key)

@@ -19,7 +19,8 @@
 -- goes over; and the count only falls as T grows, so each window's earliest time is exact
 -- and the latest of them (and of the blocks) fits every window.
 -- Bookings go at most HORIZON ahead, so a key kept HORIZON past what it holds outlives it.
--- Returns {ok 0|1, wait us, reason, now us, grant time us}; the clock is Redis TIME only.
+-- Returns a status line 'ok(0|1) wait-us now-us grant-time-us reason' (one line parses faster
+-- than an array); the clock is Redis TIME only.
 local t = redis.call('TIME')
 local now = t[1] * 1000000 + t[2]
 local conc, lease, interactive = tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4] == '1'
@@ -78,14 +79,14 @@ for i = 1, nwin do
 end
 
 if at - now > maxwait then
-  return {0, at - now, reason, now, now}
+  return {ok = fmt('0 %d %d %d %s', at - now, now, now, reason)}
 end
 if conc > 0 then
   local since = fmt('(%d', now)
   local held = redis.call('ZCOUNT', KEYS[2], since, '+inf')
   if held >= conc then
     local first = redis.call('ZRANGEBYSCORE', KEYS[2], since, '+inf', 'WITHSCORES', 'LIMIT', held - conc, 1)
-    return {0, first[2] - now, 'concurrency', now, now}
+    return {ok = fmt('0 %d %d %d concurrency', first[2] - now, now, now)}
   end
 end
 
@@ -111,4 +112,4 @@ if conc > 0 then
   redis.call('ZADD', KEYS[2], at + lease, ARGV[1])
   redis.call('PEXPIRE', KEYS[2], floor((lease + HORIZON) / 1000) + 1000)
 end
-return {1, at - now, reason, now, at}
+return {ok = fmt('1 %d %d %d %s', at - now, now, at, reason)}

@@ -194,9 +194,10 @@ class Limiter:
                                self._acquire)
         else:
             reply = self._run(self._acquire, keys, [token.encode(), *args[:3], b"%d" % wait_us, *args[4:]])
-        ok, wait, reason, now, at = reply
-        return Grant(ok=bool(ok), wait=wait / 1e6, lease=token if ok and spec.concurrency else None,
-                     reason=_text(reason), granted_at=at / 1e6)
+        ok, wait, _, at, reason = _text(reply).split(" ", 4)
+        granted = ok == "1"
+        return Grant(ok=granted, wait=int(wait) / 1e6, lease=token if granted and spec.concurrency else None,
+                     reason=reason, granted_at=int(at) / 1e6)
 
     def _send(self, command: bytes, script: Script) -> Any:
         """Send a command packed by ``_acquire_frame`` on a connection of the pool and read the
