@@ -113,12 +113,17 @@ def rerun_on_conflict(work: Callable[[], T], what: str, runs: int = CONFLICT_RUN
     """``work()``, run again (after a short, growing, jittered pause) while PostgreSQL rolls its
     transaction back for a deadlock or a serialization failure, at most ``runs`` runs in all;
     the last failure, or any other error, raises. Two transactions that lock the same rows in
-    opposite orders (a webhook's translation and an initiation's poll) both finish this way."""
+    opposite orders (a webhook's translation and an initiation's poll) both finish this way.
+
+    Nested, the innermost re-runs: a failure it has already run ``runs`` times is marked, and
+    an enclosing ``rerun_on_conflict`` lets it through instead of running it all again."""
     for run in range(1, runs + 1):
         try:
             return work()
         except Exception as exc:
-            if run == runs or not rolled_back_by_conflict(exc):
+            if run == runs or not rolled_back_by_conflict(exc) or getattr(exc, "paysync_reruns_spent", False):
+                if rolled_back_by_conflict(exc):
+                    exc.paysync_reruns_spent = True  # type: ignore[attr-defined]
                 raise
             log.info("%s: rolled back by PostgreSQL (%s); running it again", what, type(exc).__name__)
             time.sleep(0.05 * run * (0.5 + random.random()))
