@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import os
+import threading
+import time
 
 import pytest
 import requests
 
 from paysync import crashpoints
+from paysync.clients.http import ProviderError
 from paysync.clients.xero import XeroClient
+from paysync.clients.xero.oauth import TokenSource
 from storage import connections
 from tests.accounting.xero_helpers import sandbox_merchant
 
@@ -200,3 +204,28 @@ def test_a_refresh_answer_slower_than_the_lock_is_waited_for_not_raced(db, redis
     assert stored.status == "active", stored.last_error
     assert all("error" not in r for r in results), results
     assert sandbox_ctl.effects("xero:app-slow:rotations")["xero:app-slow:rotations"] - before == 1
+
+
+def test_a_refresher_that_lost_its_lock_does_not_send_again(db, redis_client, sandbox_ctl, monkeypatch):
+    # given an expired token, Xero keeping no grace period, a 1 s refresh lock, and the token
+    # endpoint failing its next answer with a 503 (the refresher would send again after a pause)
+    conn = _expired_without_grace(sandbox_ctl, monkeypatch, "app-lostlock")
+    rule = sandbox_ctl.fault("xero", "error", "POST", "/identity/connect/token", times=1)
+    lock_key = f"paysync:xero:refresh:{conn.id}"
+
+    def take_the_lock_once_it_is_held() -> None:  # as a process would after the lock expired
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and not redis_client.exists(lock_key):
+            time.sleep(0.005)
+        redis_client.set(lock_key, "another-process", px=5000)
+
+    thief = threading.Thread(target=take_the_lock_once_it_is_held)
+    thief.start()
+    # when the refresh runs and its lock is taken from it before it would send again
+    with pytest.raises(ProviderError) as exc:
+        TokenSource(connections.get(conn.id), redis_client=redis_client).refresh(seen=conn.credentials["access_token"])
+    thief.join()
+    # then it did not send again: one call reached the token endpoint, and the failure is retriable
+    assert [r["seen"] for r in sandbox_ctl.faults() if r["id"] == rule["id"]] == [1]
+    assert exc.value.retriable
+    assert redis_client.get(lock_key) == b"another-process"  # and it did not free the other's lock

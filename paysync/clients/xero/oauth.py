@@ -332,11 +332,9 @@ class TokenSource:
         try:
             failure: ProviderError | None = None
             for send in range(REFRESH_SENDS):
-                if send:  # a pause before sending again, the lock kept all along
-                    if not self._extend(lock, hold):
-                        break
+                if send:  # a pause before sending again, the keeper holding the lock all along
                     time.sleep(min(0.25 * 2 ** send, hold / 3))
-                    if not self._extend(lock, hold):
+                    if not self._still_held(lock):
                         break
                 stored = self._stored_or_refreshed(seen)
                 if isinstance(stored, str):
@@ -358,12 +356,13 @@ class TokenSource:
             except redis.exceptions.LockError:
                 pass  # expired while we held it: someone may have refreshed too (grace replay is safe)
 
-    def _extend(self, lock: Any, hold: float) -> bool:
-        """Keep the lock for another ``hold`` seconds before sending again; False if it was lost."""
+    @staticmethod
+    def _still_held(lock: Any) -> bool:
+        """Whether the refresh lock is still ours before sending again (the keeper lost it when
+        Redis was unreachable or the process stalled past the hold)."""
         try:
-            lock.extend(hold, replace_ttl=True)
-            return True
-        except redis.exceptions.LockError:
+            return bool(lock.owned())
+        except redis.exceptions.RedisError:
             return False
 
     def _stored_or_refreshed(self, seen: str | None) -> str | Connection:
