@@ -193,9 +193,9 @@ def persistence(ctl, url: str, token: str, pem: str, merchant_id: int, results: 
             rows += stats["inserted"] + stats["updated"] + stats["unchanged"]
         return time.perf_counter() - start, rows
 
-    def page_writer(run, lookups, expect_new: bool = True) -> tuple[float, int]:
+    def page_writer(run, lookups) -> tuple[float, int]:
         start = time.perf_counter()
-        with payments.PageWriter(run, pid, lookups, now, window, expect_new=expect_new) as writer:
+        with payments.PageWriter(run, pid, lookups, now, window) as writer:
             for page in pages:
                 writer.submit(page, mark(page))
         stats = writer.totals
@@ -209,7 +209,7 @@ def persistence(ctl, url: str, token: str, pem: str, merchant_id: int, results: 
     copy_s = statistics.median(s for _, s in copies)
     copied = copies[0][0]
     old_again_s, _ = previous(old_run, old_lookups)
-    new_again_s, _ = page_writer(new_run, new_lookups, expect_new=False)  # as re-polls write
+    new_again_s, _ = page_writer(new_run, new_lookups)
     same_rows = reports.payment_rows(old_run.id) == reports.payment_rows(new_run.id)
     same_history = reports.payment_history(old_run.id) == reports.payment_history(new_run.id)
     copy_rate = copied / copy_s
@@ -239,11 +239,12 @@ def profile(pages, pid: str, fresh, now, window, mark, results: list[tuple[str, 
 
     run, lookups = fresh("bench-halves")
     start = time.perf_counter()
-    prepared = [payments.prepare_page(page, run.id, pid, lookups, now, window) for page in pages]
+    ctx = payments.map_context(run.id, pid, lookups, now, window)
+    prepared = [payments.prepare_page(page, ctx) for page in pages]
     mapped = time.perf_counter() - start
     start = time.perf_counter()
     for page, ready in zip(pages, prepared, strict=True):
-        payments.write_page(run, pid, ready, lookups, now, window, mark(page), set())
+        payments.write_pages(run, ctx, [ready], lookups, mark(page), set())
     written = time.perf_counter() - start
     results.append(("page writer's halves one after the other: map + encode (no database)", f"{mapped:.2f} s",
                     "prepare_page, every page"))
@@ -252,9 +253,10 @@ def profile(pages, pid: str, fresh, now, window, mark, results: list[tuple[str, 
     run, lookups = fresh("bench-profile")
     prof = cProfile.Profile()
     prof.enable()
+    ctx = payments.map_context(run.id, pid, lookups, now, window)
     for page in pages:
-        payments.write_page(run, pid, payments.prepare_page(page, run.id, pid, lookups, now, window), lookups, now, window,
-                            mark(page), set())  # no open quarantine records, as the PageWriter knows
+        payments.write_pages(run, ctx, [payments.prepare_page(page, ctx)], lookups, mark(page),
+                             set())  # no open quarantine records, as the PageWriter knows
     prof.disable()
     stats = pstats.Stats(prof)
     print("\n### cProfile of the page writer (one thread: map, encode, write, page by page)\n", file=sys.stderr)
