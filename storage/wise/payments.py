@@ -239,22 +239,34 @@ def save_lines(cur: Any, connector_id: int, legs: Sequence[LegLine], stored: Sto
             if leg.leg == Leg.PAYOUT.value:
                 saved.payout_changes.append((leg.reference, leg.status, leg.raw_status))
     if new:
-        try:
-            _copy(cur, "payments", new)
-        except psycopg2.errors.UniqueViolation as exc:
-            raise LegsInsertedMeanwhile(f"a new leg of connector {connector_id} was inserted meanwhile: {exc}") \
-                from None
+        saved.inserted = insert_new(cur, connector_id, copy_data(new), [(leg.reference, leg.leg) for leg in new],
+                                    source).inserted
     written = _upsert_lines(cur, changed)
-    _history_from_rows(cur, connector_id, [(leg.reference, leg.leg) for leg in new], source, fresh=True)
     _history_from_rows(cur, connector_id, [key for key in written if key in moved], source)
-    saved.inserted = len(new)
     saved.updated = len(written)
-    saved.status_changes = len(new) + len(moved)
+    saved.status_changes = saved.inserted + len(moved)
     return saved
 
 
-def _copy(cur: Any, table: str, legs: Sequence[LegLine]) -> None:
-    data = "\n".join([*(leg.line for leg in legs), ""]).encode()
+def copy_data(legs: Sequence[LegLine]) -> bytes:
+    """The ``COPY`` data of these legs (their lines)."""
+    return "\n".join([*(leg.line for leg in legs), ""]).encode()
+
+
+def insert_new(cur: Any, connector_id: int, data: bytes, keys: Sequence[tuple[str, str]],
+               source: str) -> SavedPayments:
+    """Legs none of which ``load_payments`` found stored in this transaction, from their
+    ``COPY`` data (:func:`copy_data`; ``keys``: their (reference, leg)), each with its history
+    row; :class:`LegsInsertedMeanwhile` when another transaction inserted one of them since."""
+    try:
+        _copy(cur, "payments", data)
+    except psycopg2.errors.UniqueViolation as exc:
+        raise LegsInsertedMeanwhile(f"a new leg of connector {connector_id} was inserted meanwhile: {exc}") from None
+    _history_from_rows(cur, connector_id, keys, source, fresh=True)
+    return SavedPayments(inserted=len(keys), status_changes=len(keys))
+
+
+def _copy(cur: Any, table: str, data: bytes) -> None:
     cur.copy_expert(f"copy {table} ({COLUMNS}) from stdin", io.BytesIO(data), size=COPY_CHUNK)
 
 
@@ -264,7 +276,7 @@ def _upsert_lines(cur: Any, legs: Sequence[LegLine]) -> list[tuple[str, str]]:
     if not legs:
         return []
     cur.execute(f"create temp table payments_stage on commit drop as select {COLUMNS} from payments limit 0")
-    _copy(cur, "payments_stage", legs)
+    _copy(cur, "payments_stage", copy_data(legs))
     cur.execute(f"""
         insert into payments ({COLUMNS})
         select {COLUMNS} from payments_stage

@@ -20,6 +20,7 @@ that cannot use one (not started yet, gone, an unexpected error) maps in its own
 from __future__ import annotations
 
 import atexit
+import fcntl
 import logging
 import os
 import pickle
@@ -68,6 +69,18 @@ def _read_frame(fd: int) -> bytes | None:
     return _read_exactly(fd, _HEADER.unpack(head)[0])
 
 
+#: bytes a pipe holds (Linux): the mapping process runs pages ahead while the writer is in a
+#: transaction, instead of waiting with each mapped page (larger than the default 64 KiB) for it
+PIPE_BYTES = 1 << 20
+
+
+def _widen(fd: int) -> None:
+    try:
+        fcntl.fcntl(fd, getattr(fcntl, "F_SETPIPE_SZ", 1031), PIPE_BYTES)
+    except OSError:
+        pass  # not Linux, or above the system's limit: the default size only waits more
+
+
 def _readable(fd: int, timeout: float = 0.0) -> bool:
     return bool(select.select([fd], [], [], timeout)[0])
 
@@ -79,6 +92,8 @@ class MappingProcess:
     def __init__(self) -> None:
         requests_in, self._requests = os.pipe()
         self._answers, answers_out = os.pipe()
+        for fd in (self._requests, self._answers):
+            _widen(fd)
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
         try:
             self.proc = subprocess.Popen(

@@ -213,20 +213,31 @@ def map_context(connector_id: int, profile_id: str, lookups: Lookups, now: datet
     return MapContext(connector_id, str(profile_id), lookups.own_ids, dict(lookups.standard_balance), now, window)
 
 
-@dataclass(frozen=True)
+@dataclass
 class PreparedPage:
     """A page as read (for a write row by row) and as mapped (:func:`map_page`)."""
 
     items: Sequence[tuple[dict[str, Any], int | None]]
     mapped: MappedPage
+    _first_sight: tuple[bytes, list[tuple[str, str]]] | None = None
 
     def references(self) -> set[str]:
         return {t.transfer_id for t in self.mapped.transfers}
 
+    def first_sight(self) -> tuple[bytes, list[tuple[str, str]]]:
+        """Every leg as mapped: its ``COPY`` data and (reference, leg) keys, made once."""
+        if self._first_sight is None:
+            legs = [leg for t in self.mapped.transfers for leg in t.legs]
+            self._first_sight = wise_store.copy_data(legs), [(leg.reference, leg.leg) for leg in legs]
+        return self._first_sight
+
 
 def prepare_page(items: Sequence[tuple[dict[str, Any], int | None]], ctx: MapContext) -> PreparedPage:
-    """Map and encode a page in this process, outside any transaction."""
-    return PreparedPage(items, map_page(items, ctx))
+    """Map and encode a page in this process, outside any transaction (its ``COPY`` data for a
+    first sight made too, so the writer has it ready)."""
+    page = PreparedPage(items, map_page(items, ctx))
+    page.first_sight()
+    return page
 
 
 def settle(mapped: MappedTransfer, item: tuple[dict[str, Any], int | None], stored: wise_store.Stored,
@@ -260,16 +271,20 @@ def persist_prepared(cur: Any, ctx: MapContext, pages: Sequence[PreparedPage], s
     connector_id, profile_id = ctx.connector_id, ctx.profile_id
     mapped = [t.transfer_id for page in pages for t in page.mapped.transfers]
     stored = wise_store.load_payments(cur, connector_id, mapped)
-    legs: list[wise_store.LegLine] = []
     poisoned: list[str] = []
     for page in pages:
         for index, exc in page.mapped.poisoned:
             transfer = page.items[index][0]
             quarantine_transfer(cur, connector_id, profile_id, transfer, exc)
             poisoned.append(str(transfer.get("id")) if isinstance(transfer, dict) else "?")
-        for t in page.mapped.transfers:
-            legs += settle(t, page.items[t.item], stored, ctx)
-    saved = wise_store.save_lines(cur, connector_id, legs, stored, source)
+    if stored:
+        legs = [leg for page in pages for t in page.mapped.transfers
+                for leg in settle(t, page.items[t.item], stored, ctx)]
+        saved = wise_store.save_lines(cur, connector_id, legs, stored, source)
+    else:  # a first sight of every transfer: the legs as mapped
+        firsts = [page.first_sight() for page in pages]
+        saved = wise_store.insert_new(cur, connector_id, b"".join(data for data, _ in firsts),
+                                      [key for _, keys in firsts for key in keys], source)
     wise_store.follow_initiations(cur, connector_id, saved.payout_changes)
     if quarantined is not None:
         quarantined.update(poisoned)
