@@ -17,7 +17,7 @@ This module imports only the mappers and storage's encoders: a mapping process s
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -27,7 +27,6 @@ from typing import Any, NamedTuple
 
 from mappers import MapperError
 from mappers.money import MINOR_UNITS, MoneyError, asset
-from mappers.wise import _fields
 from mappers.wise.payments import STATUS_MAP, parse_transfer, settled_status, transfer_records
 from mappers.wise.records import META, Leg, PaymentRecord, PaymentStatus
 from storage.wise.payments import LegLine, LegWrite, encode_record, leg_line
@@ -131,7 +130,7 @@ def map_page(items: Sequence[tuple[Any, int | None]], ctx: MapContext) -> Mapped
 
 
 def map_transfer_legs(index: int, transfer: Any, position: int | None, ctx: MapContext,
-                 since: datetime | None = None) -> MappedTransfer:
+                      since: datetime | None = None) -> MappedTransfer:
     """One transfer's legs, under first sight's clock unless ``since`` (the payout's
     ``status_since`` a stored transfer keeps) is given."""
     currency = transfer.get("sourceCurrency") if isinstance(transfer, Mapping) else None
@@ -158,15 +157,6 @@ def records_follow_clock(mapped: MappedTransfer, since: datetime, ctx: MapContex
     return settled_status(mapped.state, ctx.now, ctx.window, since).value != mapped.legs[0].status
 
 
-def created_at(transfer: Any, transfer_id: str) -> datetime:
-    """A transfer's creation time (its mapper's rule and error)."""
-    return _fields.timestamp(transfer, "created", f"wise transfer {transfer_id}")
-
-
-def own(ids: Collection[str]) -> frozenset[str]:
-    return ids if isinstance(ids, frozenset) else frozenset(ids)
-
-
 # ----------------------------------------------------------------- the plain path
 #
 # first_sight_legs gives exactly what map_transfer_legs gives, for a transfer whose every
@@ -178,6 +168,7 @@ def own(ids: Collection[str]) -> frozenset[str]:
 
 _currencies: dict[str, tuple[str, str, int]] = {}   # text as sent -> (code, asset, places), known ones only
 _ascii = encode_basestring_ascii
+NULL = "\\N"   # a null field of a COPY line
 
 
 def _currency(value: Any) -> tuple[str, str, int] | None:
@@ -248,7 +239,7 @@ class _PlainPath:
 
     def __init__(self, ctx: MapContext) -> None:
         self.ctx = ctx
-        self.own_ids = ctx.own_ids
+        self.own_ids = frozenset(str(i) for i in ctx.own_ids)  # as the mapper compares them
         self.lead = f"{ctx.connector_id}\t{copy_field(ctx.profile_id)}\t"
         self.profile = f'"{META}profile_id":{_ascii(ctx.profile_id)}'
         self.usable = ctx.window >= timedelta(0) and ctx.now.tzinfo is not None  # else the mapper raises
@@ -327,11 +318,11 @@ class _PlainPath:
         balance = ctx.standard_balance.get(source[0])
         state_text, asset_text = copy_field(state), source[1]
         since_text = since.isoformat()
-        where = "\\N" if position is None else str(position)
+        where = NULL if position is None else str(position)
         body = f"{copy_json(metadata)}\t{copy_json(raw_text)}"
         state_hash, asset_hash = _ascii(state), f'"{asset_text}"'
-        balance_text = "\\N" if balance is None else copy_field(balance)
-        destination_text = "\\N" if destination is None else copy_field(destination)
+        balance_text = NULL if balance is None else copy_field(balance)
+        destination_text = NULL if destination is None else copy_field(destination)
         lead = f"{self.lead}{copy_field(tid)}\t"
         watch = watched(state, status, since, now, window)
         digest = _digest(kind, status, state_hash, amount, asset_hash, balance, destination, metadata, raw_hash)
@@ -347,10 +338,6 @@ class _PlainPath:
             f"{lead}refund\tPAYIN\tSUCCEEDED\t{state_text}\t{amount}\t{asset_text}\t{destination_text}\t"
             f"{balance_text}\t{body}\t{digest}\t{where}\t{since_text}\t{NULL}\t{since_text}"))
         return MappedTransfer(index, tid, state, created, since, (payout, refund))
-
-
-#: a null field of a ``COPY`` line
-NULL = "\\N"
 
 
 def first_sight_legs(index: int, transfer: Any, position: int | None, ctx: MapContext) -> MappedTransfer | None:

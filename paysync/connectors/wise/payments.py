@@ -20,8 +20,9 @@ configured ``pageSize``) until a short page:
   overlapping windows, is written once (an unchanged row is not rewritten at all).
 
 Watermark ``{"since", "pageSize"}``, and while a pass is under way ``"pass": {"start",
-"offset", "nextSince"}``: committed with each page, so a sync killed between pages resumes
-at the next page of the same window (the rows before it are stored); a changed ``pageSize``
+"offset", "nextSince"}``: committed with the rows of the pages it is past (one or several a
+transaction), so a sync killed between transactions resumes at the page after the last one
+committed, in the same window (the rows before it are stored); a changed ``pageSize``
 realigns the offset down to a multiple of it (Wise rejects any other). The first sync has no
 ``since``: the whole list.
 
@@ -68,7 +69,7 @@ import threading
 import time
 from collections.abc import Sequence
 from contextlib import ExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from types import TracebackType
 from typing import Any
@@ -219,7 +220,7 @@ class PreparedPage:
 
     items: Sequence[tuple[dict[str, Any], int | None]]
     mapped: MappedPage
-    _first_sight: tuple[bytes, list[tuple[str, str]]] | None = None
+    _first_sight: tuple[bytes, list[tuple[str, str]]] | None = field(default=None, repr=False)
 
     def references(self) -> set[str]:
         return {t.transfer_id for t in self.mapped.transfers}
