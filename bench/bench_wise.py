@@ -7,12 +7,13 @@
    in flight, or settled inside the settlement window) changed (each scripted to a state it is not in, and checked against what Wise really
    changed: the run fails if the status changes recorded differ). Also the first, full sync.
 2. Rows a second that mapping + writing persist for those 10,000 transfers (pages of 100,
-   each in its own transaction with its watermark), for the two writers side by side, each
-   into a connector of its own: the previous one (``persist_transfers``: map row by row in
-   the page's transaction, one multi-row upsert) and the page writer (``PageWriter``: map and
-   encode the next page while the previous one is written, new legs by ``COPY``); as ratios
+   each committed with its watermark), for the writers side by side, each into a connector
+   of its own: the previous one (``persist_transfers``: map row by row in
+   the page's transaction, one multi-row upsert) and the page writer (``PageWriter``: pages
+   mapped on the plain path while earlier ones are written, up to 10 a transaction, new legs
+   by ``COPY``), mapping in its own process and in a mapping process of its own; as ratios
    to a plain ``COPY`` of the same rows into an empty table, in the same run (the median of
-   three); the same writes again when nothing changed; and both connectors' rows and history
+   three); the same writes again when nothing changed; and the connectors' rows and history
    compared (the run fails when they differ). ``--persist-only`` skips part 1;
    ``--profile`` adds where the page writer's time goes: its two halves timed apart, and a
    ``cProfile`` of both run in one thread, by function, with its SQL statements by the
@@ -156,7 +157,7 @@ def persistence(ctl, url: str, token: str, pem: str, merchant_id: int, results: 
     import statistics
 
     from paysync.clients.wise import transfers as api
-    from paysync.connectors.wise import payments, settings
+    from paysync.connectors.wise import mapping_process, payments, settings
     from paysync.connectors.wise.context import open_run, utcnow
     from paysync.connectors.wise.install import install
     from storage import reports
@@ -193,71 +194,102 @@ def persistence(ctl, url: str, token: str, pem: str, merchant_id: int, results: 
             rows += stats["inserted"] + stats["updated"] + stats["unchanged"]
         return time.perf_counter() - start, rows
 
-    def page_writer(run, lookups, expect_new: bool = True) -> tuple[float, int]:
-        start = time.perf_counter()
-        with payments.PageWriter(run, pid, lookups, now, window, expect_new=expect_new) as writer:
+    def page_writer(run, lookups, map_apart: bool = False) -> tuple[float, int]:
+        start, cpu = time.perf_counter(), time.process_time()
+        with payments.PageWriter(run, pid, lookups, now, window, map_apart=map_apart) as writer:
             for page in pages:
                 writer.submit(page, mark(page))
         stats = writer.totals
+        cpus[run.id] = time.process_time() - cpu
         return time.perf_counter() - start, stats["inserted"] + stats["updated"] + stats["unchanged"]
 
+    cpus: dict[int, float] = {}
     old_run, old_lookups = fresh("bench-previous")
     new_run, new_lookups = fresh("bench-pages")
+    apart_run, apart_lookups = fresh("bench-apart")
     old_s, rows = previous(old_run, old_lookups)
     new_s, new_rows = page_writer(new_run, new_lookups)
+    started = time.perf_counter()
+    mapping_process.warm()  # as a worker process that synced before: its mapping process ready
+    start_s = time.perf_counter() - started
+    apart_s, apart_rows = page_writer(apart_run, apart_lookups, map_apart=True)
     copies = [reports.copy_payments_baseline(new_run.id, f"bench_copy_{i}") for i in range(3)]
     copy_s = statistics.median(s for _, s in copies)
     copied = copies[0][0]
+    new_cpu, apart_cpu = cpus[new_run.id], cpus[apart_run.id]
     old_again_s, _ = previous(old_run, old_lookups)
-    new_again_s, _ = page_writer(new_run, new_lookups, expect_new=False)  # as re-polls write
-    same_rows = reports.payment_rows(old_run.id) == reports.payment_rows(new_run.id)
-    same_history = reports.payment_history(old_run.id) == reports.payment_history(new_run.id)
+    new_again_s, _ = page_writer(new_run, new_lookups)
+    apart_again_s, _ = page_writer(apart_run, apart_lookups, map_apart=True)
+    same_rows = reports.payment_rows(old_run.id) == reports.payment_rows(new_run.id) \
+        == reports.payment_rows(apart_run.id)
+    same_history = reports.payment_history(old_run.id) == reports.payment_history(new_run.id) \
+        == reports.payment_history(apart_run.id)
     copy_rate = copied / copy_s
-    for label, seconds, again in (("previous writer (persist_transfers, upserts)", old_s, old_again_s),
-                                  ("page writer (PageWriter, COPY)", new_s, new_again_s)):
+    for label, seconds, again, note in (
+            ("previous writer (persist_transfers, upserts)", old_s, old_again_s, "one page a transaction"),
+            ("page writer (PageWriter, COPY), mapping in its process", new_s, new_again_s,
+             f"up to {payments.PAGES_PER_TRANSACTION} pages a transaction; this process's CPU {new_cpu:.2f} s"),
+            ("page writer, mapping process (PAYSYNC_WISE_MAPPING_PROCESS=1)", apart_s, apart_again_s,
+             f"started beforehand ({start_s:.2f} s); this process's CPU {apart_cpu:.2f} s")):
         rate = rows / seconds
         results.append((f"{label}: {total} transfers ({rows} rows) into empty tables, rows/s",
-                        f"{rate:,.0f}", f"{seconds:.2f} s, pages of 100 with their watermark"))
+                        f"{rate:,.0f}", f"{seconds:.2f} s, pages of 100 with their watermark, {note}"))
         results.append((f"{label}: ratio to COPY", f"**{rate / copy_rate:.3f}**", "same run, same machine"))
         results.append((f"{label}: again, nothing changed, rows/s", f"{rows / again:,.0f}",
                         f"{again:.2f} s; no row rewritten"))
     results.append(("plain COPY of the same rows into an empty table: rows/s", f"{copy_rate:,.0f}",
                     f"{copy_s:.3f} s, median of {len(copies)}: " + ", ".join(f"{s:.3f}" for _, s in copies)))
-    results.append(("rows and history of the two writers", "identical" if same_rows and same_history else "DIFFERENT",
+    results.append(("rows and history of the three", "identical" if same_rows and same_history else "DIFFERENT",
                     f"{len(reports.payment_history(new_run.id))} history rows each"))
     if "--profile" in sys.argv:
         profile(pages, pid, fresh, now, window, mark, results)
-    return not (same_rows and same_history and rows == new_rows)
+    return not (same_rows and same_history and rows == new_rows == apart_rows)
 
 
 def profile(pages, pid: str, fresh, now, window, mark, results: list[tuple[str, str, str]]) -> None:
-    """Where the page writer's time goes: its halves timed apart, then a cProfile of both."""
+    """Where the page writer's time goes: its halves timed apart (the transactions one page
+    each, and grouped as a writer that has pages waiting groups them), then a cProfile of
+    both in one thread."""
     import cProfile
     import pstats
 
     from paysync.connectors.wise import payments
 
+    group = payments.PAGES_PER_TRANSACTION
     run, lookups = fresh("bench-halves")
     start = time.perf_counter()
-    prepared = [payments.prepare_page(page, run.id, pid, lookups, now, window) for page in pages]
+    ctx = payments.map_context(run.id, pid, lookups, now, window)
+    prepared = [payments.prepare_page(page, ctx) for page in pages]
     mapped = time.perf_counter() - start
     start = time.perf_counter()
     for page, ready in zip(pages, prepared, strict=True):
-        payments.write_page(run, pid, ready, lookups, now, window, mark(page), set())
-    written = time.perf_counter() - start
+        payments.write_pages(run, ctx, [ready], lookups, mark(page), set())
+    one_by_one = time.perf_counter() - start
+    run, lookups = fresh("bench-grouped")
+    ctx = payments.map_context(run.id, pid, lookups, now, window)
+    prepared = [payments.prepare_page(page, ctx) for page in pages]  # the lines name the connector
+    start = time.perf_counter()
+    for n in range(0, len(pages), group):
+        payments.write_pages(run, ctx, prepared[n:n + group], lookups, mark(pages[n:n + group][-1]), set())
+    grouped = time.perf_counter() - start
     results.append(("page writer's halves one after the other: map + encode (no database)", f"{mapped:.2f} s",
-                    "prepare_page, every page"))
-    results.append(("page writer's halves one after the other: the transactions", f"{written:.2f} s",
-                    "write_page of the prepared pages: read stored legs, COPY, history, watermark, commit"))
+                    "prepare_page, every page, in this process"))
+    results.append(("page writer's halves one after the other: the transactions, one page each", f"{one_by_one:.2f} s",
+                    "write_pages of the mapped pages: stored legs read, COPY, history, watermark, commit"))
+    results.append((f"page writer's halves one after the other: the transactions, {group} pages each",
+                    f"{grouped:.2f} s", "as the writer groups the pages waiting"))
     run, lookups = fresh("bench-profile")
     prof = cProfile.Profile()
     prof.enable()
-    for page in pages:
-        payments.write_page(run, pid, payments.prepare_page(page, run.id, pid, lookups, now, window), lookups, now, window,
-                            mark(page), set())  # no open quarantine records, as the PageWriter knows
+    ctx = payments.map_context(run.id, pid, lookups, now, window)
+    for n in range(0, len(pages), group):
+        batch = [payments.prepare_page(page, ctx) for page in pages[n:n + group]]
+        payments.write_pages(run, ctx, batch, lookups, mark(pages[n:n + group][-1]),
+                             set())  # no open quarantine records, as the PageWriter knows
     prof.disable()
     stats = pstats.Stats(prof)
-    print("\n### cProfile of the page writer (one thread: map, encode, write, page by page)\n", file=sys.stderr)
+    print(f"\n### cProfile of the page writer (one thread: map, encode, write, {group} pages a transaction)\n",
+          file=sys.stderr)
     stats.stream = sys.stderr
     stats.sort_stats("tottime").print_stats(25)
     print("\n### the page writer's statements, by the function that runs them\n", file=sys.stderr)

@@ -48,6 +48,7 @@ __all__ = [
     "map_transfers",
     "parse_transfer",
     "payout_status",
+    "settled_status",
     "settles_at",
     "status_for",
     "transfer_records",
@@ -102,10 +103,12 @@ def payout_status(
     ``settlement_window`` has passed since ``status_since`` (None: not known yet -> PENDING)."""
     transfer = f.mapping(transfer, "wise transfer")
     ctx = f"wise transfer {f.ident(transfer, 'id', 'wise transfer')}"
-    return _settled(_state(transfer, ctx), now, settlement_window, status_since)
+    return settled_status(_state(transfer, ctx), now, settlement_window, status_since)
 
 
-def _settled(state: str, now: datetime, settlement_window: timedelta, status_since: datetime | None) -> PaymentStatus:
+def settled_status(state: str, now: datetime, settlement_window: timedelta,
+                   status_since: datetime | None) -> PaymentStatus:
+    """:func:`payout_status` for a transfer's state already read."""
     if settlement_window < timedelta(0):
         raise ValueError(f"settlement_window must not be negative, got {settlement_window}")
     if state == SENT and status_since is not None:
@@ -214,7 +217,7 @@ def transfer_records(
     """The records of a parsed transfer under a settlement clock (see :func:`map_transfer`)."""
     state = parsed.state
     if settlement_window is not None and now is not None:
-        status = _settled(state, now, settlement_window, status_since)
+        status = settled_status(state, now, settlement_window, status_since)
     else:
         status = status_for(state)
     payout = PaymentRecord(

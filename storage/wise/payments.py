@@ -7,11 +7,12 @@ history row per change of (status, raw status). A leg is *watched* (re-polled) w
 ``next_check_at`` is set; it is set to the leg's ``status_since``.
 
 Two writers store the same rows and history: :func:`save_payments` (one multi-row upsert,
-what single transfers and small batches use) and :func:`save_encoded`, for pages: legs
-encoded beforehand (:func:`encode_record`: jsonb texts and change hash from one pass of the
-C JSON encoder), new legs sent with ``COPY`` and their history rows copied from them inside
-PostgreSQL, changed legs upserted. ``tests/connectors/wise/test_page_writer.py`` compares
-the two.
+what single transfers and small batches use) and :func:`save_lines`, for pages: legs mapped
+and encoded beforehand, perhaps in another process (:class:`LegLine`: what the write compares,
+and the leg's ``COPY`` line, jsonb texts and change hash made by :func:`encode_record` from one
+pass of the C JSON encoder), new legs sent with ``COPY`` and changed legs with ``COPY`` into a
+scratch table and one upsert from it, the history rows of both copied from the rows written
+inside PostgreSQL. ``tests/connectors/wise/test_page_writer.py`` compares the two.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import io
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import psycopg2.errors
 import psycopg2.extras
@@ -43,7 +44,7 @@ Stored = Mapping[tuple[str, str], Mapping[str, Any]]
 
 
 class LegsInsertedMeanwhile(Exception):
-    """:func:`save_encoded`: another transaction inserted one of the new legs after they were
+    """:func:`save_lines`: another transaction inserted one of the new legs after they were
     read; this transaction is spoilt, and the caller writes the page again."""
 
 
@@ -169,7 +170,7 @@ def encode_record(record: PaymentRecord) -> EncodedRecord:
 
 
 def copy_line(connector_id: int, profile_id: str, leg: LegWrite, enc: EncodedRecord) -> str:
-    """A new leg's line for :func:`save_encoded`'s ``COPY`` (text format, no newline)."""
+    """A leg's line for :func:`save_lines`'s ``COPY`` (text format, no newline)."""
     r = leg.record
     since = leg.status_since.isoformat()
     return "\t".join((
@@ -179,60 +180,142 @@ def copy_line(connector_id: int, profile_id: str, leg: LegWrite, enc: EncodedRec
         enc.digest, copy_field(leg.list_position), since, since if leg.watched else "\\N", r.created_at.isoformat()))
 
 
-#: a leg to write, its encoding, and its ``COPY`` line when made beforehand (:func:`copy_line`)
-EncodedLeg = tuple[LegWrite, EncodedRecord, str | None]
+class LegLine(NamedTuple):
+    """A leg mapped and encoded for :func:`save_lines`: what the write compares with the stored
+    leg, and the leg's ``COPY`` line (:func:`copy_line`) with these clocks. Plain values only,
+    so a mapping process can hand it over cheaply."""
+
+    reference: str
+    leg: str
+    status: str
+    raw_status: str
+    digest: str
+    status_since: datetime
+    watched: bool
+    line: str
 
 
-def save_encoded(cur: Any, connector_id: int, profile_id: str, legs: Sequence[EncodedLeg], stored: Stored,
-                 source: str) -> SavedPayments:
-    """:func:`save_payments` for legs encoded beforehand: the same rows and history rows, new
-    legs by ``COPY`` (:class:`LegsInsertedMeanwhile` when another transaction inserted one of
-    them since ``stored`` was read)."""
+def leg_line(connector_id: int, profile_id: str, leg: LegWrite, enc: EncodedRecord) -> LegLine:
+    r = leg.record
+    return LegLine(r.reference, r.leg.value, r.status.value, r.raw_status, enc.digest, leg.status_since, leg.watched,
+                   copy_line(connector_id, profile_id, leg, enc))
+
+
+def reclock(leg: LegLine, status_since: datetime, watched: bool) -> LegLine:
+    """The same leg under other clocks (``status_since``, the watch flag): only the line's
+    ``status_since`` and ``next_check_at`` fields change."""
+    if (status_since, watched) == (leg.status_since, leg.watched):
+        return leg
+    head, _, _, created = leg.line.rsplit("\t", 3)
+    since = status_since.isoformat()
+    return leg._replace(status_since=status_since, watched=watched,
+                        line="\t".join((head, since, since if watched else "\\N", created)))
+
+
+#: the ``COPY`` buffer is handed to the driver in chunks of this many bytes
+COPY_CHUNK = 1 << 18
+
+
+def save_lines(cur: Any, connector_id: int, legs: Sequence[LegLine], stored: Stored, source: str) -> SavedPayments:
+    """:func:`save_payments` for legs encoded beforehand: the same rows and history rows. New
+    legs go in with ``COPY`` (:class:`LegsInsertedMeanwhile` when another transaction inserted
+    one of them since ``stored`` was read), changed ones with ``COPY`` into a scratch table
+    and one upsert from it; the history rows of both are copied from the rows written."""
     saved = SavedPayments()
-    new: dict[tuple[str, str], str] = {}
-    rows: list[tuple[Any, ...]] = []
-    changed: list[tuple[tuple[str, str], str, str, datetime, str]] = []
-    for leg, enc, line in legs:
-        rec = leg.record
-        prior = stored.get(rec.key)
+    new: list[LegLine] = []
+    changed: list[LegLine] = []
+    moved: set[tuple[str, str]] = set()   # changed legs whose (status, raw status) changed
+    for leg in legs:
+        prior = stored.get((leg.reference, leg.leg))
         if prior is None:
-            new[rec.key] = line or copy_line(connector_id, profile_id, leg, enc)
+            new.append(leg)
             continue
-        if (prior["row_hash"], prior["status_since"], prior["watched"]) == (enc.digest, leg.status_since, leg.watched):
+        if (prior["row_hash"], prior["status_since"], prior["watched"]) == (leg.digest, leg.status_since, leg.watched):
             saved.unchanged += 1
             continue
-        rows.append(_values(connector_id, profile_id, leg, enc.digest, enc.raw_text))
-        if (prior["status"], prior["raw_status"]) != (rec.status.value, rec.raw_status):
-            changed.append((rec.key, rec.status.value, rec.raw_status, leg.status_since, enc.raw_text))
-            if rec.leg == Leg.PAYOUT:
-                saved.payout_changes.append((rec.reference, rec.status.value, rec.raw_status))
+        changed.append(leg)
+        if (prior["status"], prior["raw_status"]) != (leg.status, leg.raw_status):
+            moved.add((leg.reference, leg.leg))
+            if leg.leg == Leg.PAYOUT.value:
+                saved.payout_changes.append((leg.reference, leg.status, leg.raw_status))
     if new:
-        _copy_new(cur, connector_id, new, source)
-    written = _upsert(cur, rows)
-    ids = {(w["reference"], w["leg"]): w["id"] for w in written}
-    insert_adjustments(cur, [(ids[key], status, raw_status, at, raw, source)
-                             for key, status, raw_status, at, raw in changed if key in ids])
-    saved.inserted = len(new)
+        saved.inserted = insert_new(cur, connector_id, copy_data(new), [(leg.reference, leg.leg) for leg in new],
+                                    source).inserted
+    written = _upsert_lines(cur, changed)
+    _history_from_rows(cur, connector_id, [key for key in written if key in moved], source)
     saved.updated = len(written)
-    saved.status_changes = len(new) + len(changed)
+    saved.status_changes = saved.inserted + len(moved)
     return saved
 
 
-def _copy_new(cur: Any, connector_id: int, lines: Mapping[tuple[str, str], str], source: str) -> None:
-    """New legs with ``COPY``, then one history row each, copied from the rows just written
-    (one index probe per leg: the ``limit`` keeps the planner from joining against every
-    row of the connector, which statistics from before a first sync make look cheap)."""
+def copy_data(legs: Sequence[LegLine]) -> bytes:
+    """The ``COPY`` data of these legs (their lines)."""
+    return "\n".join([*(leg.line for leg in legs), ""]).encode()
+
+
+def insert_new(cur: Any, connector_id: int, data: bytes, keys: Sequence[tuple[str, str]],
+               source: str) -> SavedPayments:
+    """Legs none of which ``load_payments`` found stored in this transaction, from their
+    ``COPY`` data (:func:`copy_data`; ``keys``: their (reference, leg)), each with its history
+    row; :class:`LegsInsertedMeanwhile` when another transaction inserted one of them since."""
     try:
-        cur.copy_expert(f"copy payments ({COLUMNS}) from stdin", io.StringIO("\n".join([*lines.values(), ""])))
+        _copy(cur, "payments", data)
     except psycopg2.errors.UniqueViolation as exc:
         raise LegsInsertedMeanwhile(f"a new leg of connector {connector_id} was inserted meanwhile: {exc}") from None
-    cur.execute("""insert into payment_adjustments (payment_id, status, raw_status, occurred_at, raw, source)
-                   select p.id, p.status, p.raw_status, p.status_since, p.raw, %s
-                   from unnest(%s::text[], %s::text[]) as k(reference, leg) cross join lateral (
-                       select id, status, raw_status, status_since, raw from payments
-                       where connector_id=%s and reference=k.reference and leg=k.leg limit 1) p
-                   on conflict (payment_id, status, raw_status, occurred_at) do nothing""",
-                (source, [key[0] for key in lines], [key[1] for key in lines], connector_id))
+    _history_from_rows(cur, connector_id, keys, source, fresh=True)
+    return SavedPayments(inserted=len(keys), status_changes=len(keys))
+
+
+def _copy(cur: Any, table: str, data: bytes) -> None:
+    cur.copy_expert(f"copy {table} ({COLUMNS}) from stdin", io.BytesIO(data), size=COPY_CHUNK)
+
+
+def _upsert_lines(cur: Any, legs: Sequence[LegLine]) -> list[tuple[str, str]]:
+    """Changed legs: their lines copied into a scratch table (dropped before commit), then one
+    upsert from it; the (reference, leg) of the rows written."""
+    if not legs:
+        return []
+    cur.execute(f"create temp table payments_stage on commit drop as select {COLUMNS} from payments limit 0")
+    _copy(cur, "payments_stage", copy_data(legs))
+    cur.execute(f"""
+        insert into payments ({COLUMNS})
+        select {COLUMNS} from payments_stage
+        on conflict (connector_id, reference, leg) do update set {_UPDATE_CHANGED}
+        returning reference, leg""")
+    written = [(r["reference"], r["leg"]) for r in cur.fetchall()]
+    cur.execute("drop table payments_stage")
+    return written
+
+
+def _history_from_rows(cur: Any, connector_id: int, keys: Sequence[tuple[str, str]], source: str,
+                       fresh: bool = False) -> None:
+    """One history row per leg, copied from the leg's row as just written (one index probe per
+    leg: the ``limit`` keeps the planner from joining against every row of the connector,
+    which statistics from before a first sync make look cheap). ``fresh``: legs inserted by
+    this transaction, which no history row can name yet (no conflict to look for)."""
+    if not keys:
+        return
+    conflict = "" if fresh else "on conflict (payment_id, status, raw_status, occurred_at) do nothing"
+    cur.execute(f"""insert into payment_adjustments (payment_id, status, raw_status, occurred_at, raw, source)
+                    select p.id, p.status, p.raw_status, p.status_since, p.raw, %s
+                    from unnest(%s::text[], %s::text[]) as k(reference, leg) cross join lateral (
+                        select id, status, raw_status, status_since, raw from payments
+                        where connector_id=%s and reference=k.reference and leg=k.leg limit 1) p
+                    {conflict}""",
+                (source, [key[0] for key in keys], [key[1] for key in keys], connector_id))
+
+
+#: the upsert's update of a leg known to differ (content, settlement clock or watch flag)
+_UPDATE_CHANGED = """
+            profile_id=excluded.profile_id, type=excluded.type, status=excluded.status,
+            raw_status=excluded.raw_status, amount=excluded.amount, asset=excluded.asset,
+            source_account_reference=excluded.source_account_reference,
+            destination_account_reference=excluded.destination_account_reference,
+            metadata=excluded.metadata, raw=excluded.raw, row_hash=excluded.row_hash,
+            list_position=coalesce(excluded.list_position, payments.list_position),
+            status_since=excluded.status_since, next_check_at=excluded.next_check_at, updated_at=now()
+        where (payments.row_hash, payments.status_since, payments.next_check_at is null)
+              is distinct from (excluded.row_hash, excluded.status_since, excluded.next_check_at is null)"""
 
 
 def _upsert(cur: Any, rows: Sequence[tuple[Any, ...]]) -> list[dict[str, Any]]:
@@ -242,16 +325,7 @@ def _upsert(cur: Any, rows: Sequence[tuple[Any, ...]]) -> list[dict[str, Any]]:
     return [dict(x) for x in psycopg2.extras.execute_values(cur, f"""
         insert into payments ({COLUMNS})
         values %s
-        on conflict (connector_id, reference, leg) do update set
-            profile_id=excluded.profile_id, type=excluded.type, status=excluded.status,
-            raw_status=excluded.raw_status, amount=excluded.amount, asset=excluded.asset,
-            source_account_reference=excluded.source_account_reference,
-            destination_account_reference=excluded.destination_account_reference,
-            metadata=excluded.metadata, raw=excluded.raw, row_hash=excluded.row_hash,
-            list_position=coalesce(excluded.list_position, payments.list_position),
-            status_since=excluded.status_since, next_check_at=excluded.next_check_at, updated_at=now()
-        where (payments.row_hash, payments.status_since, payments.next_check_at is null)
-              is distinct from (excluded.row_hash, excluded.status_since, excluded.next_check_at is null)
+        on conflict (connector_id, reference, leg) do update set {_UPDATE_CHANGED}
         returning id, reference, leg""", rows, page_size=len(rows), fetch=True)]
 
 

@@ -20,8 +20,9 @@ configured ``pageSize``) until a short page:
   overlapping windows, is written once (an unchanged row is not rewritten at all).
 
 Watermark ``{"since", "pageSize"}``, and while a pass is under way ``"pass": {"start",
-"offset", "nextSince"}``: committed with each page, so a sync killed between pages resumes
-at the next page of the same window (the rows before it are stored); a changed ``pageSize``
+"offset", "nextSince"}``: committed with the rows of the pages it is past (one or several a
+transaction), so a sync killed between transactions resumes at the page after the last one
+committed, in the same window (the rows before it are stored); a changed ``pageSize``
 realigns the offset down to a multiple of it (Wise rejects any other). The first sync has no
 ``since``: the whole list.
 
@@ -45,16 +46,18 @@ once), and from its first sight otherwise (a late bounce is still possible).
 Every change of (status, raw status) adds a ``payment_adjustments`` row. Rows whose
 normalized content, settlement clock and watch flag did not change are not rewritten.
 
-Writing pages (:class:`PageWriter`). Each page is one transaction: its rows, their history
-and the watermark commit together, pages in order. The page is mapped and encoded before its
-transaction, as if every transfer were new (:func:`prepare_page`), while the previous page is
-written in the writer's thread; in the transaction, the stored legs are read and locked and
-each transfer's clock settled against them (:func:`settle`: a transfer whose records depend
-on a clock other than first sight's is mapped again), then storage writes new legs with
-``COPY`` and changed ones with an upsert (``storage.wise.save_encoded``). Single transfers
-(an initiation's poll, a webhook's fetch, a quarantine retry) go through
-:func:`persist_transfers`, which stores the same rows and history
-(``tests/connectors/wise/test_page_writer.py`` compares the two on one generated set).
+Writing pages (:class:`PageWriter`). Pages and their watermark commit together, in order,
+several to a transaction when the writer has them mapped and waiting. Each page is mapped and
+encoded before its transaction as if every transfer were new (``page_mapping.map_page``: the
+legs' ``COPY`` lines included), in a mapping process of its own (``mapping_process``) or in
+the caller's thread, while earlier pages are written by the writer's thread; in the
+transaction, the stored legs are read and locked and each transfer settled against them
+(:func:`settle`: the clocks a stored transfer keeps; one whose records depend on that clock
+is mapped again), then storage writes new legs with ``COPY`` and changed ones from a scratch
+table (``storage.wise.save_lines``). Single transfers (an initiation's poll, a webhook's
+fetch, a quarantine retry) go through :func:`persist_transfers`, which stores the same rows
+and history (``tests/connectors/wise/test_page_writer.py`` compares the two on one generated
+set).
 """
 
 from __future__ import annotations
@@ -63,21 +66,36 @@ import logging
 import queue
 import sys
 import threading
+import time
 from collections.abc import Sequence
 from contextlib import ExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from types import TracebackType
 from typing import Any
 
 from mappers import MapperError
 from mappers.wise import _fields
-from mappers.wise.payments import ParsedTransfer, map_transfer, parse_transfer, transfer_records
-from mappers.wise.records import Leg, PaymentRecord, PaymentStatus
+from mappers.wise.payments import map_transfer
+from mappers.wise.records import Leg
 from paysync.clients.http import ProviderError
 from paysync.clients.wise import transfers as api
-from paysync.connectors.wise import settings
+from paysync.connectors.wise import mapping_process, settings
 from paysync.connectors.wise.context import Run, utcnow, wise_now
+from paysync.connectors.wise.page_mapping import (
+    DONE_STATES,
+    SETTLED_STATES,
+    MapContext,
+    MappedPage,
+    MappedTransfer,
+    first_seen_since,
+    kept_since,
+    leg_writes,
+    map_page,
+    map_transfer_legs,
+    records_follow_clock,
+    watched,
+)
 from paysync.crashpoints import crash_point
 from storage import connectors, quarantine, sync_states
 from storage import wise as wise_store
@@ -87,12 +105,12 @@ log = logging.getLogger(__name__)
 
 STREAM = "transfers"
 REREAD_LIMIT = 100
-DONE_STATES = frozenset({"cancelled", "funds_refunded"})
-SETTLED_STATES = frozenset({"outgoing_payment_received", "charged_back", "failed", "outgoing_payment_sent"})
-#: the most pages a :class:`PageWriter` that fell behind writes in one transaction
-PAGES_PER_TRANSACTION = 4
-#: states whose first sight long after creation means they were reached at creation
-_OLD_AT_CREATION = DONE_STATES | (SETTLED_STATES - {"outgoing_payment_sent"})
+#: the most pages a :class:`PageWriter` writes in one transaction
+PAGES_PER_TRANSACTION = 10
+#: how long a :class:`PageWriter` waits for the mapping process to finish pages already
+#: submitted, to write them with the pages ready (seconds from the first one ready)
+GROUP_WAIT = 0.02
+__all__ = ["DONE_STATES", "SETTLED_STATES", "first_seen_since", "watched"]
 
 
 @dataclass(frozen=True)
@@ -119,23 +137,6 @@ def realign(offset: int, page_size: int) -> int:
     return max(0, offset - offset % page_size)
 
 
-def first_seen_since(state: str, created: datetime, now: datetime, window: timedelta) -> datetime:
-    """When a transfer seen for the first time entered its state (module docstring)."""
-    if state in _OLD_AT_CREATION and created + window <= now:
-        return created
-    if state == "outgoing_payment_sent" and created + 2 * window <= now:
-        return created + window  # Wise's final state, reached at least a window ago: settled
-    return now
-
-
-def watched(state: str, status: PaymentStatus, since: datetime, now: datetime, window: timedelta) -> bool:
-    if state in DONE_STATES:
-        return False
-    if status == PaymentStatus.PENDING or state == "bounced_back":
-        return True
-    return now < since + window  # settled or unknown: watch for a bounce inside the window
-
-
 def persist_transfers(cur: Any, connector_id: int, profile_id: str, items: Sequence[tuple[dict[str, Any], int | None]],
                       lookups: Lookups, now: datetime, window: timedelta, source: str = "poll") -> dict[str, Any]:
     """Map transfers (with their list positions) and write what changed, inside ``cur``'s
@@ -144,7 +145,7 @@ def persist_transfers(cur: Any, connector_id: int, profile_id: str, items: Seque
 
     A transfer that cannot be mapped is quarantined (raw payload, error naming the field and
     value) and the others are stored; a transfer that maps again leaves quarantine."""
-    stored = wise_store.load_payments(cur, connector_id, [str(t.get("id")) for t, _ in items])
+    stored = wise_store.load_payments(cur, connector_id, [str(t.get("id")) for t, _ in items if isinstance(t, dict)])
     legs: list[wise_store.LegWrite] = []
     mapped: list[str] = []
     poisoned = 0
@@ -192,164 +193,133 @@ def _check_maps(connector_id: int, profile_id: str, transfer: dict[str, Any]) ->
                  settlement_window=settings.settlement_window(), status_since=utcnow())
 
 
-def _since(state: str, old: Any, created: Any, now: datetime, window: timedelta) -> datetime:
-    """The payout's ``status_since``: kept while its raw status is the stored one, now when it
-    changed, first sight's (:func:`first_seen_since`) when nothing is stored; ``created`` is a
-    datetime or a callable giving it (read only for a first sight)."""
-    if old is not None and old["raw_status"] == state:
-        return old["status_since"]
-    if old is not None:
-        return now
-    return first_seen_since(state, created() if callable(created) else created, now, window)
-
-
-def _leg_writes(records: Sequence[PaymentRecord], state: str, since: datetime, position: int | None,
-                stored: wise_store.Stored, now: datetime, window: timedelta) -> list[wise_store.LegWrite]:
-    legs = []
-    for rec in records:
-        prior = stored.get(rec.key)
-        leg_since = since if rec.leg == Leg.PAYOUT or prior is None else prior["status_since"]
-        watch = rec.leg == Leg.PAYOUT and watched(state, rec.status, since, now, window)
-        legs.append(wise_store.LegWrite(rec, status_since=leg_since, watched=watch, list_position=position))
-    return legs
-
-
-def _legs(transfer: dict[str, Any], position: int | None, stored: wise_store.Stored, profile_id: str, lookups: Lookups,
+def _legs(transfer: Any, position: int | None, stored: wise_store.Stored, profile_id: str, lookups: Lookups,
           now: datetime, window: timedelta) -> list[wise_store.LegWrite]:
     """One transfer's legs with their clocks: ``status_since`` is kept while the payout's raw
     status is the stored one, and starts now (or at creation, for old history) when it changes."""
-    tid = str(transfer["id"])
+    transfer = _fields.mapping(transfer, "wise transfer")
+    tid = _fields.ident(transfer, "id", "wise transfer")
     state = str(transfer.get("status") or "")
-    since = _since(state, stored.get((tid, Leg.PAYOUT.value)), lambda: _fields.timestamp(
+    since = kept_since(state, stored.get((tid, Leg.PAYOUT.value)), lambda: _fields.timestamp(
         transfer, "created", f"wise transfer {tid}"), now, window)
     records = map_transfer(transfer, own_account_ids=lookups.own_ids, profile_id=profile_id,
                            source_balance_id=lookups.standard_balance.get(str(transfer.get("sourceCurrency"))),
                            now=now, settlement_window=window, status_since=since)
-    return _leg_writes(records, state, since, position, stored, now, window)
+    return leg_writes(records, state, since, position, stored, now, window)
 
 
 # ----------------------------------------------------------------- pages
 
-@dataclass(frozen=True)
-class PreparedTransfer:
-    """A transfer mapped and encoded before its page's transaction, as if seen for the first
-    time: its records, their encodings, and (when new transfers are expected) its legs ready
-    to ``COPY`` should none be stored."""
-
-    position: int | None
-    parsed: ParsedTransfer
-    since: datetime                              # first sight's status_since
-    records: list[PaymentRecord]
-    encoded: list[wise_store.EncodedRecord]
-    new_legs: list[wise_store.EncodedLeg] | None
+def map_context(connector_id: int, profile_id: str, lookups: Lookups, now: datetime, window: timedelta) -> MapContext:
+    return MapContext(connector_id, str(profile_id), lookups.own_ids, dict(lookups.standard_balance), now, window)
 
 
-@dataclass(frozen=True)
+@dataclass
 class PreparedPage:
-    items: Sequence[tuple[dict[str, Any], int | None]]   # as read, for a write row by row
-    transfers: list[PreparedTransfer]
-    poisoned: list[tuple[Any, MapperError]]              # to quarantine, in the page's transaction
+    """A page as read (for a write row by row) and as mapped (:func:`map_page`)."""
+
+    items: Sequence[tuple[dict[str, Any], int | None]]
+    mapped: MappedPage
+    _first_sight: tuple[bytes, list[tuple[str, str]]] | None = field(default=None, repr=False)
+
+    def references(self) -> set[str]:
+        return {t.transfer_id for t in self.mapped.transfers}
+
+    def first_sight(self) -> tuple[bytes, list[tuple[str, str]]]:
+        """Every leg as mapped: its ``COPY`` data and (reference, leg) keys, made once."""
+        if self._first_sight is None:
+            legs = [leg for t in self.mapped.transfers for leg in t.legs]
+            self._first_sight = wise_store.copy_data(legs), [(leg.reference, leg.leg) for leg in legs]
+        return self._first_sight
 
 
-def prepare_page(items: Sequence[tuple[dict[str, Any], int | None]], connector_id: int, profile_id: str,
-                 lookups: Lookups, now: datetime, window: timedelta, expect_new: bool = True) -> PreparedPage:
-    """Map and encode a page outside any transaction (no stored state needed). ``expect_new``:
-    also make each leg's ``COPY`` line now (pages of new transfers); re-reads of stored
-    transfers leave them to the write, which makes them for the few legs found new."""
-    transfers: list[PreparedTransfer] = []
-    poisoned: list[tuple[Any, MapperError]] = []
-    for transfer, position in items:
-        try:
-            parsed = parse_transfer(transfer, own_account_ids=lookups.own_ids, profile_id=profile_id,
-                                    source_balance_id=lookups.standard_balance.get(
-                                        str(transfer.get("sourceCurrency"))))
-            since = first_seen_since(parsed.state, parsed.created_at, now, window)
-            records = transfer_records(parsed, now=now, settlement_window=window, status_since=since)
-        except MapperError as exc:
-            poisoned.append((transfer, exc))
-            continue
-        encoded = [wise_store.encode_record(r) for r in records]
-        new_legs: list[wise_store.EncodedLeg] | None = None
-        if expect_new:
-            legs = _leg_writes(records, parsed.state, since, position, {}, now, window)
-            new_legs = [(leg, enc, wise_store.copy_line(connector_id, profile_id, leg, enc))
-                        for leg, enc in zip(legs, encoded, strict=True)]
-        transfers.append(PreparedTransfer(position, parsed, since, records, encoded, new_legs))
-    return PreparedPage(items, transfers, poisoned)
+def prepare_page(items: Sequence[tuple[dict[str, Any], int | None]], ctx: MapContext) -> PreparedPage:
+    """Map and encode a page in this process, outside any transaction (its ``COPY`` data for a
+    first sight made too, so the writer has it ready)."""
+    page = PreparedPage(items, map_page(items, ctx))
+    page.first_sight()
+    return page
 
 
-def merge_pages(pages: Sequence[PreparedPage]) -> PreparedPage:
-    """Pages holding different transfers, as one page (written in one transaction)."""
-    if len(pages) == 1:
-        return pages[0]
-    return PreparedPage([item for p in pages for item in p.items], [t for p in pages for t in p.transfers],
-                        [bad for p in pages for bad in p.poisoned])
+def settle(mapped: MappedTransfer, item: tuple[dict[str, Any], int | None], stored: wise_store.Stored,
+           ctx: MapContext) -> list[wise_store.LegLine]:
+    """A mapped transfer's legs against the stored ones: the legs :func:`_legs` makes. A first
+    sight keeps the legs as mapped; a stored transfer takes the clocks it keeps, and is mapped
+    again (here) only when its records follow that clock."""
+    tid = mapped.transfer_id
+    old = stored.get((tid, Leg.PAYOUT.value))
+    if old is None and (tid, Leg.REFUND.value) not in stored:
+        return list(mapped.legs)
+    since = mapped.since if old is None else kept_since(mapped.state, old, mapped.created_at, ctx.now, ctx.window)
+    legs = mapped.legs
+    if records_follow_clock(mapped, since, ctx):
+        legs = map_transfer_legs(mapped.item, item[0], item[1], ctx, since=since).legs
+    settled = []
+    for leg in legs:
+        prior = stored.get((leg.reference, leg.leg))
+        leg_since = since if leg.leg == Leg.PAYOUT.value or prior is None else prior["status_since"]
+        watch = leg.leg == Leg.PAYOUT.value and watched(mapped.state, leg.status, since, ctx.now, ctx.window)
+        settled.append(wise_store.reclock(leg, leg_since, watch))
+    return settled
 
 
-def settle(prepared: PreparedTransfer, stored: wise_store.Stored, now: datetime,
-           window: timedelta) -> list[wise_store.EncodedLeg]:
-    """A prepared transfer's legs against the stored ones: the same legs :func:`_legs` makes."""
-    parsed = prepared.parsed
-    old = stored.get((parsed.transfer_id, Leg.PAYOUT.value))
-    if old is None and (parsed.transfer_id, Leg.REFUND.value) not in stored:
-        if prepared.new_legs is not None:
-            return prepared.new_legs  # first sight: as prepared
-        legs = _leg_writes(prepared.records, parsed.state, prepared.since, prepared.position, {}, now, window)
-        return [(leg, enc, None) for leg, enc in zip(legs, prepared.encoded, strict=True)]
-    since = prepared.since if old is None else _since(parsed.state, old, parsed.created_at, now, window)
-    records, encoded = prepared.records, prepared.encoded
-    if since != prepared.since:  # only a sent transfer's status and a refund leg's time follow the clock
-        fresh = transfer_records(parsed, now=now, settlement_window=window, status_since=since)
-        if [(r.status, r.created_at) for r in fresh] != [(r.status, r.created_at) for r in records]:
-            records, encoded = fresh, [wise_store.encode_record(r) for r in fresh]
-    legs = _leg_writes(records, parsed.state, since, prepared.position, stored, now, window)
-    return [(leg, enc, None) for leg, enc in zip(legs, encoded, strict=True)]
-
-
-def persist_prepared(cur: Any, connector_id: int, profile_id: str, page: PreparedPage, now: datetime,
-                     window: timedelta, source: str = "poll", quarantined: set[str] | None = None) -> dict[str, Any]:
-    """:func:`persist_transfers` for a prepared page, inside ``cur``'s transaction.
-    ``quarantined``: the references with open quarantine records, when the caller keeps them
-    (kept up to date here); only those are resolved (otherwise every mapped reference is)."""
-    stored = wise_store.load_payments(cur, connector_id, [p.parsed.transfer_id for p in page.transfers])
-    for transfer, exc in page.poisoned:
-        quarantine_transfer(cur, connector_id, profile_id, transfer, exc)
-    legs = [leg for p in page.transfers for leg in settle(p, stored, now, window)]
-    saved = wise_store.save_encoded(cur, connector_id, str(profile_id), legs, stored, source)
+def persist_prepared(cur: Any, ctx: MapContext, pages: Sequence[PreparedPage], source: str = "poll",
+                     quarantined: set[str] | None = None) -> dict[str, Any]:
+    """:func:`persist_transfers` for prepared pages holding different transfers, inside
+    ``cur``'s transaction. ``quarantined``: the references with open quarantine records, when
+    the caller keeps them (kept up to date here); only those are resolved (otherwise every
+    mapped reference is)."""
+    connector_id, profile_id = ctx.connector_id, ctx.profile_id
+    mapped = [t.transfer_id for page in pages for t in page.mapped.transfers]
+    stored = wise_store.load_payments(cur, connector_id, mapped)
+    poisoned: list[str] = []
+    for page in pages:
+        for index, exc in page.mapped.poisoned:
+            transfer = page.items[index][0]
+            quarantine_transfer(cur, connector_id, profile_id, transfer, exc)
+            poisoned.append(str(transfer.get("id")) if isinstance(transfer, dict) else "?")
+    if stored:
+        legs = [leg for page in pages for t in page.mapped.transfers
+                for leg in settle(t, page.items[t.item], stored, ctx)]
+        saved = wise_store.save_lines(cur, connector_id, legs, stored, source)
+    else:  # a first sight of every transfer: the legs as mapped
+        firsts = [page.first_sight() for page in pages]
+        saved = wise_store.insert_new(cur, connector_id, b"".join(data for data, _ in firsts),
+                                      [key for _, keys in firsts for key in keys], source)
     wise_store.follow_initiations(cur, connector_id, saved.payout_changes)
-    mapped = [p.parsed.transfer_id for p in page.transfers]
     if quarantined is not None:
-        quarantined.update(str(t.get("id")) if isinstance(t, dict) else "?" for t, _ in page.poisoned)
+        quarantined.update(poisoned)
         mapped = [ref for ref in mapped if ref in quarantined]
         quarantined.difference_update(mapped)
     if mapped:
         quarantine.resolve(cur, connectors.owner(connector_id), STREAM, mapped)
     stats = saved.stats()
-    if page.poisoned:
-        stats["quarantined"] = len(page.poisoned)
+    if poisoned:
+        stats["quarantined"] = len(poisoned)
     return stats
 
 
-def write_page(run: Run, profile_id: str, page: PreparedPage, lookups: Lookups, now: datetime, window: timedelta,
-               watermark: dict[str, Any] | None = None, quarantined: set[str] | None = None) -> dict[str, Any] | None:
-    """One page and its watermark in one transaction; None when the connector is inactive or
-    was reset. A new leg another transaction inserted meanwhile: the page is written again
-    row by row."""
+def write_pages(run: Run, ctx: MapContext, pages: Sequence[PreparedPage], lookups: Lookups,
+                watermark: dict[str, Any] | None = None, quarantined: set[str] | None = None) -> dict[str, Any] | None:
+    """Pages holding different transfers and the watermark past the last one, in one
+    transaction; None when the connector is inactive or was reset. A new leg another
+    transaction inserted meanwhile: the pages are written again row by row."""
     try:
         with transaction() as cur:
             if not connectors.current(cur, run.id, run.generation):
                 return None
             kept = None if quarantined is None else set(quarantined)  # changed only once this commits
-            stats = persist_prepared(cur, run.id, str(profile_id), page, now, window, quarantined=kept)
+            stats = persist_prepared(cur, ctx, pages, quarantined=kept)
             if watermark is not None:
-                sync_states.advance(run.owner, STREAM, f"profile:{profile_id}", watermark, cur=cur)
+                sync_states.advance(run.owner, STREAM, f"profile:{ctx.profile_id}", watermark, cur=cur)
         if quarantined is not None and kept is not None:
             quarantined.clear()
             quarantined.update(kept)
         return stats
     except wise_store.LegsInsertedMeanwhile as exc:
-        log.info("connector %s: %s; writing the page row by row", run.id, exc)
-        return _write(run, profile_id, page.items, lookups, now, window, watermark)
+        log.info("connector %s: %s; writing the pages row by row", run.id, exc)
+        return _write(run, ctx.profile_id, [item for page in pages for item in page.items], lookups, ctx.now,
+                      ctx.window, watermark)
 
 
 _switches_lock = threading.Lock()
@@ -374,30 +344,48 @@ def _quick_switches(on: bool) -> None:
                 sys.setswitchinterval(_switch_interval)
 
 
+@dataclass
+class _Job:
+    """A page submitted: mapped here (``page``), or in the mapping process (``mapper``, its
+    answer not read yet)."""
+
+    items: Sequence[tuple[dict[str, Any], int | None]]
+    watermark: dict[str, Any] | None
+    page: PreparedPage | None = None
+    mapper: mapping_process.MappingProcess | None = None
+
+
 class PageWriter:
-    """Pages of one profile written in order, each with its watermark, by a thread of its own:
-    the caller reads the next page (and :meth:`submit` maps it) while earlier ones are written.
-    Pages waiting when the thread is free again are written in one transaction (at most
-    :data:`PAGES_PER_TRANSACTION`, and never two holding the same transfer) with the last
-    one's watermark: a page and the watermark past it still commit together, and a sync
-    stopped between transactions resumes after the last one. Quarantine records are resolved
-    from the open ones read when writing starts, and those this writer makes (a record a
-    webhook quarantines meanwhile waits for the next sync). Use as a context manager;
-    :attr:`totals` sums the pages' counts, :attr:`stopped` is set when the connector went
-    inactive (nothing more is written). A failed write stops the writer; its error is raised
-    by the next :meth:`submit` or at the end. ``expect_new``: as :func:`prepare_page` (False
-    for re-reads of stored transfers)."""
+    """Pages of one profile written in order, each with its watermark, by a thread of its own,
+    while the caller reads the next ones. Each page is mapped and encoded before its write: in
+    a mapping process of its own (``mapping_process``) once this writer has more than one page
+    (or finds one idle), else in the caller's thread. The pages mapped and waiting when the
+    thread is free again are written in one transaction (at most
+    :data:`PAGES_PER_TRANSACTION`, never two holding the same transfer) with the last one's
+    watermark: a page and the watermark past it commit together, and a sync stopped between
+    transactions resumes after the last one. Quarantine records are resolved from the open
+    ones read when writing starts, and those this writer makes (a record a webhook
+    quarantines meanwhile waits for the next sync). Use as a context manager; :attr:`totals`
+    sums the pages' counts, :attr:`stopped` is set when the connector went inactive (nothing
+    more is written), :attr:`pages_mapped_apart` counts the pages the mapping process mapped.
+    A failed write stops the writer (nothing after it is written); its error is raised by
+    the next :meth:`submit` or at the end. ``map_apart``: use a mapping process (default:
+    ``PAYSYNC_WISE_MAPPING_PROCESS``)."""
 
     def __init__(self, run: Run, profile_id: str, lookups: Lookups, now: datetime, window: timedelta,
-                 expect_new: bool = True) -> None:
-        self.run, self.profile_id, self.lookups, self.now, self.window = run, str(profile_id), lookups, now, window
-        self.expect_new = expect_new
+                 map_apart: bool | None = None) -> None:
+        self.run, self.profile_id, self.lookups = run, str(profile_id), lookups
+        self.ctx = map_context(run.id, self.profile_id, lookups, now, window)
+        self.map_apart = settings.mapping_process() if map_apart is None else map_apart
         self.totals: dict[str, Any] = {}
         self.stopped = False
+        self.pages_mapped_apart = 0
+        self._submitted = 0
+        self._mapper: mapping_process.MappingProcess | None = None
+        self._started_one = False
         self._error: BaseException | None = None
-        self._jobs: queue.Queue[tuple[PreparedPage, dict[str, Any] | None] | None] = queue.Queue(
-            maxsize=PAGES_PER_TRANSACTION)
-        self._held: tuple[PreparedPage, dict[str, Any] | None] | None = None
+        self._jobs: queue.Queue[_Job | None] = queue.Queue(maxsize=2 * PAGES_PER_TRANSACTION)
+        self._held: _Job | None = None
         self._quarantined: set[str] | None = None  # open quarantine records of the stream, read once
         self._thread = threading.Thread(target=self._loop, name=f"wise-pages-{run.id}", daemon=True)
         _quick_switches(True)
@@ -405,13 +393,23 @@ class PageWriter:
 
     def submit(self, items: Sequence[tuple[dict[str, Any], int | None]],
                watermark: dict[str, Any] | None = None) -> bool:
-        """Map a page now and queue its write; False when writing has stopped."""
+        """Map a page (or hand it to the mapping process) and queue its write; False when
+        writing has stopped."""
         self._raise()
         if self.stopped:
             return False
-        self._jobs.put((prepare_page(items, self.run.id, self.profile_id, self.lookups, self.now, self.window,
-                                     self.expect_new),
-                        watermark))
+        job = _Job(items, watermark)
+        mapper = self._mapping_process()
+        if mapper is not None:
+            try:
+                mapper.send(items, self.ctx)
+                job.mapper = mapper
+            except mapping_process.MappingProcessLost as exc:
+                log.warning("connector %s: %s; mapping pages in the writer's process", self.run.id, exc)
+        if job.mapper is None:
+            job.page = prepare_page(items, self.ctx)
+        self._submitted += 1
+        self._jobs.put(job)
         return not self.stopped
 
     def close(self) -> dict[str, Any]:
@@ -428,32 +426,67 @@ class PageWriter:
         if kind is None:
             self._raise()
 
+    def _mapping_process(self) -> mapping_process.MappingProcess | None:
+        """The mapping process for the next page, when one is ready: an idle one is taken at
+        once, a new one started from the second page (a sync of one page never starts one);
+        pages are mapped here until it is ready."""
+        if not self.map_apart:
+            return None
+        if self._mapper is None:
+            start = self._submitted >= 1 and not self._started_one
+            self._started_one |= start
+            self._mapper = mapping_process.lease(start=start)
+            if self._mapper is None:
+                return None
+        return self._mapper if self._mapper.poll_ready() else None
+
     def _finish(self) -> None:
         if self._thread.is_alive():
             self._jobs.put(None)
             self._thread.join()
             _quick_switches(False)
+        if self._mapper is not None:
+            mapping_process.give_back(self._mapper)
+            self._mapper = None
 
     def _raise(self) -> None:
         if self._error is not None:
             raise self._error
 
-    def _batch(self) -> tuple[list[tuple[PreparedPage, dict[str, Any] | None]], bool]:
-        """The next pages to write together, and whether the caller is done."""
+    def _resolve(self, job: _Job) -> PreparedPage:
+        """The job's mapped page, its answer read from the mapping process if need be (the
+        page is mapped here when that process is gone or could not map it)."""
+        if job.page is None:
+            assert job.mapper is not None
+            try:
+                job.page = PreparedPage(job.items, job.mapper.receive())
+                self.pages_mapped_apart += 1
+            except mapping_process.MappingProcessLost as exc:
+                log.warning("connector %s: %s; mapping the page in the writer's process", self.run.id, exc)
+                job.page = prepare_page(job.items, self.ctx)
+        return job.page
+
+    def _batch(self) -> tuple[list[_Job], bool]:
+        """The next pages to write together (mapped already), and whether the caller is done."""
         first = self._held or self._jobs.get()
         self._held = None
         if first is None:
             return [], True
         batch = [first]
-        refs = {p.parsed.transfer_id for p in first[0].transfers}
+        refs = self._resolve(first).references()
+        deadline = time.monotonic() + GROUP_WAIT
         while len(batch) < PAGES_PER_TRANSACTION:
             try:
                 job = self._jobs.get_nowait()
             except queue.Empty:
-                break
+                break  # the caller is still reading it: not waited for
             if job is None:
                 return batch, True
-            page_refs = {p.parsed.transfer_id for p in job[0].transfers}
+            if job.page is None and job.mapper is not None \
+                    and not job.mapper.has_answer(deadline - time.monotonic()):
+                self._held = job  # still being mapped
+                break
+            page_refs = self._resolve(job).references()
             if page_refs & refs:  # the same transfer twice: its later page in a transaction of its own
                 self._held = job
                 break
@@ -464,16 +497,19 @@ class PageWriter:
     def _loop(self) -> None:
         done = False
         while not done:
-            batch, done = self._batch()
+            try:
+                batch, done = self._batch()
+            except BaseException as exc:  # noqa: BLE001 - handed to the caller's thread; pages still drained
+                self._error = self._error or exc
+                continue
             if not batch or self._error is not None or self.stopped:
                 continue
-            page = merge_pages([p for p, _ in batch])
-            watermark = next((mark for _, mark in reversed(batch) if mark is not None), None)
+            pages = [job.page for job in batch if job.page is not None]
+            watermark = next((job.watermark for job in reversed(batch) if job.watermark is not None), None)
             try:
                 if self._quarantined is None:
                     self._quarantined = quarantine.open_references(self.run.owner, STREAM)
-                stats = write_page(self.run, self.profile_id, page, self.lookups, self.now, self.window, watermark,
-                                   self._quarantined)
+                stats = write_pages(self.run, self.ctx, pages, self.lookups, watermark, self._quarantined)
             except BaseException as exc:  # noqa: BLE001 - handed to the caller's thread
                 self._error = exc
                 continue
@@ -548,6 +584,7 @@ def fetch(run: Run, profile_id: str, now: datetime | None = None) -> dict[str, A
             offset += size
     assert writer is not None and now is not None
     _add(totals, writer.totals)
+    totals["pages_mapped_apart"] = writer.pages_mapped_apart
     if writer.stopped:
         return {"skipped": "connector inactive or reset", **totals}
     due = [w for w in wise_store.watched_transfers(run.id, str(profile_id)) if w["reference"] not in seen]
@@ -573,7 +610,7 @@ def repoll(run: Run, profile_id: str, due: list[dict[str, Any]], lookups: Lookup
     mode = "pages" if pages_needed is not None and pages_needed < len(due) else "ids"
     calls = 0
     left = due
-    with PageWriter(run, profile_id, lookups, now, window, expect_new=False) as writer:
+    with PageWriter(run, profile_id, lookups, now, window) as writer:
         if mode == "pages":
             wanted = {w["reference"] for w in due}
             found: set[str] = set()
@@ -601,6 +638,7 @@ def repoll(run: Run, profile_id: str, due: list[dict[str, Any]], lookups: Lookup
                     break
                 batch = []
     _add(totals, writer.totals)
+    totals["pages_mapped_apart"] = totals.get("pages_mapped_apart", 0) + writer.pages_mapped_apart
     totals["calls"] += calls
     return {"repoll_mode": mode, "repoll_calls": calls}
 

@@ -16,6 +16,8 @@ tests can change them).
 - ``PAYSYNC_WISE_LOOPBACK_WEBHOOKS`` [off]: ``1`` lets a connector's ``publicUrl`` be a
   loopback address over http (the sandbox's own webhook deliveries, in the demo and the
   tests); refused when ``PAYSYNC_ENV`` is ``production`` (or unset).
+- ``PAYSYNC_WISE_MAPPING_PROCESS`` [off]: ``1``: page writers map pages in a process of their
+  own (``mapping_process``) beside the writer's.
 """
 
 from __future__ import annotations
@@ -87,6 +89,12 @@ def stale_after() -> timedelta:
 
 def list_overlap() -> timedelta:
     return _env_duration("PAYSYNC_WISE_LIST_OVERLAP", "15m")
+
+
+def mapping_process() -> bool:
+    """Page writers map pages in a process of their own (``mapping_process``), not in the
+    writer's process: off by default (on 2 cores it costs more than it gains; docs/benchmarks.md)."""
+    return (os.environ.get("PAYSYNC_WISE_MAPPING_PROCESS") or "").strip().lower() in ("1", "true", "yes", "on")
 
 
 def loopback_webhooks() -> bool:

@@ -6,15 +6,19 @@ from __future__ import annotations
 
 import random
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 import pytest
 
-from paysync.connectors.wise import payments
+from paysync.connectors.wise import mapping_process, payments
 from paysync.connectors.wise.context import Run
+from paysync_dev.devstack import wait_until
 from storage import connectors, merchants, quarantine, reports, sync_states
+from storage.db import fetch_all, transaction
 
 PROFILE = "30000001"
 OWN = frozenset({"40000009", "900001"})  # a recipient standing for one of our balances, a balance
@@ -89,6 +93,13 @@ def stored(run: Run) -> dict[str, Any]:
             "watermark": sync_states.get(run.owner, payments.STREAM, f"profile:{PROFILE}")}
 
 
+def row_versions(run: Run) -> list[tuple[str, str, str]]:
+    """Each leg's row version (a rewrite makes a new one, even of the same values)."""
+    return [(r["reference"], r["leg"], r["version"]) for r in fetch_all(
+        "select reference, leg, xmin::text || ctid::text as version from payments where connector_id=%s "
+        "order by reference, leg", (run.id,))]
+
+
 def row_by_row(run: Run, pages: list[list[tuple[dict[str, Any], int | None]]], now: datetime) -> dict[str, int]:
     totals: dict[str, int] = {}
     for page in pages:
@@ -99,27 +110,32 @@ def row_by_row(run: Run, pages: list[list[tuple[dict[str, Any], int | None]]], n
 
 
 def page_writer(run: Run, pages: list[list[tuple[dict[str, Any], int | None]]], now: datetime,
-                expect_new: bool = True) -> dict[str, int]:
-    with payments.PageWriter(run, PROFILE, LOOKUPS, now, WINDOW, expect_new=expect_new) as writer:
+                map_apart: bool = True) -> dict[str, int]:
+    if map_apart:
+        assert mapping_process.warm()  # started and ready: every page goes to it
+    with payments.PageWriter(run, PROFILE, LOOKUPS, now, WINDOW, map_apart=map_apart) as writer:
         for page in pages:
             assert writer.submit(page, mark(page))
+    assert writer.pages_mapped_apart == (len(pages) if map_apart else 0)
     return writer.totals
 
 
 @pytest.mark.usefixtures("db")
-@pytest.mark.parametrize("expect_new", [True, False], ids=["copy-lines-ahead", "copy-lines-in-the-write"])
-def test_the_page_writer_stores_exactly_what_the_row_by_row_writer_stores(expect_new: bool) -> None:
+@pytest.mark.parametrize("map_apart", [True, False], ids=["mapping-process", "mapped-in-process"])
+def test_the_page_writer_stores_exactly_what_the_row_by_row_writer_stores(map_apart: bool) -> None:
     first, second = generated()
     old, new = new_run("row-by-row"), new_run("page-writer")
     for passed, (transfers, now) in enumerate(((first, NOW), (second, NOW + timedelta(days=4)),
                                                (second, NOW + timedelta(days=4)))):
         pages = pages_of(transfers)
+        versions = row_versions(new)
         # when both writers sync the same pages at the same time
-        expected, got = row_by_row(old, pages, now), page_writer(new, pages, now, expect_new)
+        expected, got = row_by_row(old, pages, now), page_writer(new, pages, now, map_apart)
         # then they count the same writes and hold the same rows, history, quarantine and watermark
         assert got == expected, passed
         assert stored(new) == stored(old), passed
-    # the last pass changed nothing: nothing written
+    # the last pass changed nothing: nothing written, not one row version made
+    assert row_versions(new) == versions
     assert expected["inserted"] == expected["updated"] == expected["status_changes"] == 0
     assert expected["unchanged"] > 300
     history = reports.payment_history(old.id)
@@ -137,12 +153,115 @@ def test_pages_written_in_one_transaction_store_what_they_store_one_by_one() -> 
         expected = row_by_row(old, pages, now)
         got: dict[str, int] = {}
         # when the writer fell behind: pages holding different transfers, three to a transaction
-        prepared = [payments.prepare_page(page, new.id, PROFILE, LOOKUPS, now, WINDOW) for page in pages]
+        ctx = payments.map_context(new.id, PROFILE, LOOKUPS, now, WINDOW)
+        prepared = [payments.prepare_page(page, ctx) for page in pages]
         groups = [[0, 1], [2, 3, 4], *([i] for i in range(5, len(pages)))]  # pages 1 and 2 share a transfer
         for group in groups:
-            merged = payments.merge_pages([prepared[i] for i in group])
-            stats = payments.write_page(new, PROFILE, merged, LOOKUPS, now, WINDOW, mark(pages[group[-1]]))
+            stats = payments.write_pages(new, ctx, [prepared[i] for i in group], LOOKUPS, mark(pages[group[-1]]))
             assert stats is not None
             payments._add(got, stats)
         assert got == expected
         assert stored(new) == stored(old)
+
+
+@contextmanager
+def failing_insert(reference: str, at_commit: bool = False) -> Iterator[None]:
+    """PostgreSQL refuses the payment of this transfer (a database error in its page): when it
+    is inserted, or when its transaction commits (after everything else was written)."""
+    with transaction() as cur:
+        cur.execute("""create function refuse_for_test() returns trigger language plpgsql as $$
+                       begin if new.reference = %s then raise exception 'refused for the test: %%', new.reference;
+                       end if; return new; end $$""", (reference,))
+        if at_commit:
+            cur.execute("create constraint trigger refuse_for_test after insert on payments deferrable initially "
+                        "deferred for each row execute function refuse_for_test()")
+        else:
+            cur.execute("create trigger refuse_for_test before insert on payments for each row "
+                        "execute function refuse_for_test()")
+    try:
+        yield
+    finally:
+        with transaction() as cur:
+            cur.execute("drop trigger refuse_for_test on payments")
+            cur.execute("drop function refuse_for_test()")
+
+
+def stored_references(run: Run) -> set[str]:
+    return {r["reference"] for r in reports.payment_rows(run.id)}
+
+
+def refused(pages: list[list[tuple[dict[str, Any], int | None]]]) -> set[str]:
+    """The transfers of these pages the mapper refuses (:func:`transfer`'s broken ones)."""
+    return {str(t["id"]) for page in pages for t, _ in page if t["sourceCurrency"] == "XXX" or t["sourceValue"] < 0}
+
+
+def mapped_references(pages: list[list[tuple[dict[str, Any], int | None]]]) -> set[str]:
+    return {str(t["id"]) for page in pages for t, _ in page} - refused(pages)
+
+
+@pytest.mark.usefixtures("db")
+@pytest.mark.parametrize("at_commit", [False, True], ids=["in-the-page", "at-commit"])
+def test_a_database_error_in_a_page_of_a_group_commits_nothing_of_the_group(at_commit: bool) -> None:
+    first, _ = generated()
+    pages = [page for page in pages_of(first) if page]
+    new = new_run("grouped")
+    ctx = payments.map_context(new.id, PROFILE, LOOKUPS, NOW, WINDOW)
+    prepared = [payments.prepare_page(page, ctx) for page in pages]
+    assert payments.write_pages(new, ctx, prepared[:2], LOOKUPS, mark(pages[1])) is not None
+    # given a group of three pages, the second with a transfer the mapper refuses, the third
+    # with one PostgreSQL refuses
+    assert prepared[3].mapped.poisoned
+    with failing_insert(str(pages[4][3][0]["id"]), at_commit), pytest.raises(Exception, match="refused for the test"):
+        payments.write_pages(new, ctx, prepared[2:5], LOOKUPS, mark(pages[4]))
+    # then none of the group's rows, quarantine records or watermark is stored: the watermark
+    # stays past the rows stored
+    assert stored_references(new) == mapped_references(pages[:2])
+    assert sync_states.get(new.owner, payments.STREAM, f"profile:{PROFILE}") == mark(pages[1])
+    assert {q["reference"] for q in quarantine.list_records(new.owner)} == refused(pages[:2])
+    # and the same group written again commits, the refused transfer quarantined, the watermark past the group
+    assert payments.write_pages(new, ctx, prepared[2:5], LOOKUPS, mark(pages[4])) is not None
+    assert stored_references(new) == mapped_references(pages[:5])
+    assert sync_states.get(new.owner, payments.STREAM, f"profile:{PROFILE}") == mark(pages[4])
+    assert {q["reference"] for q in quarantine.list_records(new.owner)} == refused(pages[:5]) != refused(pages[:2])
+
+
+@pytest.mark.usefixtures("db")
+@pytest.mark.parametrize(("map_apart", "at_commit"), [(True, False), (False, True)],
+                         ids=["mapping-process", "mapped-in-process-error-at-commit"])
+def test_a_page_writer_stopped_by_a_database_error_resumes_after_its_watermark(map_apart: bool,
+                                                                               at_commit: bool) -> None:
+    first, _ = generated()
+    pages = [page for page in pages_of(first) if page]
+    old, new = new_run("row-by-row"), new_run("page-writer")
+    row_by_row(old, pages, NOW)
+    failing = 6
+    # given PostgreSQL refusing a transfer of page 6, whichever pages the writer groups with it
+    with failing_insert(str(pages[failing][10][0]["id"]), at_commit), \
+            pytest.raises(Exception, match="refused for the test"):
+        page_writer(new, pages, NOW, map_apart)
+    # then the watermark is a page's, and exactly the pages up to it are stored
+    watermark = sync_states.get(new.owner, payments.STREAM, f"profile:{PROFILE}")
+    done = next(i for i, page in enumerate(pages) if mark(page) == watermark) + 1 if watermark else 0
+    assert done <= failing
+    assert stored_references(new) == mapped_references(pages[:done])
+    # when the sync resumes after its watermark, everything is stored as the row-by-row writer stores it
+    page_writer(new, pages[done:], NOW, map_apart)
+    assert stored(new) == stored(old)
+
+
+@pytest.mark.usefixtures("db")
+def test_a_mapping_process_lost_mid_sync_leaves_its_pages_to_the_writer() -> None:
+    first, _ = generated()
+    pages = [page for page in pages_of(first) if page]
+    old, new = new_run("row-by-row"), new_run("page-writer")
+    row_by_row(old, pages, NOW)
+    assert mapping_process.warm()
+    with payments.PageWriter(new, PROFILE, LOOKUPS, NOW, WINDOW, map_apart=True) as writer:
+        for n, page in enumerate(pages):
+            assert writer.submit(page, mark(page))
+            if n == 3:  # the mapping process killed once it mapped a page, with pages in its hands
+                wait_until(lambda: writer.pages_mapped_apart, 30, "a page mapped apart", every=0.01)
+                assert writer._mapper is not None
+                writer._mapper.proc.kill()
+    assert 0 < writer.pages_mapped_apart < len(pages)
+    assert stored(new) == stored(old)
