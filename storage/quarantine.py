@@ -23,8 +23,18 @@ def _row(row: Any) -> dict[str, Any]:
     return out
 
 
-def _text(value: Any) -> str | None:
-    return None if value is None else str(value)[:500]
+def _text(value: Any, limit: int = 500) -> str | None:
+    """A text column's value: PostgreSQL cannot store U+0000, so a NUL (the reason a record
+    may be here) is kept as U+FFFD."""
+    return None if value is None else str(value)[:limit].replace("\x00", "\ufffd")
+
+
+def _payload(payload: Any) -> Json:
+    """The raw payload as jsonb, any NUL in its strings kept as U+FFFD (jsonb cannot hold one)."""
+    text = jsonnum.dumps(payload)
+    if "\\u0000" in text:
+        text = text.replace("\\u0000", "\\ufffd")
+    return Json(text, dumps=lambda t: t)
 
 
 def put(cur: Any, owner: str, provider: str, stream: str, scope: str, reference: str, payload: Any, error: str,
@@ -38,7 +48,7 @@ def put(cur: Any, owner: str, provider: str, stream: str, scope: str, reference:
                 scope = excluded.scope, last_seen_at = now(), resolved_at = null, resolution = null,
                 sightings = quarantined_records.sightings + 1
             returning id""",
-        (owner, provider, stream, scope, str(reference)[:200], Json(payload, dumps=jsonnum.dumps), error[:2000], _text(field),
+        (owner, provider, stream, scope, _text(reference, 200), _payload(payload), _text(error, 2000), _text(field),
          _text(value)))
     return int(cur.fetchone()["id"])
 

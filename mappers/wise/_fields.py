@@ -6,6 +6,7 @@ field is typed without ``None`` (a missing one raises), an optional one may be `
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -22,6 +23,54 @@ def fail(ctx: str, path: str, value: Any, problem: str) -> MapperError:
     shown = "nothing" if value is _MISSING else repr(value)
     return MapperError(f"{ctx}: {path} {problem}, got {shown}", field=path,
                        value=None if value is _MISSING else value)
+
+
+_ASCII_JSON = json.JSONEncoder(default=str, check_circular=False).encode  # a NUL comes out escaped, as \u0000
+
+
+def _nul_path(value: Any, path: str) -> str | None:
+    """The dotted path of the first string (or key) under ``value`` holding U+0000, if any."""
+    if isinstance(value, str):
+        return path if "\x00" in value else None
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            where = f"{path}.{key}" if path else str(key)
+            if isinstance(key, str) and "\x00" in key:
+                return where
+            found = _nul_path(item, where)
+            if found is not None:
+                return found
+    elif isinstance(value, list | tuple):
+        for i, item in enumerate(value):
+            found = _nul_path(item, f"{path}[{i}]")
+            if found is not None:
+                return found
+    return None
+
+
+def storable(obj: Mapping[str, Any], ctx: str) -> None:
+    """Refuse a payload holding U+0000 in any string: PostgreSQL can store it neither in text
+    nor in jsonb, so the record (raw payload included) could never be written. The check is
+    one pass of the C encoder; the path is looked for only when it finds an escaped NUL."""
+    if "\\u0000" not in _ASCII_JSON(obj):
+        return
+    path = _nul_path(obj, "")
+    if path is not None:
+        raise fail(ctx, path or "payload", _lookup_shown(obj, path), "holds a NUL character (U+0000), which "
+                   "PostgreSQL cannot store")
+
+
+def _lookup_shown(obj: Mapping[str, Any], path: str) -> Any:
+    """What to show of the value at ``path`` in an error (a NUL-holding string, shortened)."""
+    value: Any = obj
+    for part in path.replace("[", ".[").split("."):
+        if not part:
+            continue
+        try:
+            value = value[int(part[1:-1])] if part.startswith("[") else value[part]
+        except (KeyError, IndexError, TypeError, ValueError):
+            return _MISSING
+    return value[:80] if isinstance(value, str) else _MISSING
 
 
 def mapping(obj: Any, ctx: str, what: str = "payload") -> Mapping[str, Any]:

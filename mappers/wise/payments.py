@@ -177,6 +177,7 @@ def parse_transfer(
     transfer = f.mapping(transfer, "wise transfer")
     transfer_id = f.ident(transfer, "id", "wise transfer")
     ctx = f"wise transfer {transfer_id}"
+    f.storable(transfer, ctx)
     state = _state(transfer, ctx)
     source_code, source_asset = f.currency(transfer, "sourceCurrency", ctx)
     target_code, _ = f.currency(transfer, "targetCurrency", ctx)

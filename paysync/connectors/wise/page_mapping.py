@@ -307,6 +307,8 @@ class _PlainPath:
         meta.append(f'"{META}transfer_id":{_ascii(tid)}')
         metadata = "{" + ",".join(meta) + "}"
         raw_text, raw_hash = raw_texts(transfer)
+        if "\\u0000" in raw_text:
+            raise _NotPlain  # perhaps a NUL, which PostgreSQL cannot store: the mapper looks and names it
         ctx = self.ctx
         kind = "TRANSFER" if destination is not None and destination in self.own_ids else "PAYOUT"
         now, window = ctx.now, ctx.window

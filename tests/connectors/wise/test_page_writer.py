@@ -265,3 +265,33 @@ def test_a_mapping_process_lost_mid_sync_leaves_its_pages_to_the_writer() -> Non
                 writer._mapper.proc.kill()
     assert 0 < writer.pages_mapped_apart < len(pages)
     assert stored(new) == stored(old)
+
+
+@pytest.mark.usefixtures("db")
+@pytest.mark.parametrize("writer", ["row-by-row", "page-writer"])
+def test_a_transfer_holding_a_nul_is_quarantined_naming_its_field_and_the_page_is_stored(writer: str) -> None:
+    # given a page of transfers, one with U+0000 in its reference (PostgreSQL can store a NUL
+    # neither in text nor in jsonb) and one with a literal backslash-u0000 that is no NUL
+    rng = random.Random(7)
+    page_transfers = [transfer(i, rng) for i in range(20)]
+    page_transfers[3]["reference"] = "INV-3\x00 trailing"
+    page_transfers[4]["reference"] = "INV-4 \\u0000 is text"
+    page = [(t, n) for n, t in enumerate(page_transfers)]
+    run = new_run(f"nul-{writer}")
+    # when the page is written
+    if writer == "row-by-row":
+        row_by_row(run, [page], NOW)
+    else:
+        page_writer(run, [page], NOW, map_apart=False)
+    # then the other 19 transfers are stored, the literal text as it came
+    held = stored(run)
+    references = {r["reference"] for r in held["rows"]}
+    assert str(page_transfers[3]["id"]) not in references and len(references) == 19
+    assert [r["raw"]["reference"] for r in held["rows"] if r["reference"] == str(page_transfers[4]["id"])] == \
+        ["INV-4 \\u0000 is text"]
+    # and the one holding the NUL is quarantined, the error naming the field, its payload kept
+    # with the NUL shown as U+FFFD; the watermark moved past the page
+    [record] = quarantine.list_records(run.owner)
+    assert record["reference"] == str(page_transfers[3]["id"]) and record["field"] == "reference"
+    assert "NUL character" in record["error"] and record["payload"]["reference"] == "INV-3\ufffd trailing"
+    assert held["watermark"] == mark(page)
