@@ -227,7 +227,7 @@ def persistence(ctl, url: str, token: str, pem: str, merchant_id: int, results: 
     copy_rate = copied / copy_s
     for label, seconds, again, note in (
             ("previous writer (persist_transfers, upserts)", old_s, old_again_s, "one page a transaction"),
-            ("page writer (PageWriter, COPY), mapping in its process", new_s, new_again_s,
+            ("page writer (PageWriter, COPY), mapping in the writer's process (default)", new_s, new_again_s,
              f"up to {payments.PAGES_PER_TRANSACTION} pages a transaction; this process's CPU {new_cpu:.2f} s"),
             ("page writer, mapping process (PAYSYNC_WISE_MAPPING_PROCESS=1)", apart_s, apart_again_s,
              f"started beforehand ({start_s:.2f} s); this process's CPU {apart_cpu:.2f} s")):
