@@ -5,6 +5,7 @@ generated set of transfers synced three times: first sight, changes, nothing cha
 from __future__ import annotations
 
 import random
+import threading
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -19,6 +20,7 @@ from paysync.connectors.wise.context import Run
 from paysync_dev.devstack import wait_until
 from storage import connectors, merchants, quarantine, reports, sync_states
 from storage.db import fetch_all, transaction
+from tests.harness import wait_for_a_lock_waiter
 
 PROFILE = "30000001"
 OWN = frozenset({"40000009", "900001"})  # a recipient standing for one of our balances, a balance
@@ -294,4 +296,41 @@ def test_a_transfer_holding_a_nul_is_quarantined_naming_its_field_and_the_page_i
     [record] = quarantine.list_records(run.owner)
     assert record["reference"] == str(page_transfers[3]["id"]) and record["field"] == "reference"
     assert "NUL character" in record["error"] and record["payload"]["reference"] == "INV-3\ufffd trailing"
+    assert held["watermark"] == mark(page)
+
+
+@pytest.mark.usefixtures("db")
+def test_a_new_leg_another_transaction_inserts_meanwhile_is_written_once(caplog: pytest.LogCaptureFixture) -> None:
+    # given a page of ten new transfers, and another transaction (a webhook's translation)
+    # that stores one of them first and has not committed yet
+    page = [(t, n) for n, t in enumerate(transfer(i, random.Random(i), state="processing") for i in range(10))]
+    run = new_run("meanwhile")
+    inserted, release = threading.Event(), threading.Event()
+
+    def translation() -> None:
+        with transaction() as cur:
+            payments.persist_transfers(cur, run.id, PROFILE, [page[4]], LOOKUPS, NOW, WINDOW)
+            inserted.set()
+            release.wait(30)
+
+    def commit_once_the_writer_waits_for_it() -> None:
+        wait_for_a_lock_waiter()
+        release.set()
+
+    other = threading.Thread(target=translation)
+    other.start()
+    assert inserted.wait(30)
+    releaser = threading.Thread(target=commit_once_the_writer_waits_for_it)
+    releaser.start()
+    # when the page writer writes the page (its COPY of new legs meets that leg on commit)
+    with caplog.at_level("INFO", logger="paysync.connectors.wise.payments"):
+        page_writer(run, [page], NOW, map_apart=False)
+    other.join(10)
+    releaser.join(10)
+    # then it wrote the page again row by row: each transfer stored once, one history row each,
+    # and the watermark past the page
+    assert "writing the pages row by row" in caplog.text
+    held = stored(run)
+    assert sorted(r["reference"] for r in held["rows"]) == sorted(str(t["id"]) for t, _ in page)
+    assert sorted(h["reference"] for h in held["history"]) == sorted(str(t["id"]) for t, _ in page)
     assert held["watermark"] == mark(page)
