@@ -203,25 +203,18 @@ def _number(value: Any) -> Decimal | None:
     raise _NotPlain
 
 
-def _ident(value: Any) -> str | None:
-    """An optional id as the mapper reads it, None when absent or empty."""
-    kind = type(value)
-    if kind is int:
-        return str(value)
-    if kind is str:
-        return value or None
-    if value is None:
-        return None
-    raise _NotPlain
-
-
 def _text(value: Any) -> str | None:
-    kind = type(value)
-    if kind is str:
+    """An optional text as the mapper reads it, None when absent or empty."""
+    if type(value) is str:
         return value or None
     if value is None:
         return None
     raise _NotPlain
+
+
+def _ident(value: Any) -> str | None:
+    """An optional id as the mapper reads it (a number or a text), None when absent or empty."""
+    return str(value) if type(value) is int else _text(value)
 
 
 def _minor(value: Decimal, places: int) -> int | None:
