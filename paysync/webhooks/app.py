@@ -34,7 +34,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from flask import Flask, Response, jsonify, request
+from flask import Flask, Response, g, jsonify, request
 
 from mappers import jsonnum
 from paysync import infra, metrics
@@ -125,6 +125,7 @@ def create_app(settings: ReceiverSettings | None = None, publish: Publisher | No
                             entry.state if entry.state != "ok" else ("bad signature" if signature else "no signature"))
             return not_accepted()
         if request.headers.get("X-Test-Notification", "").strip().lower() == "true":
+            g.outcome = "test"
             return jsonify(status="test")
         delivery_id = (request.headers.get("X-Delivery-Id") or "").strip()
         if not delivery_id or len(delivery_id) > 200:
@@ -148,7 +149,9 @@ def create_app(settings: ReceiverSettings | None = None, publish: Publisher | No
             except Exception as exc:  # the row is stored: the sweeper sends it later
                 log.error("webhook %s stored but not enqueued (%s); wise.sweep_webhooks will", webhook_id,
                           type(exc).__name__)
-        return jsonify(status="ok" if inserted else "duplicate", id=webhook_id)
+        g.outcome = "stored" if inserted else "duplicate"
+        return Response(b'{"id":%d,"status":"%s"}\n' % (webhook_id, b"ok" if inserted else b"duplicate"),
+                        mimetype="application/json")
 
     @app.errorhandler(413)
     def too_large(_: Any) -> Any:
@@ -166,7 +169,8 @@ def create_app(settings: ReceiverSettings | None = None, publish: Publisher | No
     @app.after_request
     def count_delivery(resp: Response) -> Response:
         if request.path.startswith("/webhooks/wise/"):
-            metrics.tally(metrics.WEBHOOK_DELIVERIES, {"provider": "wise", "outcome": delivery_outcome(resp)})
+            outcome = g.get("outcome") or OUTCOME_OF_STATUS.get(resp.status_code, str(resp.status_code))
+            metrics.tally(metrics.WEBHOOK_DELIVERIES, {"provider": "wise", "outcome": outcome})
         return resp
 
     app.wsgi_app = RateGuard(app.wsgi_app, cfg.rate_per_source, cfg.rate_per_connector)  # type: ignore[method-assign]
@@ -175,11 +179,3 @@ def create_app(settings: ReceiverSettings | None = None, publish: Publisher | No
 
 OUTCOME_OF_STATUS = {400: "bad_request", 401: "bad_signature", 404: "unknown_connector", 410: "gone",
                      413: "too_large", 503: "unavailable"}
-
-
-def delivery_outcome(resp: Response) -> str:
-    """What the receiver made of a delivery: stored, duplicate, test, or why it was refused."""
-    if resp.status_code == 200:
-        body = resp.get_json(silent=True) or {}
-        return {"ok": "stored", "duplicate": "duplicate", "test": "test"}.get(str(body.get("status")), "ok")
-    return OUTCOME_OF_STATUS.get(resp.status_code, str(resp.status_code))
