@@ -86,6 +86,7 @@ class _Tally:
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
+        self.writing = threading.Lock()  # held while a flush writes: a flush returns after any write under way
         self.pending: Counter[tuple[str, str]] = Counter()
         self.thread: threading.Thread | None = None
 
@@ -103,20 +104,21 @@ class _Tally:
             self.flush()
 
     def flush(self) -> None:
-        with self.lock:
-            pending, self.pending = self.pending, Counter()
-        if not pending:
-            return
-        try:
-            client = _client()
-            if client is None:
+        with self.writing:
+            with self.lock:
+                pending, self.pending = self.pending, Counter()
+            if not pending:
                 return
-            pipe = client.pipeline(transaction=False)  # type: ignore[attr-defined]
-            for (family, field), by in pending.items():
-                pipe.hincrby(counter_key(family), field, by)
-            pipe.execute()
-        except Exception as exc:  # noqa: BLE001 - counting never fails the work
-            _failed(exc)
+            try:
+                client = _client()
+                if client is None:
+                    return
+                pipe = client.pipeline(transaction=False)  # type: ignore[attr-defined]
+                for (family, field), by in pending.items():
+                    pipe.hincrby(counter_key(family), field, by)
+                pipe.execute()
+            except Exception as exc:  # noqa: BLE001 - counting never fails the work
+                _failed(exc)
 
 
 _TALLY = _Tally()
@@ -133,7 +135,8 @@ def tally(family: str, labels: Mapping[str, object], by: int = 1) -> None:
 
 
 def flush_tally() -> None:
-    """Write what :func:`tally` holds now (tests, and a process about to stop)."""
+    """Write what :func:`tally` holds now, after any write the background thread has under
+    way (tests, and a process about to stop): counted before the call, in Redis after it."""
     _TALLY.flush()
 
 
