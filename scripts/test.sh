@@ -10,6 +10,8 @@ scripts/compose-check.sh
 .venv/bin/ruff check .
 .venv/bin/mypy   # the packages in [tool.mypy] files (pyproject.toml)
 export PAYSYNC_ENV=test
+# the local services' addresses, unless the caller gave them (`make test` does)
+[ -n "${DATABASE_URL:-}" ] && [ -n "${REDIS_URL:-}" ] || source <(scripts/services.sh env)
 workers="${PAYSYNC_TEST_WORKERS:-4}"
 parallel=()
 [ "$workers" != 0 ] && parallel=(-n "$workers")
