@@ -28,21 +28,19 @@ def fail(ctx: str, path: str, value: Any, problem: str) -> MapperError:
 _ASCII_JSON = json.JSONEncoder(default=str, check_circular=False).encode  # a NUL comes out escaped, as \u0000
 
 
-def _nul_path(value: Any, path: str) -> str | None:
-    """The dotted path of the first string (or key) under ``value`` holding U+0000, if any."""
+def _nul_at(value: Any, path: str) -> tuple[str, str] | None:
+    """The dotted path and text of the first string (or key) under ``value`` holding U+0000."""
     if isinstance(value, str):
-        return path if "\x00" in value else None
+        return (path, value) if "\x00" in value else None
     if isinstance(value, Mapping):
         for key, item in value.items():
             where = f"{path}.{key}" if path else str(key)
-            if isinstance(key, str) and "\x00" in key:
-                return where
-            found = _nul_path(item, where)
+            found = (where, key) if isinstance(key, str) and "\x00" in key else _nul_at(item, where)
             if found is not None:
                 return found
     elif isinstance(value, list | tuple):
         for i, item in enumerate(value):
-            found = _nul_path(item, f"{path}[{i}]")
+            found = _nul_at(item, f"{path}[{i}]")
             if found is not None:
                 return found
     return None
@@ -54,23 +52,10 @@ def storable(obj: Mapping[str, Any], ctx: str) -> None:
     one pass of the C encoder; the path is looked for only when it finds an escaped NUL."""
     if "\\u0000" not in _ASCII_JSON(obj):
         return
-    path = _nul_path(obj, "")
-    if path is not None:
-        raise fail(ctx, path or "payload", _lookup_shown(obj, path), "holds a NUL character (U+0000), which "
-                   "PostgreSQL cannot store")
-
-
-def _lookup_shown(obj: Mapping[str, Any], path: str) -> Any:
-    """What to show of the value at ``path`` in an error (a NUL-holding string, shortened)."""
-    value: Any = obj
-    for part in path.replace("[", ".[").split("."):
-        if not part:
-            continue
-        try:
-            value = value[int(part[1:-1])] if part.startswith("[") else value[part]
-        except (KeyError, IndexError, TypeError, ValueError):
-            return _MISSING
-    return value[:80] if isinstance(value, str) else _MISSING
+    found = _nul_at(obj, "")
+    if found is not None:
+        path, text = found
+        raise fail(ctx, path or "payload", text[:80], "holds a NUL character (U+0000), which PostgreSQL cannot store")
 
 
 def mapping(obj: Any, ctx: str, what: str = "payload") -> Mapping[str, Any]:
