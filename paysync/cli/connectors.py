@@ -35,6 +35,11 @@ def _held(rows: list[dict]) -> dict[int, dict]:
     return {r["id"]: summary.get(connectors.owner(r["id"]), {}) for r in rows}
 
 
+def _status_line(row: dict) -> dict:
+    """One connector's status line with its quarantine summary."""
+    return _row(row, _held([row])[row["id"]])
+
+
 @click.group("connectors")
 def command() -> None:
     """Connectors to payment providers (Wise): install, list, uninstall, reset."""
@@ -110,7 +115,7 @@ def show(connector_id: int, as_json: bool) -> None:
     from storage import connectors, sync_states
 
     row = connectors.get(connector_id)
-    out = _row(row, _held([row])[row["id"]])
+    out = _status_line(row)
     for state in sync_states.list_states(connectors.owner(connector_id)):
         out[f"watermark {state['stream']} {state['scope']}".strip()] = state["state"]
     emit_one(out, as_json)
@@ -128,7 +133,7 @@ def status(connector_id: int, as_json: bool) -> None:
     from storage import connectors, subscriptions, sync_progress
 
     row = connectors.get(connector_id)
-    head = _row(row, _held([row])[row["id"]])
+    head = _status_line(row)
     streams = sync_progress.for_owner(connectors.owner(connector_id))
     for s in streams:
         s["lag_seconds"] = round(float(s["lag_seconds"]), 1)

@@ -145,27 +145,26 @@ class PaysyncCollector(Collector):
 
     # ------------------------------------------------------------ PostgreSQL
 
+    #: gauges read from PostgreSQL: name, help, labels, the ``storage.metrics`` reader, value column
+    DATABASE_GAUGES = (
+        ("paysync_parked_jobs", "Jobs parked until their budget allows, by task.", ("task", "traffic"),
+         "parked_jobs", "n"),
+        ("paysync_quarantined_records", "Records a sync could not map, still open.", ("provider", "stream"),
+         "quarantined", "n"),
+        ("paysync_sync_lag_seconds", "Seconds since a stream's last successful page.", ("owner", "stream"),
+         "sync_lag", "seconds"),
+        ("paysync_initiations", "Payment initiations by kind and status.", ("kind", "status"), "initiations", "n"),
+        ("paysync_webhooks_stored", "Stored webhook deliveries by event type and status.", ("event_type", "status"),
+         "webhook_deliveries", "n"),
+    )
+
     def database(self) -> list[Metric]:
         from storage import metrics as store
 
-        parked = GaugeMetricFamily("paysync_parked_jobs", "Jobs parked until their budget allows, by task.",
-                                   labels=["task", "traffic"])
-        for r in store.parked_jobs():
-            parked.add_metric([r["task"], r["traffic"]], r["n"])
-        held = GaugeMetricFamily("paysync_quarantined_records", "Records a sync could not map, still open.",
-                                 labels=["provider", "stream"])
-        for r in store.quarantined():
-            held.add_metric([r["provider"], r["stream"]], r["n"])
-        lag = GaugeMetricFamily("paysync_sync_lag_seconds", "Seconds since a stream's last successful page.",
-                                labels=["owner", "stream"])
-        for r in store.sync_lag():
-            lag.add_metric([r["owner"], r["stream"]], r["seconds"])
-        inits = GaugeMetricFamily("paysync_initiations", "Payment initiations by kind and status.",
-                                  labels=["kind", "status"])
-        for r in store.initiations():
-            inits.add_metric([r["kind"], r["status"]], r["n"])
-        stored = GaugeMetricFamily("paysync_webhooks_stored", "Stored webhook deliveries by event type and status.",
-                                   labels=["event_type", "status"])
-        for r in store.webhook_deliveries():
-            stored.add_metric([r["event_type"], r["status"]], r["n"])
-        return [parked, held, lag, inits, stored]
+        out: list[Metric] = []
+        for name, text, labels, reader, value in self.DATABASE_GAUGES:
+            gauge = GaugeMetricFamily(name, text, labels=list(labels))
+            for r in getattr(store, reader)():
+                gauge.add_metric([r[label] for label in labels], r[value])
+            out.append(gauge)
+        return out

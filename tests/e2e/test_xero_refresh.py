@@ -163,6 +163,20 @@ def _processes_calling(conn_id: int, delays: tuple[float, ...]) -> list[dict]:
     return results
 
 
+def rotations(sandbox_ctl, app: str) -> int:
+    """Refresh tokens Xero has rotated for ``app`` so far."""
+    key = f"xero:{app}:rotations"
+    return int(sandbox_ctl.effects(key).get(key, 0))
+
+
+def assert_active_without_errors(conn_id: int, results: list[dict]):
+    """The connection stays active and every worker got its call through; the stored connection."""
+    stored = connections.get(conn_id)
+    assert stored.status == "active", stored.last_error
+    assert all("error" not in r for r in results), results
+    return stored
+
+
 def _expired_without_grace(sandbox_ctl, monkeypatch, app: str):
     """A connection whose access token expired at Xero, Xero keeping no grace period for a
     rotated refresh token, and a refresh lock of 1 s."""
@@ -179,15 +193,13 @@ def test_lost_refresh_answers_without_grace_keep_the_connection_active(db, redis
     conn = _expired_without_grace(sandbox_ctl, monkeypatch, "app-lost")
     # and the token endpoint loses its next three answers (503: the caller cannot know what happened)
     sandbox_ctl.fault("xero", "error", "POST", "/identity/connect/token", times=3)
-    before = sandbox_ctl.effects("xero:app-lost:rotations").get("xero:app-lost:rotations", 0)
+    before = rotations(sandbox_ctl, "app-lost")
     # when two worker processes need the token, the second just after the first took the lock
     results = _processes_calling(conn.id, (0.0, 0.3))
     # then nobody presented a refresh token that was already used: the connection stays active
-    stored = connections.get(conn.id)
-    assert stored.status == "active", stored.last_error
-    assert all("error" not in r for r in results), results
+    stored = assert_active_without_errors(conn.id, results)
     # with one rotation at Xero, whose tokens were saved and used by both
-    assert sandbox_ctl.effects("xero:app-lost:rotations")["xero:app-lost:rotations"] - before == 1
+    assert rotations(sandbox_ctl, "app-lost") - before == 1
     assert stored.credentials["refresh_token"] != conn.credentials["refresh_token"]
 
 
@@ -196,14 +208,12 @@ def test_a_refresh_answer_slower_than_the_lock_is_waited_for_not_raced(db, redis
     # answer takes 2 s to arrive (longer than the lock)
     conn = _expired_without_grace(sandbox_ctl, monkeypatch, "app-slow")
     sandbox_ctl.fault("xero", "apply_then_timeout", "POST", "/identity/connect/token", times=1, delay=2.0)
-    before = sandbox_ctl.effects("xero:app-slow:rotations").get("xero:app-slow:rotations", 0)
+    before = rotations(sandbox_ctl, "app-slow")
     # when a second worker process needs the token while the first waits for that answer
     results = _processes_calling(conn.id, (0.0, 1.3))
     # then the second waited for the first's answer instead of presenting the used refresh token
-    stored = connections.get(conn.id)
-    assert stored.status == "active", stored.last_error
-    assert all("error" not in r for r in results), results
-    assert sandbox_ctl.effects("xero:app-slow:rotations")["xero:app-slow:rotations"] - before == 1
+    assert_active_without_errors(conn.id, results)
+    assert rotations(sandbox_ctl, "app-slow") - before == 1
 
 
 def test_a_refresher_that_lost_its_lock_does_not_send_again(db, redis_client, sandbox_ctl, monkeypatch):
