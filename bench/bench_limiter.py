@@ -40,6 +40,7 @@ import redis
 from _limiter_workers import grab, most_in_any_window
 
 from paysync.budgets import BucketSpec, Limiter, Window, budget_settings
+from paysync.budgets.connections import PerThreadConnections
 from paysync.budgets.limiter import _acquire_frame, _bulk
 from paysync.config import settings
 
@@ -184,10 +185,11 @@ def latency(samples: int = 3000) -> dict[str, list[float]]:
                    reserve_floor=0.05 if subwindows else None),
             Window("app_minute", f"{app}:app_minute", 10**6, 60.0, 1, 1.0, subwindows=subwindows)))
         limiter.observe_remaining(specs[name], "day", 10**6 - 5000)  # a day of 5000 grants
-    # where an acquire's time goes, on the counters bucket: the bare round trip (a PING sent
-    # packed, without redis-py's command path), an empty script taking the acquire's keys and
+    # where an acquire's time goes, on the counters bucket: the bare round trip (a PING on a
+    # connection like the limiter's own), an empty script taking the acquire's keys and
     # arguments, and the acquire's own script, each sent packed and read back the same way
-    pool, spec = limiter.redis.connection_pool, specs["counters"]
+    own = PerThreadConnections(limiter.redis)
+    spec = specs["counters"]
     empty = limiter.redis.script_load("return {ok = '1 0 0 0 '}")
     packed = {"bare PING": lambda: b"*1\r\n$4\r\nPING\r\n"}
     for label, sha in (("empty script", empty), ("acquire script", limiter._acquire.sha)):
@@ -196,12 +198,7 @@ def latency(samples: int = 3000) -> dict[str, list[float]]:
                                                                     _bulk(b"0"), t))
 
     def send(command: bytes) -> None:
-        conn = pool.get_connection()
-        try:
-            conn.send_packed_command([command])
-            conn.read_response()
-        finally:
-            pool.release(conn)
+        own.run(command, lambda: None)
 
     out: dict[str, list[float]] = {"ping": [], "counters": [], "log": [], **{k: [] for k in packed}}
     for i in range(samples + 300):
@@ -264,8 +261,9 @@ def main() -> None:
                          "<= 1.5x" if name == "median" else ""))
     bare, empty, script = parts["bare PING"], parts["empty script"], parts["acquire script"]
     whole, py_ping = statistics.median(times["counters"]), statistics.median(ping)
-    rows.append(("where the counters acquire's median goes (medians, us): bare round trip; + an empty script "
-                 "with its keys and arguments; + its script's work; + paysync's client; a PING through redis-py",
+    rows.append(("where the counters acquire's median goes (medians, us): bare round trip (a PING on a connection "
+                 "like the limiter's own); + an empty script with its keys and arguments; + its script's work; "
+                 "+ paysync's client; a PING through redis-py",
                  f"{bare * 1000:.0f}; +{(empty - bare) * 1000:.0f}; +{(script - empty) * 1000:.0f}; "
                  f"+{(whole - script) * 1000:.0f}; {py_ping * 1000:.0f}", ""))
     client = redis.Redis.from_url(URL)

@@ -9,8 +9,9 @@
 -- A log is a zset token -> grant time us. Counters split time into sub-windows of width
 -- ceil(span / N) (index = time us // width) and count calls + 2^26 * interactive calls per
 -- sub-window: the state hash holds 'k' the current sub-window, 'c' its count, 's' the sum of
--- every sub-window held, 'p' the oldest one that may hold calls, 't' the latest grant us,
--- 'b'/'r' a block's end us and reason; the history hash holds the other sub-windows
+-- every sub-window held, 'p' the oldest one that may hold calls, 't' a time (us) in the
+-- latest grant's sub-window (only that sub-window is ever read, so 't' is rewritten only
+-- when it changes), 'b'/'r' a block's end us and reason; the history hash holds the other sub-windows
 -- (closed ones, and bookings for later ones). A grant in the current sub-window writes
 -- only the small state hash; the history changes once per sub-window.
 -- A call fits at time T when the grants after T - span (with counters: in the sub-windows
@@ -26,7 +27,8 @@ local now = t[1] * 1000000 + t[2]
 local conc, lease, interactive = tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4] == '1'
 local maxwait = math.min(tonumber(ARGV[5]), HORIZON)
 local nwin = (#KEYS - 2) / 2
-local floor, fmt = math.floor, string.format  -- Redis passes whole numbers as plain digits
+-- numbers go to Redis as strings made here: '%d' costs less than Redis's own '%.17g'
+local floor, fmt = math.floor, string.format
 
 local at, reason = now, ''
 local ms = redis.call('PTTL', KEYS[1])
@@ -41,7 +43,7 @@ for i = 1, nwin do
     ms = redis.call('PTTL', KEYS[2 + 2 * i])
     if ms > 0 and now + ms * 1000 > at then at, reason = now + ms * 1000, 'blocked' end
     local cap = interactive and usable or usable - full
-    local since = fmt('(%d', now - span)
+    local since = fmt('%d', now - span + 1)  -- whole microseconds: after now - span
     local count = redis.call('ZCOUNT', key, since, '+inf')
     if count >= cap then
       when = redis.call('ZRANGEBYSCORE', key, since, '+inf', 'WITHSCORES', 'LIMIT', count - cap, 1)[2] + span
@@ -82,7 +84,7 @@ if at - now > maxwait then
   return {ok = fmt('0 %d %d %d %s', at - now, now, now, reason)}
 end
 if conc > 0 then
-  local since = fmt('(%d', now)
+  local since = fmt('%d', now + 1)
   local held = redis.call('ZCOUNT', KEYS[2], since, '+inf')
   if held >= conc then
     local first = redis.call('ZRANGEBYSCORE', KEYS[2], since, '+inf', 'WITHSCORES', 'LIMIT', held - conc, 1)
@@ -91,25 +93,34 @@ if conc > 0 then
 end
 
 local add = interactive and PACK + 1 or 1
+-- A key must outlive what it now holds (need ms); its expiry is pushed to ttl ms only when it
+-- would not, so that most grants write no expiry (one command less to persist).
+local function keep(key, need, ttl)
+  if redis.call('PTTL', key) < need then redis.call('PEXPIRE', key, fmt('%d', ttl)) end
+end
 for i = 1, nwin do
   local key, o = KEYS[1 + 2 * i], 6 * i
   local g = WIDTH[i]
   if g == nil then
     local span = tonumber(ARGV[o + 5])
-    redis.call('ZREMRANGEBYSCORE', key, '-inf', now - span)
-    redis.call('ZADD', key, at, ARGV[1])
-    redis.call('PEXPIRE', key, floor((span + HORIZON) / 1000) + 1000)
+    redis.call('ZREMRANGEBYSCORE', key, '-inf', fmt('%d', now - span))
+    redis.call('ZADD', key, fmt('%d', at), ARGV[1])
+    keep(key, floor((at - now + span) / 1000) + 1000, floor((span + HORIZON) / 1000) + 1000)
   elseif floor(at / g) == floor(now / g) then
-    redis.call('HSET', key, 'c', CURRENT[i] + add, 's', SUM[i] + add, 't', math.max(at, LAST[i]))
+    if floor(LAST[i] / g) < floor(now / g) then
+      redis.call('HSET', key, 'c', fmt('%d', CURRENT[i] + add), 's', fmt('%d', SUM[i] + add), 't', fmt('%d', at))
+    else
+      redis.call('HSET', key, 'c', fmt('%d', CURRENT[i] + add), 's', fmt('%d', SUM[i] + add))
+    end
   else
     local past = KEYS[2 + 2 * i]
     redis.call('HINCRBY', past, floor(at / g), add)
     redis.call('PEXPIRE', past, counters_ttl(tonumber(ARGV[o + 5]), g))
-    redis.call('HSET', key, 's', SUM[i] + add, 't', math.max(at, LAST[i]))
+    redis.call('HSET', key, 's', fmt('%d', SUM[i] + add), 't', fmt('%d', math.max(at, LAST[i])))
   end
 end
 if conc > 0 then
-  redis.call('ZADD', KEYS[2], at + lease, ARGV[1])
-  redis.call('PEXPIRE', KEYS[2], floor((lease + HORIZON) / 1000) + 1000)
+  redis.call('ZADD', KEYS[2], fmt('%d', at + lease), ARGV[1])
+  keep(KEYS[2], floor((at - now + lease) / 1000) + 1000, floor((lease + HORIZON) / 1000) + 1000)
 end
 return {ok = fmt('1 %d %d %d %s', at - now, now, at, reason)}

@@ -35,9 +35,10 @@ from redis.commands.core import Script
 from redis.exceptions import NoScriptError
 
 from paysync.budgets.config import budget_settings
+from paysync.budgets.connections import PerThreadConnections
 from paysync.budgets.spec import BucketSpec, BucketState, BudgetExhausted, Grant, WindowState
 from paysync.config import settings
-from paysync.redis_client import redis_client, unavailable
+from paysync.redis_client import redis_client
 
 log = logging.getLogger(__name__)
 
@@ -157,8 +158,10 @@ class Limiter:
         self._block = _script(client, "block")
         self._observe = _script(client, "observe", "subwindows")
         self._remaining = _script(client, "remaining")
-        # a plain client (not a cluster) takes the whole command packed once per bucket
-        self._packed = not isinstance(client, RedisCluster) and type(client.connection_pool) is redis.ConnectionPool
+        # a plain client (not a cluster, not Sentinel) takes the whole command packed once per
+        # bucket, on a connection of its own per thread (connections.py)
+        plain = not isinstance(client, RedisCluster) and type(client.connection_pool) is redis.ConnectionPool
+        self._connections = PerThreadConnections(client) if plain else None
         self._renewer: _Renewer | None = None
         self._renewer_lock = threading.Lock()
 
@@ -186,39 +189,34 @@ class Limiter:
         booked: the grant comes back with ``wait`` > 0 and the caller must not start before
         it ends.
         """
-        token = secrets.token_hex(8)  # unique within a log; short, as a log may hold thousands
+        token = os.urandom(8).hex()  # unique within a log; short, as a log may hold thousands
         wait_us = _us(min(max(0.0, max_wait), 60.0))
         keys, args, prefix, head, tail = _acquire_frame(spec, interactive, self._acquire.sha)
-        if self._packed:
-            reply = self._send(b"".join((prefix, _bulk(token.encode()), head, _bulk(b"%d" % wait_us), tail)),
+        if self._connections is not None:
+            wait = b"$1\r\n0\r\n" if wait_us == 0 else _bulk(b"%d" % wait_us)
+            reply = self._send(b"".join((prefix, b"$16\r\n", token.encode(), b"\r\n", head, wait, tail)),
                                self._acquire)
         else:
             reply = self._run(self._acquire, keys, [token.encode(), *args[:3], b"%d" % wait_us, *args[4:]])
-        ok, wait, _, at, reason = _text(reply).split(" ", 4)
+        ok, waited, _, at, reason = _text(reply).split(" ", 4)
         granted = ok == "1"
-        return Grant(ok=granted, wait=int(wait) / 1e6, lease=token if granted and spec.concurrency else None,
+        return Grant(ok=granted, wait=int(waited) / 1e6, lease=token if granted and spec.concurrency else None,
                      reason=reason, granted_at=int(at) / 1e6)
 
-    def _send(self, command: bytes, script: Script) -> Any:
-        """Send a command packed by ``_acquire_frame`` on a connection of the pool and read the
-        reply (the hot path of a plain client); loads the script if Redis forgot it."""
-        pool = self.redis.connection_pool
-        try:
-            conn = pool.get_connection()
-        except (redis.ConnectionError, redis.TimeoutError) as exc:
-            raise unavailable(exc, getattr(self.redis, "paysync_url", "?"), "EVALSHA") from exc
-        try:
-            conn.send_packed_command([command])
-            return conn.read_response()
-        except NoScriptError:
-            self.redis.script_load(script.script)
-            conn.send_packed_command([command])
-            return conn.read_response()
-        except (redis.ConnectionError, redis.TimeoutError) as exc:
-            conn.disconnect()
-            raise unavailable(exc, getattr(self.redis, "paysync_url", "?"), "EVALSHA") from exc
-        finally:
-            pool.release(conn)
+    def _send(self, command: bytes, script: Script) -> bytes:
+        """Send a packed EVALSHA of ``script`` (which answers a status line) on this thread's
+        own connection and return the line; loads the script if Redis forgot it."""
+        assert self._connections is not None
+        return self._connections.run(command, lambda: self.redis.script_load(script.script))
+
+    def _eval(self, script: Script, keys: list[str], args: list[str | int]) -> Any:
+        """EVALSHA ``script`` (one that answers a status line): on this thread's own connection
+        for a plain client."""
+        if self._connections is None:
+            return script(keys=keys, args=args)
+        parts = [str(a).encode() for a in (*keys, *args)]
+        command = b"*%d\r\n" % (3 + len(parts)) + _bulk(b"EVALSHA", script.sha.encode(), b"%d" % len(keys), *parts)
+        return self._send(command, script)
 
     def _run(self, script: Script, keys: list[bytes], args: list[bytes | str | int]) -> Any:
         """EVALSHA with arguments already encoded, loading the script if Redis forgot it."""
@@ -282,15 +280,15 @@ class Limiter:
         """End a lease; returns the Redis time it was freed, or None if it was no longer held."""
         if lease is None:
             return None
-        held, now = self._extend(keys=[spec.leases_key], args=[lease, 0, 1])
-        return now / 1e6 if held else None
+        held, now = _text(self._eval(self._extend, [spec.leases_key], [lease, 0, 1])).split(" ")
+        return int(now) / 1e6 if held == "1" else None
 
     def extend(self, spec: BucketSpec, lease: str, seconds: float | None = None) -> bool:
         """Keep a slow call's slot: the lease ends ``seconds`` (default: lease time) from now at the
         earliest (never sooner than it did). False when the lease was no longer held."""
-        held, _ = self._extend(keys=[spec.leases_key],
-                               args=[lease, _us(spec.lease_seconds if seconds is None else seconds), 0])
-        return bool(held)
+        reply = self._eval(self._extend, [spec.leases_key],
+                           [lease, _us(spec.lease_seconds if seconds is None else seconds), 0])
+        return _text(reply).startswith("1 ")
 
     def block(self, spec: BucketSpec, seconds: float, reason: str = "", window: str | None = None) -> float:
         """Refuse every acquire of the bucket (or, with ``window``, of every bucket sharing that

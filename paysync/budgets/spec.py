@@ -8,7 +8,7 @@ factories in :mod:`paysync.budgets.buckets` (or by hand in tests) and handed to 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
 from paysync.errors import PaysyncError
 
@@ -119,6 +119,18 @@ class BucketSpec:
             raise ValueError(f"bucket {self.name!r}: reserve must be in [0, 1)")
         if (self.concurrency is not None and self.concurrency < 1) or self.lease_seconds <= 0:
             raise ValueError(f"bucket {self.name!r}: concurrency and lease_seconds must be positive")
+
+    def __hash__(self) -> int:
+        # the limiter looks its packed command up by spec on every acquire: hash the fields once
+        cached: int | None = self.__dict__.get("_hash")
+        if cached is None:
+            cached = hash(tuple(getattr(self, f.name) for f in fields(self)))
+            object.__setattr__(self, "_hash", cached)
+        return cached
+
+    def __getstate__(self) -> dict[str, object]:
+        # string hashes differ between processes: a pickled spec leaves its cached hash behind
+        return {k: v for k, v in self.__dict__.items() if k != "_hash"}
 
     @property
     def leases_key(self) -> str:

@@ -1,7 +1,8 @@
 -- Shared by the scripts that keep counters (loaded in front of acquire.lua and observe.lua).
 -- A counter window's state hash KEYS 'k' current sub-window, 'c' its count, 's' the sum of
--- every sub-window held, 'p' the oldest that may hold calls, 't' the latest grant us, 'b' a
--- block's end us; its history hash holds the other sub-windows (see acquire.lua).
+-- every sub-window held, 'p' the oldest that may hold calls, 't' a time (us) in the latest
+-- grant's sub-window, 'b' a block's end us; its history hash holds the other sub-windows
+-- (see acquire.lua).
 local PACK, HORIZON = 67108864, 60000000
 
 -- Roll the window over to the sub-window of ``now``: close the current one into the
