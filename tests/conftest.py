@@ -62,3 +62,24 @@ def redis_client() -> redis.Redis:
     client.flushdb()
     yield client
     client.close()
+
+
+@pytest.fixture
+def silent_redis_url(monkeypatch: pytest.MonkeyPatch):
+    """The URL of a listener that accepts connections and never answers, with paysync's Redis
+    timeout set to 0.3 s for the test."""
+    import socket
+
+    from paysync.config import settings
+
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(1)
+    monkeypatch.setenv("PAYSYNC_REDIS_TIMEOUT", "0.3")
+    settings.cache_clear()
+    try:
+        yield f"redis://127.0.0.1:{silent.getsockname()[1]}/0"
+    finally:
+        silent.close()
+        monkeypatch.delenv("PAYSYNC_REDIS_TIMEOUT")
+        settings.cache_clear()
