@@ -31,6 +31,7 @@ from typing import Any
 
 from mappers import MapperError, jsonnum
 from mappers.money import MoneyError, asset, from_minor, precision, to_minor
+from mappers.storable import storable
 
 __all__ = [
     "PsaInvoice",
@@ -127,6 +128,9 @@ def gl_invoice(txn: dict[str, Any]) -> PsaInvoice:
         raise MapperError(f"GL transaction must be an object, got {type(txn).__name__}", value=txn)
     number = str(txn.get("documentNumber") or "").strip()
     where = f"invoice {number or txn.get('id')}"
+    # Its text goes into the stored link and the Xero body (jsonb until written): an export holding
+    # U+0000 anywhere is held whole, and goes through once fixed (the unposted list is read every run).
+    storable(txn, where)
     if not number:
         raise MapperError(f"{where}: documentNumber is missing", field="documentNumber")
     if txn.get("id") is None:

@@ -23,6 +23,7 @@ from typing import Any
 
 from mappers import MapperError
 from mappers.money import MoneyError, asset, to_minor
+from mappers.storable import storable
 
 __all__ = [
     "INVOICE_TYPES",
@@ -105,6 +106,7 @@ def invoice_record(raw: dict[str, Any]) -> dict[str, Any]:
         raise MapperError(f"invoice must be an object, got {type(raw).__name__}", value=raw)
     invoice_id = str(_required(raw, "InvoiceID", "Invoice")).lower()
     where = f"Invoice {invoice_id}"
+    storable(raw, where)  # its strings and its raw JSON are stored: a NUL could never be
     currency = str(_required(raw, "CurrencyCode", where))
     try:
         code = asset(currency)
@@ -144,6 +146,7 @@ def contact_record(raw: dict[str, Any]) -> dict[str, Any]:
         raise MapperError(f"contact must be an object, got {type(raw).__name__}", value=raw)
     contact_id = str(_required(raw, "ContactID", "Contact")).lower()
     where = f"Contact {contact_id}"
+    storable(raw, where)  # its strings and its raw JSON are stored: a NUL could never be
     updated = raw.get("UpdatedDateUTC")
     return {
         "external_id": contact_id,

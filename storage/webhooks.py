@@ -64,11 +64,17 @@ def lock(cur: Any, webhook_id: int) -> dict[str, Any] | None:
     return dict(row) if row else None
 
 
+def _error_text(error: str | None) -> str | None:
+    """A translation's error as text: a NUL (PostgreSQL cannot store one) shown as U+FFFD, so
+    recording the failure of a delivery never fails too and holds up the drain."""
+    return error[:1000].replace("\x00", "\ufffd") if error else None
+
+
 def finish(cur: Any, webhook_id: int, status: str, result: dict[str, Any] | None = None,
            error: str | None = None) -> None:
     cur.execute("""update webhooks set status=%s, result=%s, error=%s, translated_at=now(), attempts=attempts+1
                    where id=%s""", (status, jsonb(result) if result is not None else None,
-                                    error[:1000] if error else None, webhook_id))
+                                    _error_text(error), webhook_id))
 
 
 def record_failure(webhook_id: int, error: str, max_attempts: int) -> None:
@@ -77,7 +83,7 @@ def record_failure(webhook_id: int, error: str, max_attempts: int) -> None:
     with transaction() as cur:
         cur.execute("""update webhooks set attempts=attempts+1, error=%s,
                               status = case when attempts + 1 >= %s then 'failed' else status end
-                       where id=%s and status='received'""", (error[:1000], max_attempts, webhook_id))
+                       where id=%s and status='received'""", (_error_text(error), max_attempts, webhook_id))
 
 
 def claim_stale(older_than: float, limit: int = 500) -> list[tuple[int, bool]]:

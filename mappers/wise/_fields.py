@@ -6,7 +6,6 @@ field is typed without ``None`` (a missing one raises), an optional one may be `
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -14,6 +13,7 @@ from typing import Any, Literal, overload
 
 from mappers import MapperError
 from mappers.money import MoneyError, asset, to_minor
+from mappers.storable import storable as storable  # the NUL check every mapper shares
 from mappers.wise.records import META
 
 _MISSING = object()
@@ -23,39 +23,6 @@ def fail(ctx: str, path: str, value: Any, problem: str) -> MapperError:
     shown = "nothing" if value is _MISSING else repr(value)
     return MapperError(f"{ctx}: {path} {problem}, got {shown}", field=path,
                        value=None if value is _MISSING else value)
-
-
-_ASCII_JSON = json.JSONEncoder(default=str, check_circular=False).encode  # a NUL comes out escaped, as \u0000
-
-
-def _nul_at(value: Any, path: str) -> tuple[str, str] | None:
-    """The dotted path and text of the first string (or key) under ``value`` holding U+0000."""
-    if isinstance(value, str):
-        return (path, value) if "\x00" in value else None
-    if isinstance(value, Mapping):
-        for key, item in value.items():
-            where = f"{path}.{key}" if path else str(key)
-            found = (where, key) if isinstance(key, str) and "\x00" in key else _nul_at(item, where)
-            if found is not None:
-                return found
-    elif isinstance(value, list | tuple):
-        for i, item in enumerate(value):
-            found = _nul_at(item, f"{path}[{i}]")
-            if found is not None:
-                return found
-    return None
-
-
-def storable(obj: Mapping[str, Any], ctx: str) -> None:
-    """Refuse a payload holding U+0000 in any string: PostgreSQL can store it neither in text
-    nor in jsonb, so the record (raw payload included) could never be written. The check is
-    one pass of the C encoder; the path is looked for only when it finds an escaped NUL."""
-    if "\\u0000" not in _ASCII_JSON(obj):
-        return
-    found = _nul_at(obj, "")
-    if found is not None:
-        path, text = found
-        raise fail(ctx, path or "payload", text[:80], "holds a NUL character (U+0000), which PostgreSQL cannot store")
 
 
 def mapping(obj: Any, ctx: str, what: str = "payload") -> Mapping[str, Any]:

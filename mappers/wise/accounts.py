@@ -19,6 +19,7 @@ def map_account(balance: Mapping[str, Any], *, profile_id: int | str) -> Account
     balance = f.mapping(balance, "wise balance")
     balance_id = f.ident(balance, "id", "wise balance")
     ctx = f"wise balance {balance_id}"
+    f.storable(balance, ctx)
     code, asset = f.currency(balance, "currency", ctx)
     balance_type = f.text(balance, "type", ctx)
     name = f.text(balance, "name", ctx) or " ".join(p for p in (code, balance_type) if p)

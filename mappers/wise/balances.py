@@ -25,6 +25,7 @@ def map_balance(balance: Mapping[str, Any]) -> BalanceRecord:
     balance = f.mapping(balance, "wise balance")
     balance_id = f.ident(balance, "id", "wise balance")
     ctx = f"wise balance {balance_id}"
+    f.storable(balance, ctx)
     code, asset = f.currency(balance, "currency", ctx)
     _same_currency(balance, "amount.currency", code, ctx)
     reserved = None

@@ -32,6 +32,7 @@ def map_recipient(recipient: Mapping[str, Any]) -> AccountRecord:
     recipient = f.mapping(recipient, "wise recipient")
     recipient_id = f.ident(recipient, "id", "wise recipient")
     ctx = f"wise recipient {recipient_id}"
+    f.storable(recipient, ctx)
     code, asset = f.currency(recipient, "currency", ctx)
     details = f.get(recipient, "details", ctx) or {}
     details = f.mapping(details, ctx, "details")

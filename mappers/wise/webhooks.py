@@ -37,6 +37,7 @@ def _event(event: Any, expected: str) -> tuple[Mapping[str, Any], str]:
     """(data, context for messages) of an event, refusing another event type."""
     ctx = f"wise {expected} event"
     event = f.mapping(event, ctx)
+    f.storable(event, ctx)  # the whole event is stored as jsonb (history, movements): no NUL anywhere
     sent = event.get("event_type")
     if sent is not None and sent != expected:
         raise f.fail(ctx, "event_type", sent, f"must be {expected!r}")

@@ -11,8 +11,9 @@ Per request, and nothing more (Wise wants a 2xx within 5 seconds, whatever our q
    prober learns nothing of which connector ids exist; nothing stored, the reason logged;
 4. ``X-Test-Notification: true`` (Wise's probe when a subscription is created, signed like
    any delivery) -> 200 ``{"status": "test"}``, not stored;
-5. ``X-Delivery-Id`` missing or over 200 characters, or a body that is not a JSON object
-   with an ``event_type`` -> 400, nothing stored;
+5. ``X-Delivery-Id`` missing, over 200 characters or holding U+0000, or a body that is not
+   a JSON object with an ``event_type`` (or not UTF-8) -> 400, nothing stored (a NUL in ``event_type``,
+   ``schema_version`` or ``subscription_id`` is stored, shown as U+FFFD: :func:`_column`);
 6. one INSERT keyed by (connector, delivery id): a delivery id seen before is a no-op
    answered 200 ``{"status": "duplicate"}`` (handed to translation again only if still
    untranslated);
@@ -69,6 +70,22 @@ def _occurred_at(payload: dict[str, Any]) -> datetime | None:
         return datetime.fromisoformat(raw.replace("Z", "+00:00"))
     except ValueError:
         return None
+
+
+def _column(value: Any, limit: int) -> str:
+    """``event_type``, ``schema_version`` or ``subscription_id`` as its text column: cut to
+    ``limit``, a NUL shown as U+FFFD.
+
+    Why a delivery holding U+0000 there is stored and answered 200: PostgreSQL cannot store
+    the NUL in text, and the failed INSERT would answer 500, which Wise sends again and again.
+    A 400 would fare no better: Wise takes any answer but a 200 as a failed delivery and
+    retries it, and the event would be lost to us. The delivery is genuine (signed by Wise),
+    so it is kept: these columns show the NUL as U+FFFD (as the quarantine does), and the body
+    is stored exactly as received: a NUL in a JSON string arrives escaped, as the six
+    characters ``\\u0000``, which text stores (a body whose text would hold a raw NUL is not
+    UTF-8 JSON: 400). Translation then fails that one delivery, the error naming the field,
+    and the others go on (``paysync/connectors/wise/webhooks.py``)."""
+    return str(value)[:limit].replace("\x00", "\ufffd")
 
 
 def _error(status: int, message: str) -> Response:
@@ -128,21 +145,24 @@ def create_app(settings: ReceiverSettings | None = None, publish: Publisher | No
             g.outcome = "test"
             return jsonify(status="test")
         delivery_id = (request.headers.get("X-Delivery-Id") or "").strip()
-        if not delivery_id or len(delivery_id) > 200:
-            return _error(400, "missing or oversized X-Delivery-Id")
+        if not delivery_id or len(delivery_id) > 200 or "\x00" in delivery_id:  # the key: stored as text
+            return _error(400, "missing, oversized or invalid X-Delivery-Id")
         try:
             payload = jsonnum.loads(body)
         except Exception:
             return _error(400, "body is not JSON")
         if not isinstance(payload, dict) or not isinstance(payload.get("event_type"), str):
             return _error(400, "body is not a Wise event (no event_type)")
+        text = body.decode("utf-8", "replace")
+        if "\x00" in text:  # JSON in UTF-16 or UTF-32 (json reads those): not UTF-8, and text holds no NUL
+            return _error(400, "body is not UTF-8 JSON")
         version = payload.get("schema_version")
         subscription = payload.get("subscription_id")
         with db_slots:
             webhook_id, inserted, status = webhook_store.insert_delivery(
-                connector_id, delivery_id, payload["event_type"][:100], str(version)[:20] if version else None,
-                str(subscription)[:100] if subscription else None, _occurred_at(payload),
-                body.decode("utf-8", "replace"), signature or "", cfg.sweep_after)
+                connector_id, delivery_id, _column(payload["event_type"], 100), _column(version, 20) if version else None,
+                _column(subscription, 100) if subscription else None, _occurred_at(payload),
+                text, signature or "", cfg.sweep_after)
         if inserted or status == "received":
             try:
                 publish(webhook_id)

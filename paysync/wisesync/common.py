@@ -27,6 +27,10 @@ def batch_size() -> int:
     return max(1, min(int(os.environ.get("PAYSYNC_WISESYNC_BATCH", "50") or 50), 100))
 
 
+def _shown(text: str) -> str:
+    return text.replace("\x00", "\ufffd")
+
+
 @dataclass
 class Report:
     direction: str
@@ -42,8 +46,10 @@ class Report:
     status: str = "running"
 
     def error(self, ref: str, message: str, kind: str = "error") -> None:
+        """Note one error; the run's errors are stored as jsonb, which cannot hold U+0000: a NUL
+        in a provider's text (a reference, a name) is shown as U+FFFD."""
         self.counts[kind] += 1
-        self.errors.append({"ref": ref, "kind": kind, "message": message[:500]})
+        self.errors.append({"ref": _shown(ref), "kind": kind, "message": _shown(message[:500])})
 
     def as_dict(self) -> dict[str, Any]:
         return {"direction": self.direction, "merchant_id": self.merchant_id, "run_id": self.run_id,

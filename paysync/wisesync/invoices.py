@@ -104,6 +104,7 @@ def _export(ctx: Context, ids: list[int]) -> list[PsaInvoice]:
     out: list[PsaInvoice] = []
     for group in chunks(ids, EXPORT_CHUNK):
         transactions = cw_accounting.export_transactions(ctx.cw, group, f"paysync-read-{ctx.report.run_id}")
+        mapped: list[str] = []
         for txn in transactions:
             if str(txn.get("documentType") or "Invoice").lower() not in ("invoice", ""):
                 ctx.report.error(str(txn.get("documentNumber")), f"{txn.get('documentType')} is not an invoice",
@@ -111,9 +112,10 @@ def _export(ctx: Context, ids: list[int]) -> list[PsaInvoice]:
                 continue
             try:
                 out.append(gl_invoice(txn))
+                mapped.append(str(txn.get("documentNumber") or txn.get("id")))
             except MapperError as exc:
                 ctx.quarantine("connectwise", "invoices", str(txn.get("documentNumber") or txn.get("id")), txn, exc)
-        ctx.mapped("connectwise", "invoices", [str(t.get("documentNumber") or t.get("id")) for t in transactions])
+        ctx.mapped("connectwise", "invoices", mapped)  # those that map leave quarantine, not those just put there
     return out
 
 

@@ -31,6 +31,7 @@ from mappers import MapperError
 from mappers.connectwise import psa_payment
 from mappers.money import asset as asset_of
 from mappers.money import from_minor, to_minor
+from mappers.storable import storable
 from mappers.xero import format_since, parse_day, parse_msdate
 from paysync.clients.connectwise import invoices as cw_invoices
 from paysync.clients.http import OutcomeUnknown, ProviderError
@@ -67,7 +68,9 @@ def _read(ctx: Context) -> None:
     newest: datetime | None = None
     for items in xero_payments.modified_since(ctx.xero, since, page_size=PAGE_SIZE):
         ids = [str((p.get("Invoice") or {}).get("InvoiceID") or "") for p in items]
-        links = wisesync_store.links_by_xero_id(ctx.merchant_id, ctx.tenant_id, [i for i in ids if i])
+        # an id holding U+0000 is none of ours (PostgreSQL could not even compare it): left out
+        links = wisesync_store.links_by_xero_id(ctx.merchant_id, ctx.tenant_id,
+                                                [i for i in ids if i and "\x00" not in i])
         for pay in items:
             try:
                 newest = max(filter(None, [newest, parse_msdate(pay.get("UpdatedDateUTC"), "UpdatedDateUTC")]))
@@ -92,6 +95,10 @@ def _record(ctx: Context, pay: dict[str, Any], links: dict[str, dict[str, Any]])
         return  # not an invoice Wise-Sync created
     ctx.report.counts["seen"] += 1
     payment_id = str(pay.get("PaymentID") or "")
+    # Of a payment only its id is stored (sync_payments): one holding U+0000 could never be, and is
+    # quarantined. A NUL elsewhere (its Reference, say) stores nothing and the payment is applied:
+    # a payment is read once (the bookmark moves past it), so holding it would leave it unapplied.
+    storable({"PaymentID": pay.get("PaymentID")}, f"payment {payment_id}")
     if pay.get("Status") == "DELETED":
         existing = wisesync_store.payment(ctx.merchant_id, ctx.tenant_id, payment_id)
         if existing is not None and existing["status"] == "applied":

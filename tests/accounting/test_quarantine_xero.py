@@ -7,6 +7,9 @@ import copy
 import uuid
 from types import SimpleNamespace
 
+import pytest
+
+from mappers import jsonnum
 from mappers import xero as xero_mapping
 from paysync import quarantine as retrying
 from paysync.accounting import download_latest
@@ -53,3 +56,44 @@ def test_a_poison_invoice_is_quarantined_and_the_page_and_bookmark_go_on(db, red
     assert retrying.retry(held["id"])["outcome"] == "stored"
     assert len(fetch_all("select 1 from invoices")) == 3
     assert connection_rows(m["id"])[0][0]["quarantined"] == 0
+
+
+def contact(n: int) -> dict:
+    return {"ContactID": str(uuid.UUID(int=n)), "ContactStatus": "ACTIVE", "Name": f"Contact {n}",
+            "EmailAddress": f"c{n}@example.com", "IsCustomer": True, "IsSupplier": False,
+            "UpdatedDateUTC": f"/Date({1551747281053 + n * 1000}+0000)/"}
+
+
+@pytest.mark.parametrize(("stream", "make", "field"), [
+    ("xero.contacts", contact, "Name"),
+    ("xero.invoices", invoice, "LineItems[0].Description"),
+])
+def test_a_record_holding_a_nul_is_quarantined_naming_its_field_and_the_page_stored(db, redis_client, stream, make,
+                                                                                  field):
+    m = merchants.create("acme")
+    conn = connections.add(m["id"], "user", "APP1", {"client_secret": "s"}, tenant_id="tenant-1", status="active")
+    # given a page of three records, the middle one holding U+0000 in one string (PostgreSQL can
+    # store a NUL neither in text nor in jsonb)
+    answer = [make(1), make(2), make(3)]
+    if field == "Name":
+        answer[1]["Name"] = "Contact\x00 2"
+    else:
+        answer[1]["LineItems"] = [{"Description": "Consulting\x00", "Quantity": 1}]
+    _, _, mapper, store = next(s for s in download_latest.STREAMS if s[0] == stream)
+
+    def read_page(client, since=None, page=1, size=10):  # Xero's answer, faked
+        return answer if since is None else []
+
+    # when the stream is read
+    out = sync_stream(SimpleNamespace(connection=conn), m["id"], stream, read_page, mapper, store, size=10)
+    # then the other two records are stored and the bookmark moved on
+    table = stream.split(".", 1)[1]
+    stored = {r["external_id"].lower() for r in fetch_all(f"select external_id from {table}")}
+    assert stored == {str(uuid.UUID(int=1)), str(uuid.UUID(int=3))}
+    assert out["records"] == 2 and sync_states.get(owner(m["id"]), stream, "tenant:tenant-1")["since"]
+    # and the one holding the NUL waits in quarantine, the error naming the field, its payload
+    # kept with the NUL shown as U+FFFD
+    [held] = quarantine.list_records(f"connection:{conn.id}")
+    assert held["stream"] == table and held["reference"] == str(uuid.UUID(int=2)) and held["field"] == field
+    assert f"{field} holds a NUL character (U+0000), which PostgreSQL cannot store" in held["error"]
+    assert "\ufffd" in jsonnum.dumps(held["payload"]) and "\x00" not in jsonnum.dumps(held["payload"])

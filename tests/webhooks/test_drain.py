@@ -168,3 +168,49 @@ def test_a_translation_rolled_back_by_a_deadlock_runs_again_and_translates_once(
     history = fetch_all("""select raw_status from payment_adjustments where payment_id=%s and source='webhook'
                            order by occurred_at, id""", (pay["id"],))
     assert [h["raw_status"] for h in history] == ["processing", "funds_converted"]
+
+
+def test_a_delivery_holding_a_nul_fails_at_once_naming_its_field_and_the_others_are_translated(
+        receiver: Receiver, connector: dict[str, Any], wise_api: WiseSandboxAPI) -> None:
+    from paysync.connectors.wise.webhooks import drain
+
+    cid, profile = connector["id"], wise_api.business
+    # given balance updates, one with U+0000 in its channel name (stored in a text column and,
+    # with the whole event, as jsonb), and state changes with a NUL in event_type and in
+    # subscription_id (the receiver stored those with U+FFFD), all signed and stored
+    poisoned = _balance_update(900001, profile, 2)
+    poisoned["data"]["channel_name"] = "TRANS\x00FER"
+    odd_type = event(50000001, profile, "processing", later(5), event_type="transfers#state-change\x00")
+    odd_subscription = event(50000001, profile, "processing", later(5))
+    odd_subscription["subscription_id"] += "\x00"
+    payloads = {"good-1": _balance_update(900001, profile, 1), "nul-channel": poisoned,
+                "nul-type": odd_type, "nul-subscription": odd_subscription,
+                "good-3": _balance_update(900001, profile, 3)}
+    for delivery_id, payload in payloads.items():
+        assert receiver.deliver(cid, payload, delivery_id).status_code == 200
+    # when a drain runs
+    outcome = drain(seconds=30, send_alone=lambda _: None, publish_drain=lambda: None, sweep_after=60, linger=0)
+    # then the two good balance updates are translated and their movements recorded
+    assert outcome == {"translated": 2, "failed": 3}
+    rows = {w["delivery_id"]: w for w in _webhooks()}
+    assert rows["good-1"]["status"] == rows["good-3"]["status"] == "translated"
+    assert fetch_one("select count(*) as n from balance_movements where connector_id=%s", (cid,))["n"] == 2
+    # and each delivery holding a NUL failed at its first translation, the error naming the field
+    nul = "holds a NUL character (U+0000), which PostgreSQL cannot store"
+    for delivery_id, field in (("nul-channel", "data.channel_name"), ("nul-type", "event_type"),
+                               ("nul-subscription", "subscription_id")):
+        assert (rows[delivery_id]["status"], rows[delivery_id]["attempts"]) == ("failed", 1), rows[delivery_id]
+        assert f": {field} {nul}" in rows[delivery_id]["error"], rows[delivery_id]["error"]
+
+
+def test_a_failure_whose_message_holds_a_nul_is_recorded_with_it_shown_as_u_fffd(
+        receiver: Receiver, connector: dict[str, Any], wise_api: WiseSandboxAPI) -> None:
+    from storage import webhooks as webhook_store
+
+    # given a stored delivery
+    webhook_id = receiver.deliver(connector["id"], _balance_update(900001, wise_api.business, 1)).get_json()["id"]
+    # when a translation fails with an error message holding U+0000
+    webhook_store.record_failure(webhook_id, "RuntimeError: bad\x00text", 20)
+    # then the failure is recorded (a failing record would hold up the drain on this delivery)
+    [row] = _webhooks()
+    assert (row["status"], row["attempts"], row["error"]) == ("received", 1, "RuntimeError: bad\ufffdtext")

@@ -6,9 +6,11 @@ import base64
 import uuid
 from typing import Any
 
+import pytest
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
+from mappers import jsonnum
 from paysync_dev.sandbox.wise_webhooks import sign
 from storage.db import fetch_all, fetch_one
 from tests.webhooks.conftest import Receiver, event, later, signed
@@ -99,3 +101,37 @@ def test_uninstalled_connector_is_not_accepted_and_nothing_is_stored(receiver: R
     # when a delivery comes, then it is refused (the answer every refusal gets)
     assert fresh.post(connector["id"], body, sig, "d-1").status_code == 401
     assert fetch_one("select count(*) as n from webhooks")["n"] == 0
+
+
+@pytest.mark.parametrize("field", ["event_type", "schema_version", "subscription_id"])
+def test_a_signed_delivery_holding_a_nul_in_a_short_field_is_stored_as_received_and_answered_200(
+        receiver: Receiver, connector: dict[str, Any], field: str) -> None:
+    # given a signed state change whose event_type, schema_version or subscription_id holds
+    # U+0000 (those go into text columns, which cannot hold a NUL)
+    payload = event(50000001, 30000001, "processing", later(5))
+    payload[field] = payload[field] + "\x00"
+    body, sig = signed(payload)
+    assert b"\\u0000" in body  # in the JSON text, the NUL is the six characters \u0000
+    # when it is delivered
+    resp = receiver.post(connector["id"], body, sig, "d-nul")
+    # then it is answered 200 and stored once: the body exactly as received, the column with
+    # the NUL shown as U+FFFD
+    assert resp.status_code == 200 and resp.get_json()["status"] == "ok", resp.data
+    [row] = fetch_all("select body, event_type, schema_version, subscription_id from webhooks")
+    assert row["body"].encode() == body
+    assert row[field] == payload[field].replace("\x00", "\ufffd")
+    # and Wise sending it again is a duplicate, not a failure
+    assert receiver.post(connector["id"], body, sig, "d-nul").get_json()["status"] == "duplicate"
+
+
+def test_a_nul_in_the_delivery_id_or_a_body_not_in_utf8_is_refused_not_a_500(
+        receiver: Receiver, connector: dict[str, Any]) -> None:
+    cid = connector["id"]
+    payload = event(50000001, 30000001, "processing", later(5))
+    body, sig = signed(payload)
+    # when the delivery id holds a NUL, then 400 (it is the key the row is stored under)
+    assert receiver.post(cid, body, sig, "d-\x001").status_code == 400
+    # when the signed JSON comes in UTF-16 (json reads it, its text would hold NULs), then 400
+    wide = jsonnum.dumps(payload).encode("utf-16-le")
+    assert receiver.post(cid, wide, sign(wide), "d-wide").status_code == 400
+    assert _rows() == []

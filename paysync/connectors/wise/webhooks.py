@@ -35,6 +35,10 @@ destination; debit: the source), deduplicated by balance transaction step, and s
 balance to ``post_transaction_balance_amount`` unless a later state of that balance is
 stored already. Other event types are kept and marked ``ignored``.
 
+A delivery holding U+0000 in any string (PostgreSQL stores it neither in text nor in jsonb,
+and the event is stored as jsonb with its history or movement) is marked ``failed`` at its
+first translation, the error naming the field; the other deliveries go on.
+
 Draining (:func:`drain`, the ``wise.drain_webhooks`` job): every stored delivery never tried
 yet, oldest first, in batches, one translation each, until none is left or the drain's time
 is up (then a new drain job takes over). One that waits for the Wise budget is sent to a
@@ -53,6 +57,7 @@ from datetime import datetime
 from typing import Any
 
 from mappers import MapperError, jsonnum
+from mappers.storable import storable
 from mappers.wise.payments import payout_status, status_for
 from mappers.wise.records import Leg, PaymentRecord, PaymentStatus, PaymentType
 from mappers.wise.webhooks import BALANCE_UPDATE, STATE_CHANGE, parse_balance_update, parse_state_change
@@ -276,6 +281,9 @@ def _translate(webhook_id: int, now: datetime | None) -> dict[str, Any]:
             return _state_change(row, parse_state_change(event), now)
         if row["event_type"] == BALANCE_UPDATE:
             return _balance_update(row, parse_balance_update(event))
+        # any other type is ignored, unless it holds U+0000: its event_type may be the field (the
+        # receiver stored it with U+FFFD), and such a delivery fails naming it, not ignored unseen
+        storable(event, f"wise webhook delivery {row['delivery_id']}")
     except MapperError as exc:
         return _close(row["id"], "failed", {"error": "unreadable event"}, str(exc))
     return _close(row["id"], "ignored", {"event_type": row["event_type"]}, None)

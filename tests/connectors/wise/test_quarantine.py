@@ -87,3 +87,48 @@ def test_a_poison_balance_is_quarantined_and_the_others_stored(connector, run, w
     assert refs == {"301", "303"}
     [held] = quarantine.list_records(run.owner)
     assert held["stream"] == "balances" and held["reference"] == "302" and "5.5" in held["error"]
+
+
+NUL_REFUSED = "holds a NUL character (U+0000), which PostgreSQL cannot store"
+
+
+def test_a_recipient_holding_a_nul_is_quarantined_naming_its_field_and_the_page_kept(connector, run, wise):
+    # given a page of recipients, the middle one with U+0000 in its bank name (PostgreSQL can
+    # store a NUL neither in text nor in jsonb)
+    bad = recipient(5002)
+    bad["details"]["bankName"] = "Commerz\x00bank"
+    wise.recipients[BUSINESS] = [recipient(5001), bad, recipient(5003)]
+    # when the recipients are fetched
+    external_accounts.fetch(run, PID)
+    # then the others are stored
+    refs = {r["reference"] for r in fetch_all("select reference from accounts where connector_id=%s and type='EXTERNAL'",
+                                              (connector["id"],))}
+    assert refs == {"5001", "5003"}
+    # and the one holding the NUL is quarantined, the error naming the field, its payload kept
+    # with the NUL shown as U+FFFD
+    [held] = quarantine.list_records(run.owner)
+    assert held["stream"] == "recipients" and held["reference"] == "5002" and held["field"] == "details.bankName"
+    assert held["error"].startswith(f"wise recipient 5002: details.bankName {NUL_REFUSED}")
+    assert held["payload"]["details"]["bankName"] == "Commerz\ufffdbank"
+
+
+def test_a_balance_holding_a_nul_is_quarantined_naming_its_field_and_the_others_stored(connector, run, wise):
+    from paysync.connectors.wise import accounts
+
+    # given three balances, the middle one with U+0000 in its name
+    wise.balances[BUSINESS] = [balance(301, "EUR", "10.00"), balance(302, "USD", "5.50", name="Tax\x00es"),
+                               balance(303, "GBP", "1.00")]
+    # when the accounts and balances are fetched
+    out = accounts.fetch(run, PID)
+    # then the other two are stored, as accounts and as balances
+    assert out["quarantined"] == 1
+    refs = {r["reference"] for r in fetch_all("select reference from accounts where connector_id=%s and type='INTERNAL'",
+                                              (connector["id"],))}
+    assert refs == {"301", "303"}
+    held_balances = fetch_all("select a.reference from balances b join accounts a on a.id = b.account_id "
+                              "where a.connector_id=%s", (connector["id"],))
+    assert {r["reference"] for r in held_balances} == {"301", "303"}
+    # and the one holding the NUL is quarantined, the error naming the field
+    [held] = quarantine.list_records(run.owner)
+    assert held["stream"] == "balances" and held["reference"] == "302" and held["field"] == "name"
+    assert held["error"].startswith(f"wise balance 302: name {NUL_REFUSED}") and held["payload"]["name"] == "Tax\ufffdes"
