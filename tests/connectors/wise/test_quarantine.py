@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from click.testing import CliRunner
 
 from paysync import quarantine as retrying
@@ -64,16 +65,38 @@ def test_a_poison_transfer_in_the_middle_of_a_page_is_quarantined_and_retried_af
     assert shown[0]["quarantined"] == 0
 
 
-def test_a_poison_recipient_is_quarantined_and_the_page_kept(connector, run, wise):
+NUL_REFUSED = "holds a NUL character (U+0000), which PostgreSQL cannot store"
+
+
+def _unknown_currency(r: dict) -> None:
+    r["currency"] = "XYZ"
+
+
+def _nul_in_bank_name(r: dict) -> None:
+    r["details"]["bankName"] = "Commerz\x00bank"  # PostgreSQL stores a NUL neither in text nor in jsonb
+
+
+@pytest.mark.parametrize("spoil, error, field", [
+    (_unknown_currency, "XYZ", None),
+    (_nul_in_bank_name, f"wise recipient 5002: details.bankName {NUL_REFUSED}", "details.bankName"),
+])
+def test_a_poison_recipient_is_quarantined_and_the_page_kept(connector, run, wise, spoil, error, field):
+    # given a page of recipients, the middle one spoiled
     bad = recipient(5002)
-    bad["currency"] = "XYZ"
+    spoil(bad)
     wise.recipients[BUSINESS] = [recipient(5001), bad, recipient(5003)]
+    # when the recipients are fetched
     external_accounts.fetch(run, PID)
+    # then the others are stored
     refs = {r["reference"] for r in fetch_all("select reference from accounts where connector_id=%s and type='EXTERNAL'",
                                               (connector["id"],))}
     assert refs == {"5001", "5003"}
+    # and the spoiled one is quarantined, the error naming what is wrong
     [held] = quarantine.list_records(run.owner)
-    assert held["stream"] == "recipients" and held["reference"] == "5002" and "XYZ" in held["error"]
+    assert held["stream"] == "recipients" and held["reference"] == "5002" and error in held["error"]
+    if field is not None:  # a NUL: the field named, the payload kept with the NUL shown as U+FFFD
+        assert held["field"] == field and held["error"].startswith(error)
+        assert held["payload"]["details"]["bankName"] == "Commerz\ufffdbank"
 
 
 def test_a_poison_balance_is_quarantined_and_the_others_stored(connector, run, wise):
@@ -87,29 +110,6 @@ def test_a_poison_balance_is_quarantined_and_the_others_stored(connector, run, w
     assert refs == {"301", "303"}
     [held] = quarantine.list_records(run.owner)
     assert held["stream"] == "balances" and held["reference"] == "302" and "5.5" in held["error"]
-
-
-NUL_REFUSED = "holds a NUL character (U+0000), which PostgreSQL cannot store"
-
-
-def test_a_recipient_holding_a_nul_is_quarantined_naming_its_field_and_the_page_kept(connector, run, wise):
-    # given a page of recipients, the middle one with U+0000 in its bank name (PostgreSQL can
-    # store a NUL neither in text nor in jsonb)
-    bad = recipient(5002)
-    bad["details"]["bankName"] = "Commerz\x00bank"
-    wise.recipients[BUSINESS] = [recipient(5001), bad, recipient(5003)]
-    # when the recipients are fetched
-    external_accounts.fetch(run, PID)
-    # then the others are stored
-    refs = {r["reference"] for r in fetch_all("select reference from accounts where connector_id=%s and type='EXTERNAL'",
-                                              (connector["id"],))}
-    assert refs == {"5001", "5003"}
-    # and the one holding the NUL is quarantined, the error naming the field, its payload kept
-    # with the NUL shown as U+FFFD
-    [held] = quarantine.list_records(run.owner)
-    assert held["stream"] == "recipients" and held["reference"] == "5002" and held["field"] == "details.bankName"
-    assert held["error"].startswith(f"wise recipient 5002: details.bankName {NUL_REFUSED}")
-    assert held["payload"]["details"]["bankName"] == "Commerz\ufffdbank"
 
 
 def test_a_balance_holding_a_nul_is_quarantined_naming_its_field_and_the_others_stored(connector, run, wise):
