@@ -113,7 +113,8 @@ def rerun_on_conflict(work: Callable[[], T], what: str, runs: int = CONFLICT_RUN
     """``work()``, run again (after a short, growing, jittered pause) while PostgreSQL rolls its
     transaction back for a deadlock or a serialization failure, at most ``runs`` runs in all;
     the last failure, or any other error, raises. Two transactions that lock the same rows in
-    opposite orders (a webhook's translation and an initiation's poll) both finish this way.
+    opposite orders both finish this way (paysync's own writers take a transfer's initiations
+    before its payment, ``storage.wise.lock_initiations_of``; this is the net under that).
 
     Nested, the innermost re-runs: a failure it has already run ``runs`` times is marked, and
     an enclosing ``rerun_on_conflict`` lets it through instead of running it all again."""

@@ -32,6 +32,7 @@ from storage.wise.initiations import (
     insert_initiation,
     list_initiations,
     lock_initiation,
+    lock_initiations_of,
     record_attempt,
     update_initiation,
 )
@@ -102,6 +103,7 @@ __all__ = [
     "list_payments",
     "load_payments",
     "lock_initiation",
+    "lock_initiations_of",
     "lock_payment",
     "open_quotes",
     "own_recipient_ids",

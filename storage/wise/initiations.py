@@ -87,6 +87,20 @@ def attempts(initiation_id: int, cur: Any = None) -> list[dict[str, Any]]:
                         (initiation_id,), cur)
 
 
+def lock_initiations_of(cur: Any, connector_id: int, transfer_ids: Sequence[str]) -> int:
+    """Lock the initiations that follow these transfers (in id order), before their payments:
+    an initiation's poll holds its initiation while it stores its transfer's payment, so every
+    other writer of a payment (the sync's pages, a webhook's translation), which may then move
+    the initiation (:func:`follow_initiations`), takes the initiation first too, and none of
+    them deadlocks with a poll. Returns how many it locked."""
+    ids = sorted({str(t) for t in transfer_ids if t})
+    if not ids:
+        return 0
+    cur.execute("""select id from payment_initiations where connector_id=%s and transfer_id = any(%s)
+                   order by id for update""", (connector_id, ids))
+    return len(cur.fetchall())
+
+
 def follow_initiations(cur: Any, connector_id: int, changes: Sequence[tuple[str, str, str]]) -> int:
     """A later change of a funded initiation's transfer (say a bounce after success) moves the
     initiation too: ``changes`` are (transfer id, payment status, raw status) of payout legs."""

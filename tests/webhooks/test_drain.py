@@ -170,6 +170,80 @@ def test_a_translation_rolled_back_by_a_deadlock_runs_again_and_translates_once(
     assert [h["raw_status"] for h in history] == ["processing", "funds_converted"]
 
 
+def _translate_funds_converted(cid: int, t: dict[str, Any], profile: int, receiver: Receiver) -> dict[str, Any]:
+    from paysync.connectors.wise.webhooks import translate
+
+    webhook_id = receiver.deliver(cid, event(t["id"], profile, "funds_converted", later(60), "processing")).get_json()["id"]
+    return translate(webhook_id)
+
+
+def _store_outgoing_payment_sent(cid: int, t: dict[str, Any], profile: int, receiver: Receiver) -> dict[str, Any]:
+    # the transfer as Wise now shows it, stored outside the sync (as a fetch for a webhook or a
+    # quarantine retry does), through the same writer as the sync's pages
+    from paysync.connectors.wise.context import open_run
+    from paysync.connectors.wise.payments import persist_one
+    from storage.db import transaction
+
+    with transaction() as cur:
+        return persist_one(cur, open_run(cid), str(profile), {**t, "status": "outgoing_payment_sent"}, source="poll")
+
+
+@pytest.mark.parametrize("write, raw_status", [(_translate_funds_converted, "funds_converted"),
+                                               (_store_outgoing_payment_sent, "outgoing_payment_sent")])
+def test_a_payment_writer_waits_for_an_initiation_poll_instead_of_deadlocking_with_it(
+        receiver: Receiver, connector: dict[str, Any], wise_api: WiseSandboxAPI, caplog: Any, write: Any,
+        raw_status: str) -> None:
+    import logging
+
+    from paysync.connectors.wise.webhooks import translate
+    from storage import wise as wise_store
+    from storage.db import transaction
+
+    cid, profile = connector["id"], wise_api.business
+    t = wise_api.transfer()
+    first = receiver.deliver(cid, event(t["id"], profile, "processing", later(30), "incoming_payment_waiting"))
+    assert translate(first.get_json()["id"])["applied"] == "current"  # the payment is stored
+    # given a funded initiation following that transfer
+    initiation, _ = wise_store.insert_initiation({
+        "connector_id": cid, "idempotency_key": uuid.uuid4().hex, "kind": "PAYOUT", "profile_id": str(profile),
+        "source_account": "1", "destination_account": "2", "target_account": "2", "amount": 1000, "asset": "EUR/2",
+        "amount_side": "SOURCE", "source_currency": "EUR", "target_currency": "EUR", "request": {},
+        "customer_transaction_id": str(uuid.uuid4())})
+    with transaction() as cur:
+        wise_store.update_initiation(cur, initiation["id"], transfer_id=str(t["id"]), step="funded",
+                                     status="PROCESSING")
+    pay = fetch_one("select id from payments where connector_id=%s and reference=%s and leg='payout'",
+                    (cid, str(t["id"])))
+    assert pay is not None
+    held, errors = threading.Event(), []
+
+    def poll() -> None:
+        # as an initiation's poll: its initiation, then (once the writer waits on a lock) the
+        # payment of its transfer; a writer taking the payment first deadlocks with it
+        try:
+            with transaction() as cur:
+                assert wise_store.lock_initiation(cur, initiation["id"]) is not None
+                held.set()
+                assert wait_for_a_lock_waiter()
+                cur.execute("select id from payments where id=%s for update", (pay["id"],))
+        except BaseException as exc:  # noqa: BLE001 - reported by the test
+            errors.append(exc)
+
+    thread = threading.Thread(target=poll)
+    thread.start()
+    assert held.wait(10)
+    # when a later state of the transfer is written while the poll holds the initiation
+    with caplog.at_level(logging.INFO):
+        write(cid, t, profile, receiver)
+    thread.join(30)
+    # then the writer waited for the poll: neither was rolled back for a deadlock
+    assert errors == []
+    assert [r.getMessage() for r in caplog.records if "rolled back by PostgreSQL" in r.getMessage()] == []
+    # and the initiation followed the transfer's new state
+    followed = wise_store.get_initiation(initiation["id"])
+    assert followed is not None and followed["raw_status"] == raw_status
+
+
 def test_a_delivery_holding_a_nul_fails_at_once_naming_its_field_and_the_others_are_translated(
         receiver: Receiver, connector: dict[str, Any], wise_api: WiseSandboxAPI) -> None:
     from paysync.connectors.wise.webhooks import drain

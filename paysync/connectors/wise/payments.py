@@ -145,7 +145,9 @@ def persist_transfers(cur: Any, connector_id: int, profile_id: str, items: Seque
 
     A transfer that cannot be mapped is quarantined (raw payload, error naming the field and
     value) and the others are stored; a transfer that maps again leaves quarantine."""
-    stored = wise_store.load_payments(cur, connector_id, [str(t.get("id")) for t, _ in items if isinstance(t, dict)])
+    references = [str(t.get("id")) for t, _ in items if isinstance(t, dict)]
+    wise_store.lock_initiations_of(cur, connector_id, references)  # before the payments: no deadlock with a poll
+    stored = wise_store.load_payments(cur, connector_id, references)
     legs: list[wise_store.LegWrite] = []
     mapped: list[str] = []
     poisoned = 0
@@ -271,6 +273,7 @@ def persist_prepared(cur: Any, ctx: MapContext, pages: Sequence[PreparedPage], s
     mapped reference is)."""
     connector_id, profile_id = ctx.connector_id, ctx.profile_id
     mapped = [t.transfer_id for page in pages for t in page.mapped.transfers]
+    wise_store.lock_initiations_of(cur, connector_id, mapped)  # before the payments: no deadlock with a poll
     stored = wise_store.load_payments(cur, connector_id, mapped)
     poisoned: list[str] = []
     for page in pages:

@@ -262,10 +262,10 @@ def _drain_one(webhook_id: int, send_alone: Callable[[int], None], sweep_after: 
 
 def translate(webhook_id: int, now: datetime | None = None) -> dict[str, Any]:
     """Translate one stored delivery; idempotent (a translated row is skipped). A payload that
-    cannot be read marks the row ``failed``; other errors raise (the sweeper retries). A
-    translation PostgreSQL rolled back for a deadlock (it locks the payment, then its
-    initiation; an initiation's poll takes them the other way round) runs again
-    (:func:`storage.db.rerun_on_conflict`)."""
+    cannot be read marks the row ``failed``; other errors raise (the sweeper retries). It
+    locks the transfer's initiations before its payment, in the order an initiation's poll
+    takes them; a translation PostgreSQL still rolls back for a deadlock or a serialization
+    failure runs again (:func:`storage.db.rerun_on_conflict`)."""
     return rerun_on_conflict(lambda: _translate(webhook_id, now), f"webhook {webhook_id}: translation")
 
 
@@ -336,6 +336,8 @@ def _state_change(row: dict[str, Any], ev: Any, now: datetime | None) -> dict[st
         hook = webhook_store.lock(cur, row["id"])
         if hook is None or hook["status"] != "received":
             return {"skipped": "already translated"}
+        # the transfer's initiations before its payment, as an initiation's poll takes them
+        wise_store.lock_initiations_of(cur, cid, [ev.transfer_id])
         pay = wise_store.lock_payment(cur, cid, ev.transfer_id, "payout")
         if pay is None:  # reset between the fetch and now: the next delivery or poll brings it
             raise RuntimeError(f"payment of transfer {ev.transfer_id} vanished during translation")
