@@ -88,15 +88,18 @@ def attempts(initiation_id: int, cur: Any = None) -> list[dict[str, Any]]:
 
 
 def lock_initiations_of(cur: Any, connector_id: int, transfer_ids: Sequence[str]) -> int:
-    """Lock the initiations that follow these transfers (in id order), before their payments:
-    an initiation's poll holds its initiation while it stores its transfer's payment, so every
-    other writer of a payment (the sync's pages, a webhook's translation), which may then move
-    the initiation (:func:`follow_initiations`), takes the initiation first too, and none of
-    them deadlocks with a poll. Returns how many it locked."""
+    """Lock the funded initiations that follow these transfers (in id order), before their
+    payments: an initiation's poll holds its initiation while it stores its transfer's
+    payment, so every other writer of a payment (the sync's pages, a webhook's translation),
+    which then moves those initiations (:func:`follow_initiations`), takes them first too, and
+    none deadlocks with a poll. An initiation still on its way to funding is left alone: it
+    is not moved by those writers (so no deadlock), and its poll, which is what moves money,
+    is never made to back off by them. Returns how many it locked."""
     ids = sorted({str(t) for t in transfer_ids if t})
     if not ids:
         return 0
     cur.execute("""select id from payment_initiations where connector_id=%s and transfer_id = any(%s)
+                     and step in ('funded', 'done')
                    order by id for update""", (connector_id, ids))
     return len(cur.fetchall())
 

@@ -170,6 +170,20 @@ def test_a_translation_rolled_back_by_a_deadlock_runs_again_and_translates_once(
     assert [h["raw_status"] for h in history] == ["processing", "funds_converted"]
 
 
+def _initiation_following(cid: int, profile: int, transfer_id: str, step: str) -> dict[str, Any]:
+    from storage import wise as wise_store
+    from storage.db import transaction
+
+    initiation, _ = wise_store.insert_initiation({
+        "connector_id": cid, "idempotency_key": uuid.uuid4().hex, "kind": "PAYOUT", "profile_id": str(profile),
+        "source_account": "1", "destination_account": "2", "target_account": "2", "amount": 1000, "asset": "EUR/2",
+        "amount_side": "SOURCE", "source_currency": "EUR", "target_currency": "EUR", "request": {},
+        "customer_transaction_id": str(uuid.uuid4())})
+    with transaction() as cur:
+        return wise_store.update_initiation(cur, initiation["id"], transfer_id=transfer_id, step=step,
+                                            status="PROCESSING")
+
+
 def _translate_funds_converted(cid: int, t: dict[str, Any], profile: int, receiver: Receiver) -> dict[str, Any]:
     from paysync.connectors.wise.webhooks import translate
 
@@ -204,14 +218,7 @@ def test_a_payment_writer_waits_for_an_initiation_poll_instead_of_deadlocking_wi
     first = receiver.deliver(cid, event(t["id"], profile, "processing", later(30), "incoming_payment_waiting"))
     assert translate(first.get_json()["id"])["applied"] == "current"  # the payment is stored
     # given a funded initiation following that transfer
-    initiation, _ = wise_store.insert_initiation({
-        "connector_id": cid, "idempotency_key": uuid.uuid4().hex, "kind": "PAYOUT", "profile_id": str(profile),
-        "source_account": "1", "destination_account": "2", "target_account": "2", "amount": 1000, "asset": "EUR/2",
-        "amount_side": "SOURCE", "source_currency": "EUR", "target_currency": "EUR", "request": {},
-        "customer_transaction_id": str(uuid.uuid4())})
-    with transaction() as cur:
-        wise_store.update_initiation(cur, initiation["id"], transfer_id=str(t["id"]), step="funded",
-                                     status="PROCESSING")
+    initiation = _initiation_following(cid, profile, str(t["id"]), "funded")
     pay = fetch_one("select id from payments where connector_id=%s and reference=%s and leg='payout'",
                     (cid, str(t["id"])))
     assert pay is not None
@@ -242,6 +249,24 @@ def test_a_payment_writer_waits_for_an_initiation_poll_instead_of_deadlocking_wi
     # and the initiation followed the transfer's new state
     followed = wise_store.get_initiation(initiation["id"])
     assert followed is not None and followed["raw_status"] == raw_status
+
+
+def test_a_payment_writer_leaves_an_initiation_on_its_way_to_funding_to_its_poll(
+        connector: dict[str, Any], wise_api: WiseSandboxAPI) -> None:
+    from storage import wise as wise_store
+    from storage.db import transaction
+
+    # given two initiations of one transfer, one funded and one still funding (its poll moves money)
+    cid, profile = connector["id"], wise_api.business
+    funded = _initiation_following(cid, profile, "70000001", "funded")
+    funding = _initiation_following(cid, profile, "70000001", "funding")
+    # when a writer of that transfer's payment takes its locks
+    with transaction() as writer:
+        assert wise_store.lock_initiations_of(writer, cid, ["70000001"]) == 1
+        # then a poll of the funded one backs off until the writer is done, the other's poll goes on
+        with transaction() as poll:
+            assert wise_store.lock_initiation(poll, funded["id"]) is None
+            assert wise_store.lock_initiation(poll, funding["id"]) is not None
 
 
 def test_a_delivery_holding_a_nul_fails_at_once_naming_its_field_and_the_others_are_translated(
