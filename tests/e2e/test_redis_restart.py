@@ -24,6 +24,8 @@ pytestmark = pytest.mark.e2e
 
 DOWN_SECONDS = 3
 JOBS = 30
+# kombu 5.7.0 reads connection.client.hostname of a connection it already closed (seen 1 run in 12)
+KOMBU_CLOSED_CONNECTION_RACE = "'NoneType' object has no attribute 'hostname'"
 
 
 @pytest.fixture
@@ -91,4 +93,8 @@ def test_redis_sigkilled_and_restarted_during_a_job_stream(private_redis, worker
     assert counts() == [1] * JOBS
     assert supervised_child_alive(worker), worker.output()[-3000:]
     assert supervised_child_alive(beat), beat.output()[-3000:]
-    assert "Unrecoverable error" not in worker.output()
+    # and no worker died of anything but kombu's known race (docs/reliability.md, "The broker
+    # stack, measured": a client built for a connection already closed), which its supervisor
+    # restarts, as checked above
+    crashes = [line for line in worker.output().splitlines() if "Unrecoverable error" in line]
+    assert [line for line in crashes if KOMBU_CLOSED_CONNECTION_RACE not in line] == [], worker.output()[-3000:]
