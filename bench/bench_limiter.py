@@ -172,19 +172,25 @@ def memory_per_tenant(calls: int = 5000, day_seconds: float = 20.0) -> dict[str,
     return out
 
 
+def latency_bucket(limiter: Limiter, app: str, subwindows: int) -> BucketSpec:
+    """A Xero-shaped bucket that never binds (keyed as ``xero_bucket`` keys them, under
+    ``app``), its day holding 5,000 grants: what the latency rows time."""
+    key = f"{app}:tenant"
+    spec = BucketSpec(name=key, key=key, concurrency=10**6, lease_seconds=30.0, reserve=0.2, windows=(
+        Window("minute", f"{key}:minute", 10**6, 60.0, 1, 1.0),
+        Window("day", f"{key}:day", 10**6, 86400.0, 1, 1.0, subwindows=subwindows,
+               reserve_floor=0.05 if subwindows else None),
+        Window("app_minute", f"{app}:app_minute", 10**6, 60.0, 1, 1.0, subwindows=subwindows)))
+    limiter.observe_remaining(spec, "day", 10**6 - 5000)
+    return spec
+
+
 def latency(samples: int = 3000) -> dict[str, list[float]]:
     """Round trips in ms of PING and of acquire on Xero-shaped buckets (sub-window counters;
     sliding logs with a day of 5,000 grants), interleaved."""
     limiter = Limiter.from_url(URL)
-    specs = {}
-    for name, subwindows in (("counters", budget_settings().subwindows), ("log", 0)):
-        app, key = f"{RUN}:latency-{name}", f"{RUN}:latency-{name}:tenant"  # keyed as xero_bucket keys them
-        specs[name] = BucketSpec(name=key, key=key, concurrency=10**6, lease_seconds=30.0, reserve=0.2, windows=(
-            Window("minute", f"{key}:minute", 10**6, 60.0, 1, 1.0),
-            Window("day", f"{key}:day", 10**6, 86400.0, 1, 1.0, subwindows=subwindows,
-                   reserve_floor=0.05 if subwindows else None),
-            Window("app_minute", f"{app}:app_minute", 10**6, 60.0, 1, 1.0, subwindows=subwindows)))
-        limiter.observe_remaining(specs[name], "day", 10**6 - 5000)  # a day of 5000 grants
+    specs = {name: latency_bucket(limiter, f"{RUN}:latency-{name}", subwindows)
+             for name, subwindows in (("counters", budget_settings().subwindows), ("log", 0))}
     # where an acquire's time goes, on the counters bucket: the bare round trip (a PING on a
     # connection like the limiter's own), an empty script taking the acquire's keys and
     # arguments, and the acquire's own script, each sent packed and read back the same way

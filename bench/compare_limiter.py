@@ -24,7 +24,9 @@ from pathlib import Path
 
 os.environ.setdefault("PAYSYNC_ENV", "development")  # scratch keys: the development key is fine
 
-from paysync.budgets import BucketSpec, Limiter, Window, budget_settings
+from bench_limiter import latency_bucket
+
+from paysync.budgets import Limiter, budget_settings
 from paysync.config import settings
 from paysync.redis_client import redis_client
 
@@ -55,14 +57,7 @@ def main() -> None:
     run, subwindows = f"bench:compare:{uuid.uuid4().hex[:8]}", budget_settings().subwindows
     with tempfile.TemporaryDirectory() as scratch:
         limiters = {"before": limiter_at(options.against, Path(scratch))(client), "now": Limiter(client)}
-        specs = {}
-        for name in limiters:
-            app, key = f"{run}:{name}", f"{run}:{name}:tenant"
-            specs[name] = BucketSpec(name=key, key=key, concurrency=10**6, lease_seconds=30.0, reserve=0.2, windows=(
-                Window("minute", f"{key}:minute", 10**6, 60.0, 1, 1.0),
-                Window("day", f"{key}:day", 10**6, 86400.0, 1, 1.0, subwindows=subwindows, reserve_floor=0.05),
-                Window("app_minute", f"{app}:app_minute", 10**6, 60.0, 1, 1.0, subwindows=subwindows)))
-            limiters["now"].observe_remaining(specs[name], "day", 10**6 - 5000)  # a day of 5,000 grants
+        specs = {name: latency_bucket(limiters["now"], f"{run}:{name}", subwindows) for name in limiters}
         out: dict[str, list[float]] = {}
         for i in range(options.samples + 300):
             started = time.perf_counter()

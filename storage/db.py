@@ -166,6 +166,12 @@ def execute(sql: str, params: Any = None) -> int:
 Json = psycopg2.extras.Json
 
 
+def text_column(value: object, limit: int | None = None) -> str:
+    """``value`` as a text column holds it: cut to ``limit`` characters, and any U+0000 (which
+    PostgreSQL cannot store in text or jsonb) shown as U+FFFD."""
+    return str(value)[:limit].replace("\x00", "\ufffd")
+
+
 def lock_nowait(cur: Any, sql: str, params: Any, what: str) -> dict[str, Any] | None:
     """Run a ``SELECT ... FOR UPDATE NOWAIT`` for one row inside ``cur``'s transaction.
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from mappers import jsonnum
-from storage.db import Json, transaction
+from storage.db import Json, text_column, transaction
 
 # the payload is read back as text and parsed with jsonnum, so its numbers are Decimals again
 COLUMNS = ("id, owner, provider, stream, scope, reference, payload::text as payload, error, field, value, sightings, "
@@ -26,7 +26,7 @@ def _row(row: Any) -> dict[str, Any]:
 def _text(value: Any, limit: int = 500) -> str | None:
     """A text column's value: PostgreSQL cannot store U+0000, so a NUL (the reason a record
     may be here) is kept as U+FFFD."""
-    return None if value is None else str(value)[:limit].replace("\x00", "\ufffd")
+    return None if value is None else text_column(value, limit)
 
 
 def _payload(payload: Any) -> Json:

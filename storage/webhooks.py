@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from mappers.wise.records import BalanceMovement
-from storage.db import one, transaction
+from storage.db import one, text_column, transaction
 from storage.wise.rows import jsonb
 
 WEBHOOK_COLUMNS = ("id, connector_id, delivery_id, event_type, schema_version, subscription_id, occurred_at, body, "
@@ -67,7 +67,7 @@ def lock(cur: Any, webhook_id: int) -> dict[str, Any] | None:
 def _error_text(error: str | None) -> str | None:
     """A translation's error as text: a NUL (PostgreSQL cannot store one) shown as U+FFFD, so
     recording the failure of a delivery never fails too and holds up the drain."""
-    return error[:1000].replace("\x00", "\ufffd") if error else None
+    return text_column(error, 1000) if error else None
 
 
 def finish(cur: Any, webhook_id: int, status: str, result: dict[str, Any] | None = None,

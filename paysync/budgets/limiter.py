@@ -69,6 +69,12 @@ def _text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
 
 
+def _lease_reply(reply: bytes | str) -> tuple[bool, float]:
+    """extend.lua's status line: (the lease was held, Redis time in seconds)."""
+    held, now = _text(reply).split(" ")
+    return held == "1", int(now) / 1e6
+
+
 def _bulk(*parts: bytes) -> bytes:
     return b"".join(b"$%d\r\n%s\r\n" % (len(part), part) for part in parts)
 
@@ -189,12 +195,12 @@ class Limiter:
         booked: the grant comes back with ``wait`` > 0 and the caller must not start before
         it ends.
         """
-        token = os.urandom(8).hex()  # unique within a log; short, as a log may hold thousands
+        token = os.urandom(8).hex()  # 16 characters, unique within a log; short, as a log may hold thousands
         wait_us = _us(min(max(0.0, max_wait), 60.0))
         keys, args, prefix, head, tail = _acquire_frame(spec, interactive, self._acquire.sha)
         if self._connections is not None:
             wait = b"$1\r\n0\r\n" if wait_us == 0 else _bulk(b"%d" % wait_us)
-            reply = self._send(b"".join((prefix, b"$16\r\n", token.encode(), b"\r\n", head, wait, tail)),
+            reply = self._send(b"".join((prefix, b"$16\r\n", token.encode(), b"\r\n", head, wait, tail)),  # _bulk, inline
                                self._acquire)
         else:
             reply = self._run(self._acquire, keys, [token.encode(), *args[:3], b"%d" % wait_us, *args[4:]])
@@ -280,15 +286,15 @@ class Limiter:
         """End a lease; returns the Redis time it was freed, or None if it was no longer held."""
         if lease is None:
             return None
-        held, now = _text(self._eval(self._extend, [spec.leases_key], [lease, 0, 1])).split(" ")
-        return int(now) / 1e6 if held == "1" else None
+        held, now = _lease_reply(self._eval(self._extend, [spec.leases_key], [lease, 0, 1]))
+        return now if held else None
 
     def extend(self, spec: BucketSpec, lease: str, seconds: float | None = None) -> bool:
         """Keep a slow call's slot: the lease ends ``seconds`` (default: lease time) from now at the
         earliest (never sooner than it did). False when the lease was no longer held."""
-        reply = self._eval(self._extend, [spec.leases_key],
-                           [lease, _us(spec.lease_seconds if seconds is None else seconds), 0])
-        return _text(reply).startswith("1 ")
+        held, _ = _lease_reply(self._eval(self._extend, [spec.leases_key],
+                                          [lease, _us(spec.lease_seconds if seconds is None else seconds), 0]))
+        return held
 
     def block(self, spec: BucketSpec, seconds: float, reason: str = "", window: str | None = None) -> float:
         """Refuse every acquire of the bucket (or, with ``window``, of every bucket sharing that

@@ -42,6 +42,7 @@ from paysync import infra, metrics
 from paysync.webhooks.guard import RateGuard, not_accepted
 from paysync.webhooks.settings import ReceiverSettings, receiver_settings
 from paysync.webhooks.verify import KeyCache
+from storage.db import text_column
 
 log = logging.getLogger("paysync.webhooks")
 
@@ -85,7 +86,7 @@ def _column(value: Any, limit: int) -> str:
     characters ``\\u0000``, which text stores (a body whose text would hold a raw NUL is not
     UTF-8 JSON: 400). Translation then fails that one delivery, the error naming the field,
     and the others go on (``paysync/connectors/wise/webhooks.py``)."""
-    return str(value)[:limit].replace("\x00", "\ufffd")
+    return text_column(value, limit)
 
 
 def _error(status: int, message: str) -> Response:

@@ -16,7 +16,7 @@ from paysync.clients.xero import XeroClient
 from storage import connections, psa, quarantine
 from storage import wisesync as wisesync_store
 from storage.connections import Resolution
-from storage.db import transaction
+from storage.db import text_column, transaction
 from storage.psa import PsaConnection
 
 Progress = Callable[[str, int, int], None]
@@ -25,10 +25,6 @@ Progress = Callable[[str, int, int], None]
 def batch_size() -> int:
     """Invoices per Xero write (``PAYSYNC_WISESYNC_BATCH``, default 50; 1 = one call per invoice)."""
     return max(1, min(int(os.environ.get("PAYSYNC_WISESYNC_BATCH", "50") or 50), 100))
-
-
-def _shown(text: str) -> str:
-    return text.replace("\x00", "\ufffd")
 
 
 @dataclass
@@ -49,7 +45,7 @@ class Report:
         """Note one error; the run's errors are stored as jsonb, which cannot hold U+0000: a NUL
         in a provider's text (a reference, a name) is shown as U+FFFD."""
         self.counts[kind] += 1
-        self.errors.append({"ref": _shown(ref), "kind": kind, "message": _shown(message[:500])})
+        self.errors.append({"ref": text_column(ref), "kind": kind, "message": text_column(message, 500)})
 
     def as_dict(self) -> dict[str, Any]:
         return {"direction": self.direction, "merchant_id": self.merchant_id, "run_id": self.run_id,
